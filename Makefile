@@ -1,0 +1,55 @@
+# hipaa-mlops: `make demo` and `make test` do all the set-up on a fresh machine.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-installs only when the pinned requirements or the project metadata change.
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup demo test test-unit lint format bench up down status clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+setup: $(STAMP) ## create the virtual environment with the pinned requirements
+
+demo: setup ## run the lifecycle end to end on the sandbox stack (KEEP=1 leaves it running)
+	$(BIN)/hipaa-mlops demo
+
+test: setup ## run every test; integration tests start their own servers
+	$(BIN)/pytest
+
+test-unit: setup ## run the tests that need no server
+	$(BIN)/pytest tests/unit
+
+lint: setup ## ruff, format check and strict mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup ## run the benchmarks; each prints a table of ratios against its peers
+	$(BIN)/python -m bench.envelope
+
+up: setup ## start the stack natively (PROFILE=sandbox|stack)
+	$(BIN)/hipaa-mlops stack up --profile $(or $(PROFILE),sandbox)
+
+down: setup ## stop every server of the stack
+	$(BIN)/hipaa-mlops stack down
+
+status: setup ## show each server's process and health
+	$(BIN)/hipaa-mlops stack status
+
+clean: ## stop the stack and remove its data directory and the virtual environment
+	-test -x $(BIN)/hipaa-mlops && $(BIN)/hipaa-mlops stack down
+	rm -rf .hipaa-mlops $(VENV)

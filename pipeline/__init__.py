@@ -1,0 +1,1 @@
+"""The lifecycle glue: the `hipaa-mlops` command line and the demo."""

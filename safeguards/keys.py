@@ -1,0 +1,127 @@
+"""One transit key per project (the CMK) and the data keys it wraps.
+
+Key names are validated before any call. The operator identity manages keys but never
+decrypts; a project's own identity asks for data keys and unwraps them. Destroying a
+project's key (crypto-shredding) makes every object sealed under it unreadable.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import hvac
+import hvac.exceptions
+
+from safeguards.errors import ConfigError, IntegrityError, KeyUnavailable
+from safeguards.openbao import create_approle, openbao_errors, save_credentials
+from safeguards.policies import policy
+from safeguards.settings import Settings
+
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+
+
+def validate_project(project: str) -> str:
+    if not _PROJECT.match(project):
+        raise ConfigError(
+            "a project name is 3-32 characters of lowercase letters, digits and dashes, "
+            "starting with a letter"
+        )
+    return project
+
+
+def key_name(project: str) -> str:
+    return f"proj-{validate_project(project)}"
+
+
+def identity(project: str) -> str:
+    """The AppRole a project's workloads log in with."""
+    return f"project-{validate_project(project)}"
+
+
+def create_project(operator: hvac.Client, settings: Settings, project: str) -> None:
+    """Create the project's key, its least-privilege policy and its AppRole (idempotent)."""
+    name = key_name(project)
+    with openbao_errors(f"creating project '{project}'"):
+        operator.secrets.transit.create_key(name, key_type="aes256-gcm96", exportable=False)
+        operator.sys.create_or_update_policy(identity(project), policy("project", project=project))
+        role_id, secret_id = create_approle(operator, identity(project), [identity(project)])
+    save_credentials(settings, identity(project), role_id, secret_id)
+
+
+def describe(bao: hvac.Client, project: str) -> dict[str, Any]:
+    with openbao_errors(f"reading the key of project '{project}'"):
+        try:
+            data = bao.secrets.transit.read_key(key_name(project))["data"]
+        except hvac.exceptions.InvalidPath as exc:
+            raise KeyUnavailable(
+                f"project '{project}' has no key (never created, or shredded)"
+            ) from exc
+    return {
+        "project": project,
+        "key": data["name"],
+        "latest_version": data["latest_version"],
+        "min_decryption_version": data["min_decryption_version"],
+        "deletion_allowed": data["deletion_allowed"],
+    }
+
+
+def rotate(operator: hvac.Client, project: str) -> int:
+    """New key version for new data; older versions still decrypt. Returns the new version."""
+    with openbao_errors(f"rotating the key of project '{project}'"):
+        operator.secrets.transit.rotate_key(key_name(project))
+    return int(describe(operator, project)["latest_version"])
+
+
+def revoke_below(operator: hvac.Client, project: str, version: int) -> None:
+    """Refuse to decrypt anything wrapped by key versions older than `version`."""
+    with openbao_errors(f"revoking old key versions of project '{project}'"):
+        operator.secrets.transit.update_key_configuration(
+            key_name(project), min_decryption_version=version
+        )
+
+
+def shred(operator: hvac.Client, project: str) -> None:
+    """Destroy the project's key: all of its data becomes unreadable, for good."""
+    name = key_name(project)
+    with openbao_errors(f"shredding the key of project '{project}'"):
+        operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)
+        operator.secrets.transit.delete_key(name)
+
+
+def new_data_key(bao: hvac.Client, project: str) -> tuple[bytes, str]:
+    """A fresh AES-256 data key: (plaintext, wrapped by the project key)."""
+    with openbao_errors(f"data key for project '{project}'"), _key_errors(project):
+        data = bao.secrets.transit.generate_data_key(
+            key_name(project), key_type="plaintext", bits=256
+        )["data"]
+    return base64.b64decode(data["plaintext"]), str(data["ciphertext"])
+
+
+def unwrap_data_key(bao: hvac.Client, project: str, wrapped: str) -> bytes:
+    with openbao_errors(f"unwrapping a data key of project '{project}'"), _key_errors(project):
+        data = bao.secrets.transit.decrypt_data(key_name(project), wrapped)["data"]
+    return base64.b64decode(data["plaintext"])
+
+
+@contextmanager
+def _key_errors(project: str) -> Iterator[None]:
+    """Tell a destroyed or revoked key, and a foreign wrapped key, apart from other errors."""
+    try:
+        yield
+    except hvac.exceptions.InvalidPath as exc:
+        raise KeyUnavailable(f"the key of project '{project}' is destroyed") from exc
+    except hvac.exceptions.InvalidRequest as exc:
+        message = str(exc).lower()
+        if "not found" in message:
+            raise KeyUnavailable(f"the key of project '{project}' is destroyed") from exc
+        if "disallowed" in message or "too old" in message:
+            raise KeyUnavailable(
+                f"the key version that wrapped this data is revoked in project '{project}'"
+            ) from exc
+        raise IntegrityError(
+            f"the wrapped data key does not decrypt under the key of project '{project}'"
+        ) from exc

@@ -1,0 +1,14 @@
+# Platform operator: manages keys, policies, identities and certificates.
+# It cannot read or decrypt project data, nor alter the audit-log key.
+path "sys/mounts" { capabilities = ["read"] }
+path "sys/policy/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "auth/approle/role/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "transit/keys/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "transit/keys/audit-log" { capabilities = ["read"] }
+path "transit/keys/audit-log/*" { capabilities = ["deny"] }
+path "secret/data/services/*" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/services/*" { capabilities = ["read", "list"] }
+path "pki/issue/server" { capabilities = ["update"] }
+path "transit/hmac/audit-log" { capabilities = ["update"] }
+path "transit/verify/audit-log" { capabilities = ["update"] }
+path "secret/data/audit/*" { capabilities = ["create", "read", "update"] }

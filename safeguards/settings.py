@@ -1,0 +1,91 @@
+"""One typed settings object for every command and service.
+
+Read from the environment (prefix ``HIPAA_MLOPS_``) and an optional ``.env``. There is no
+default for any secret: the stack generates its own credentials at first start and keeps
+them in OpenBao. A secret that is set by hand must not be a placeholder.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from safeguards.errors import ConfigError
+
+_PLACEHOLDERS = re.compile(
+    r"^(|changeme|changethis|change-me|secret|password|admin|root|test|example|placeholder"
+    r"|todo|xxx+|none|null|<.*>|your[-_].*|\$\{.*\})$",
+    re.IGNORECASE,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HIPAA_MLOPS_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    profile: Literal["sandbox", "stack"] = "sandbox"
+    data_dir: Path = Field(
+        default=Path(".hipaa-mlops"),
+        description="Logs, server data, certificates and sandbox credentials live here.",
+    )
+    host: str = Field(default="127.0.0.1", description="Loopback address servers bind to.")
+    port_base: int = Field(
+        default=8200, ge=1024, le=65000, description="OpenBao listens here; others above it."
+    )
+    openbao_addr: str | None = Field(
+        default=None, description="An external OpenBao; by default the stack's own."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Injected by an orchestrator in production instead of the sandbox's credential files.
+    openbao_role_id: SecretStr | None = None
+    openbao_secret_id: SecretStr | None = None
+
+    @field_validator("openbao_role_id", "openbao_secret_id")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            raw = value.get_secret_value().strip()
+            if _PLACEHOLDERS.match(raw) or len(raw) < 16:
+                raise ValueError(
+                    "is a placeholder or too short; leave it unset in the sandbox or inject "
+                    "the real value issued by OpenBao"
+                )
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The one CA bundle every client verifies servers with."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def credentials_dir(self) -> Path:
+        return self.data_dir / "credentials"
+
+    @property
+    def openbao_url(self) -> str:
+        return self.openbao_addr or f"https://{self.host}:{self.port_base}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with validation errors as one clear ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"HIPAA_MLOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,1 @@
+"""Servers of the stack: their configuration, native launchers and the supervisor."""

@@ -1,0 +1,1 @@
+"""OpenBao, the stack's key manager, secret store and certificate authority."""

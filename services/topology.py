@@ -1,0 +1,52 @@
+"""The stack's topology, described once.
+
+Every server the stack runs: which profiles include it, its port (relative to the
+settings' ``port_base``), its health check over TLS, how to prepare and start it natively,
+and what to do once it answers. The native supervisor starts services in this order and
+stops them in reverse; the compose stack is checked against this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from safeguards.settings import Settings
+from services.openbao import launcher as openbao
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    profiles: frozenset[str]
+    port_offset: int
+    health_path: str
+    # Statuses that mean "the server answers" (it may still need `after_start`).
+    alive_statuses: frozenset[int]
+    prepare: Callable[[Settings], list[str]]
+    after_start: Callable[[Settings], None] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def port(self, settings: Settings) -> int:
+        return settings.port_base + self.port_offset
+
+    def health_url(self, settings: Settings) -> str:
+        return f"https://{settings.host}:{self.port(settings)}{self.health_path}"
+
+
+SERVICES: tuple[Service, ...] = (
+    Service(
+        name="openbao",
+        profiles=frozenset({"sandbox", "stack"}),
+        port_offset=0,
+        # 200 active, 429 standby, 501 uninitialised, 503 sealed: all mean "listening".
+        health_path="/v1/sys/health",
+        alive_statuses=frozenset({200, 429, 501, 503}),
+        prepare=openbao.prepare,
+        after_start=openbao.after_start,
+    ),
+)
+
+
+def services_for(profile: str) -> list[Service]:
+    return [s for s in SERVICES if profile in s.profiles]

@@ -1,0 +1,74 @@
+"""Shared fixtures: one real sandbox stack per test session, started natively."""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import hvac
+import pytest
+
+from safeguards import keys, logs, openbao
+from safeguards.settings import Settings
+from services.supervisor import Supervisor
+
+
+def free_port_base(span: int = 10) -> int:
+    """A port with `span` free ports above it on loopback (OpenBao also binds base + 1)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + span > 65000:
+            continue
+        try:
+            for port in range(base, base + span):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range on loopback")
+
+
+def settings_for(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, port_base=free_port_base(), profile="sandbox")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A running, bootstrapped sandbox stack; stopped when the session ends."""
+    settings = settings_for(tmp_path_factory.mktemp("stack"))
+    supervisor = Supervisor(settings)
+    try:
+        supervisor.up("sandbox")
+        yield settings
+    finally:
+        supervisor.down()
+
+
+@pytest.fixture(scope="session")
+def operator(stack: Settings) -> hvac.Client:
+    return openbao.login(stack, "operator")
+
+
+@pytest.fixture
+def project_pair(stack: Settings, operator: hvac.Client) -> tuple[str, str]:
+    """Two fresh projects with their own keys and identities."""
+    names = tuple(f"p{uuid.uuid4().hex[:10]}" for _ in range(2))
+    for name in names:
+        keys.create_project(operator, stack, name)
+    return names[0], names[1]
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """Everything logged through the configured PHI-safe handler during the test."""
+    stream = io.StringIO()
+    handler = logs.configure("DEBUG", stream)
+    yield stream
+    logging.getLogger().removeHandler(handler)

@@ -1,0 +1,130 @@
+"""The audit chain catches every kind of tampering, against real OpenBao transit and KV."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import hvac
+import pytest
+
+from safeguards.audit import AuditLog, Event
+from safeguards.errors import AuditChainError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def log(operator: hvac.Client, tmp_path: Path) -> AuditLog:
+    audit = AuditLog(tmp_path / "audit.jsonl", operator, anchor=f"audit/test-{uuid.uuid4().hex}")
+    audit.append_many(
+        [Event("tester", "step", f"resource/{i}", details={"i": i}) for i in range(5)]
+    )
+    audit.append("tester", "single", "resource/5")
+    return audit
+
+
+def _lines(log: AuditLog) -> list[str]:
+    return log.path.read_text().splitlines(keepends=True)
+
+
+def _write(log: AuditLog, lines: list[str]) -> None:
+    log.path.write_text("".join(lines))
+
+
+def test_clean_chain_verifies(log: AuditLog) -> None:
+    result = log.verify()
+    assert (result.entries, result.head_seq) == (6, 6)
+
+
+def test_auditor_identity_verifies(log: AuditLog, stack: object) -> None:
+    from safeguards import openbao
+
+    auditor = openbao.login(stack, "auditor")  # type: ignore[arg-type]
+    assert AuditLog(log.path, auditor, anchor=log.anchor).verify().entries == 6
+
+
+def _modify(lines: list[str]) -> list[str]:
+    entry = json.loads(lines[2])
+    entry["outcome"] = "denied"
+    return [*lines[:2], json.dumps(entry, sort_keys=True) + "\n", *lines[3:]]
+
+
+def _delete(lines: list[str]) -> list[str]:
+    return [*lines[:2], *lines[3:]]
+
+
+def _insert_copy(lines: list[str]) -> list[str]:
+    return [*lines[:3], lines[1], *lines[3:]]
+
+
+def _insert_forged(lines: list[str]) -> list[str]:
+    forged = json.loads(lines[2])
+    forged["action"] = "forged"
+    return [*lines[:3], json.dumps(forged) + "\n", *lines[3:]]
+
+
+def _reorder(lines: list[str]) -> list[str]:
+    return [lines[0], lines[1], lines[3], lines[2], *lines[4:]]
+
+
+def _corrupt(lines: list[str]) -> list[str]:
+    return [*lines[:2], "{not json\n", *lines[3:]]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "first_bad"),
+    [
+        (_modify, "line 3"),
+        (_delete, "line 3"),
+        (_insert_copy, "line 4"),
+        (_insert_forged, "line 4"),
+        (_reorder, "line 3"),
+        (_corrupt, "line 3"),
+    ],
+    ids=[
+        "modification",
+        "deletion",
+        "insertion-of-a-copy",
+        "insertion-of-a-forgery",
+        "reordering",
+        "corruption",
+    ],
+)
+def test_tampering_names_the_first_bad_entry(
+    log: AuditLog, tamper: Callable[[list[str]], list[str]], first_bad: str
+) -> None:
+    _write(log, tamper(_lines(log)))
+    with pytest.raises(AuditChainError, match=f"^{first_bad}:"):
+        log.verify()
+
+
+def test_truncation_is_caught_by_the_anchor(log: AuditLog) -> None:
+    _write(log, _lines(log)[:4])
+    with pytest.raises(AuditChainError, match="truncated: the log ends at entry 4"):
+        log.verify()
+
+
+def test_emptied_log_is_caught_by_the_anchor(log: AuditLog) -> None:
+    _write(log, [])
+    with pytest.raises(AuditChainError, match="truncated"):
+        log.verify()
+
+
+def test_appends_continue_the_chain_after_verification(log: AuditLog) -> None:
+    log.verify()
+    entry = log.append("tester", "later", "resource/6")
+    assert entry["seq"] == 7
+    assert log.verify().entries == 7
+
+
+def test_identifiers_in_details_are_scrubbed(log: AuditLog) -> None:
+    entry = log.append(
+        "tester", "lookup", "resource/x", note="patient 123-45-6789", email="jane@example.org"
+    )
+    text = log.path.read_text()
+    assert "123-45-6789" not in text and "jane@example.org" not in text
+    assert entry["details"]["email"] == "[REDACTED]"
+    assert log.verify().entries == 7
