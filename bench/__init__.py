@@ -1,0 +1,1 @@
+"""Benchmarks: each starts what it measures and prints ratios against its peers."""
