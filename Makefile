@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Re-installs only when the pinned requirements or the project metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test test-unit lint format bench up down status clean
+.PHONY: help setup seaweedfs demo test test-unit lint format bench up down status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -20,10 +20,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP) ## create the virtual environment with the pinned requirements
 
+seaweedfs: setup ## build SeaweedFS `weed` from its Go module (cached; rebuilt when the pin changes)
+	$(BIN)/python -m services.seaweedfs.build
+
 demo: setup ## run the lifecycle end to end on the sandbox stack (KEEP=1 leaves it running)
 	$(BIN)/hipaa-mlops demo
 
-test: setup ## run every test; integration tests start their own servers
+test: setup seaweedfs ## run every test; integration tests start their own servers
 	$(BIN)/pytest
 
 test-unit: setup ## run the tests that need no server
@@ -38,10 +41,11 @@ format: setup ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup ## run the benchmarks; each prints a table of ratios against its peers
+bench: setup seaweedfs ## run the benchmarks; each prints a table of ratios against its peers
 	$(BIN)/python -m bench.envelope
+	$(BIN)/python -m bench.objectstore
 
-up: setup ## start the stack natively (PROFILE=sandbox|stack)
+up: setup seaweedfs ## start the stack natively (PROFILE=sandbox|stack)
 	$(BIN)/hipaa-mlops stack up --profile $(or $(PROFILE),sandbox)
 
 down: setup ## stop every server of the stack

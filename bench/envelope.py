@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from safeguards import envelope, keys, openbao
 from safeguards.audit import AuditLog, Event
-from safeguards.errors import OpenBaoError
+from safeguards.errors import ServerError
 from safeguards.settings import Settings
 from services.supervisor import Supervisor
 from tests.conftest import free_port_base
@@ -42,7 +42,7 @@ def timed(run: Callable[[], object], seconds: float, most: int = 2000) -> float 
         start = time.perf_counter()
         try:
             run()
-        except OpenBaoError:
+        except ServerError:
             return None
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)

@@ -20,6 +20,7 @@ from safeguards import keys, logs, openbao
 from safeguards.audit import AuditLog
 from safeguards.errors import SafeguardError
 from safeguards.settings import Settings, load_settings
+from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
 
 P = ParamSpec("P")
@@ -35,7 +36,11 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 keys_app = typer.Typer(help="Per-project keys (CMKs) in OpenBao transit.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(audit_app, name="audit")
+projects_app = typer.Typer(
+    help="Projects: the unit of tenancy and isolation.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
+app.add_typer(projects_app, name="projects")
 
 console = Console()
 
@@ -142,13 +147,22 @@ def _operator_action(action: str, project: str, run: Callable[[], object]) -> ob
     return result
 
 
-@keys_app.command("create")
+@projects_app.command("create")
 @edge
-def keys_create(project: Project) -> None:
-    """Create a project's key, its policy and its AppRole."""
+def projects_create(project: Project) -> None:
+    """Create a project: its key, policy and AppRole; on the stack also its S3 identity
+    and zone buckets with default encryption SSE-KMS under its key."""
     cfg = settings()
     op = openbao.login(cfg, "operator")
-    _operator_action("keys.create", project, lambda: keys.create_project(op, cfg, project))
+    supervisor = Supervisor(cfg)
+
+    def create() -> None:
+        if cfg.profile == "stack":
+            seaweedfs.provision(cfg, op, project, reload=lambda: supervisor.reload("seaweedfs"))
+        else:
+            keys.create_project(op, cfg, project)
+
+    _operator_action("projects.create", project, create)
     console.print(f"project [bold]{project}[/] has key {keys.key_name(project)}")
 
 

@@ -1,8 +1,9 @@
 """`make demo`: the lifecycle, end to end, on the sandbox stack.
 
 Today it shows the security core every later stage stands on: OpenBao started natively
-over TLS, a project's key, envelope encryption, a generated credential, a certificate from
-the stack's PKI, key rotation, and an audit chain that verifies.
+over TLS, a project's key, an object in the sandbox's encrypted lake, a generated
+credential, a certificate from the stack's PKI, key rotation, and an audit chain that
+verifies.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from safeguards import credentials, envelope, keys, openbao, pki
+from safeguards import credentials, keys, objectstore, openbao, pki
 from safeguards.audit import AuditLog
 from safeguards.errors import IntegrityError
 from safeguards.settings import Settings
@@ -42,27 +43,31 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         AuditLog(audit_path, operator).append(ACTOR, "keys.create", f"project/{PROJECT}")
         return f"project '{PROJECT}' has transit key {keys.key_name(PROJECT)} and its own AppRole"
 
-    def seal_object() -> str:
-        bao = openbao.login(settings, keys.identity(PROJECT))
+    def store_object() -> str:
+        store = objectstore.open_store(settings, PROJECT)
         record = json.dumps({"age": 57, "bmi": 31.2, "hba1c": 6.1}).encode()
-        name = f"{PROJECT}/synthetic/record-1.json"
-        blob = envelope.seal(bao, PROJECT, name, record)
-        assert envelope.open_sealed(bao, name, blob) == record
-        tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+        store.put("synthetic", "demo/record-1.json", record)
+        assert store.get("synthetic", "demo/record-1.json") == record
+        path = settings.data_dir / "lake" / f"{PROJECT}-synthetic" / "demo" / "record-1.json"
+        sealed = path.read_bytes()
+        path.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
         try:
-            envelope.open_sealed(bao, name, tampered)
+            store.get("synthetic", "demo/record-1.json")
         except IntegrityError:
             pass
         else:
             raise AssertionError("a tampered object opened")
-        AuditLog(audit_path, bao).append(ACTOR, "object.seal", name, size=len(record))
-        return f"sealed {len(record)} B under a fresh data key; a flipped bit is refused"
+        finally:
+            path.write_bytes(sealed)
+        bao = openbao.login(settings, keys.identity(PROJECT))
+        AuditLog(audit_path, bao).append(ACTOR, "object.put", f"{PROJECT}-synthetic/demo")
+        return f"stored {len(record)} B sealed under a fresh data key; a flipped bit is refused"
 
     def generate_credential() -> str:
         operator = openbao.login(settings, "operator")
         credentials.ensure_generated(operator, "services/mlflow/admin")
         AuditLog(audit_path, operator).append(ACTOR, "credential.ensure", "services/mlflow/admin")
-        return "MLflow admin password generated into OpenBao KV (never written to disk)"
+        return "MLflow admin password generated into OpenBao KV, and kept only there"
 
     def issue_certificate() -> str:
         operator = openbao.login(settings, "operator")
@@ -87,7 +92,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
     steps: list[tuple[str, Callable[[], str]]] = [
         ("start the sandbox stack", start_stack),
         ("create the project key", create_project),
-        ("envelope-encrypt an object", seal_object),
+        ("store an encrypted object", store_object),
         ("generate a service credential", generate_credential),
         ("issue a server certificate", issue_certificate),
         ("rotate the project key", rotate_key),

@@ -1,13 +1,14 @@
 """The one error hierarchy of the security core.
 
     SafeguardError
-    ├── ConfigError          settings missing, malformed or placeholder
-    ├── OpenBaoError         any failure talking to OpenBao
-    │   ├── Unavailable      connection refused, TLS failure, sealed server
-    │   ├── AccessDenied     the identity's policy does not allow the call (403)
-    │   └── KeyUnavailable   the key is destroyed, or its version is revoked
-    ├── IntegrityError       ciphertext or envelope was altered or is not ours
-    └── AuditChainError      the audit log does not verify
+    ├── ConfigError          settings missing, malformed or placeholder; bad names
+    ├── Unavailable          a server is down, sealed, or its TLS does not verify
+    ├── AccessDenied         the identity's policy does not allow the call
+    ├── NotFound             a bucket or object does not exist
+    ├── KeyUnavailable       the key is destroyed, or its version is revoked
+    ├── IntegrityError       ciphertext or envelope was altered, or is not ours
+    ├── AuditChainError      the audit log does not verify
+    └── ServerError          any other refusal by OpenBao or the object store
 
 Messages name what failed and never carry the values that were being handled: an error
 may end up in a log line or an HTTP body, and the values may be PHI.
@@ -27,19 +28,19 @@ class ConfigError(SafeguardError):
     status = 500
 
 
-class OpenBaoError(SafeguardError):
-    status = 502
-
-
-class Unavailable(OpenBaoError):
+class Unavailable(SafeguardError):
     status = 503
 
 
-class AccessDenied(OpenBaoError):
+class AccessDenied(SafeguardError):
     status = 403
 
 
-class KeyUnavailable(OpenBaoError):
+class NotFound(SafeguardError):
+    status = 404
+
+
+class KeyUnavailable(SafeguardError):
     status = 410
 
 
@@ -49,3 +50,7 @@ class IntegrityError(SafeguardError):
 
 class AuditChainError(SafeguardError):
     status = 500
+
+
+class ServerError(SafeguardError):
+    status = 502

@@ -17,7 +17,7 @@ import hvac
 import hvac.exceptions
 import requests
 
-from safeguards.errors import AccessDenied, ConfigError, OpenBaoError, Unavailable
+from safeguards.errors import AccessDenied, ConfigError, ServerError, Unavailable
 from safeguards.files import write_private
 from safeguards.settings import Settings
 
@@ -36,7 +36,7 @@ def openbao_errors(action: str) -> Iterator[None]:
     except requests.exceptions.ConnectionError as exc:
         raise Unavailable(f"{action}: OpenBao is unreachable") from exc
     except hvac.exceptions.VaultError as exc:
-        raise OpenBaoError(f"{action}: OpenBao refused the request ({type(exc).__name__})") from exc
+        raise ServerError(f"{action}: OpenBao refused the request ({type(exc).__name__})") from exc
 
 
 def credentials_path(settings: Settings, identity: str) -> Path:
@@ -85,9 +85,13 @@ _ROLE_TOKENS = {
 }
 
 
-def create_approle(bao: hvac.Client, identity: str, policies: list[str]) -> tuple[str, str]:
+def create_approle(
+    bao: hvac.Client, identity: str, policies: list[str], **token_settings: str
+) -> tuple[str, str]:
     """Create (or update) `identity`'s AppRole; returns its role id and a fresh secret id."""
-    bao.auth.approle.create_or_update_approle(identity, token_policies=policies, **_ROLE_TOKENS)
+    bao.auth.approle.create_or_update_approle(
+        identity, token_policies=policies, **{**_ROLE_TOKENS, **token_settings}
+    )
     role_id = bao.auth.approle.read_role_id(identity)["data"]["role_id"]
     secret_id = bao.auth.approle.generate_secret_id(identity)["data"]["secret_id"]
     return str(role_id), str(secret_id)

@@ -124,14 +124,23 @@ def sign_intermediate(root_key: Path, root_cert: Path, csr_pem: str, days: int =
 
 
 def issue_server_cert(
-    bao: hvac.Client, hosts: list[str], key_out: Path, cert_out: Path, ttl: str = "720h"
+    bao: hvac.Client,
+    hosts: list[str],
+    key_out: Path,
+    cert_out: Path,
+    ttl: str = "720h",
+    role: str = "server",
 ) -> None:
-    """Issue a certificate for a server from OpenBao's PKI; the cert file holds the chain."""
+    """Issue a certificate from OpenBao's PKI; the cert file holds the chain.
+
+    Role ``server`` is for TLS listeners; ``internal`` also allows client authentication,
+    for components that talk to each other over mutual TLS.
+    """
     names = [h for h in hosts if not _is_ip(h)]
     ips = [h for h in hosts if _is_ip(h)]
     with openbao_errors(f"issuing a certificate for {hosts[0]}"):
         data = bao.secrets.pki.generate_certificate(
-            "server",
+            role,
             names[0] if names else ips[0],
             mount_point="pki",
             extra_params={"alt_names": ",".join(names), "ip_sans": ",".join(ips), "ttl": ttl},

@@ -23,6 +23,10 @@ _PLACEHOLDERS = re.compile(
 )
 
 
+# Each server's port above `port_base`, the one place they are defined.
+PORT_OFFSETS = {"openbao": 0, "seaweedfs": 2}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HIPAA_MLOPS_",
@@ -45,6 +49,9 @@ class Settings(BaseSettings):
         default=None, description="An external OpenBao; by default the stack's own."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    s3_endpoint: str | None = Field(
+        default=None, description="An external S3 endpoint; by default the stack's SeaweedFS."
+    )
     # Injected by an orchestrator in production instead of the sandbox's credential files.
     openbao_role_id: SecretStr | None = None
     openbao_secret_id: SecretStr | None = None
@@ -74,6 +81,12 @@ class Settings(BaseSettings):
     @property
     def credentials_dir(self) -> Path:
         return self.data_dir / "credentials"
+
+    @property
+    def s3_url(self) -> str:
+        return (
+            self.s3_endpoint or f"https://{self.host}:{self.port_base + PORT_OFFSETS['seaweedfs']}"
+        )
 
     @property
     def openbao_url(self) -> str:

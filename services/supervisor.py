@@ -29,6 +29,11 @@ from services.topology import Service, services_for
 log = logging.getLogger(__name__)
 
 
+# Servers get a minimal environment: nothing of the caller's (cloud credentials, tokens)
+# leaks into them, and whatever they create is private to the user (umask 077).
+_BASE_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
+
+
 @dataclass(frozen=True)
 class ServiceState:
     name: str
@@ -92,8 +97,9 @@ class Supervisor:
             stdout=logfile,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, **service.env},
+            env={**_BASE_ENV, **service.env},
             cwd=self.settings.data_dir,
+            umask=0o077,
         )
         logfile.close()
         record = {"pid": process.pid, "start_time": _start_time(process.pid), "command": command}
@@ -119,6 +125,14 @@ class Supervisor:
                 )
             time.sleep(0.2)
         raise Unavailable(f"{service.name} did not answer its health check in {timeout:.0f} s")
+
+    def reload(self, name: str) -> None:
+        """Ask a running server to re-read its configuration (SIGHUP)."""
+        service = next(s for s in services_for("stack") if s.name == name)
+        pid = self.pid(service)
+        if pid is None:
+            raise Unavailable(f"{name} is not running")
+        os.kill(pid, signal.SIGHUP)
 
     def down(self, profile: str = "stack", timeout: float = 20.0) -> None:
         """Stop every service of `profile` (the default covers both profiles)."""

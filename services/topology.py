@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from safeguards.settings import Settings
+from safeguards.settings import PORT_OFFSETS, Settings
 from services.openbao import launcher as openbao
+from services.seaweedfs import launcher as seaweedfs
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,22 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="openbao",
         profiles=frozenset({"sandbox", "stack"}),
-        port_offset=0,
+        port_offset=PORT_OFFSETS["openbao"],
         # 200 active, 429 standby, 501 uninitialised, 503 sealed: all mean "listening".
         health_path="/v1/sys/health",
         alive_statuses=frozenset({200, 429, 501, 503}),
         prepare=openbao.prepare,
         after_start=openbao.after_start,
+    ),
+    Service(
+        name="seaweedfs",
+        profiles=frozenset({"stack"}),
+        port_offset=PORT_OFFSETS["seaweedfs"],
+        # The S3 gateway's liveness; after_start then waits for a real SSE-KMS write.
+        health_path="/healthz",
+        alive_statuses=frozenset({200}),
+        prepare=seaweedfs.prepare,
+        after_start=seaweedfs.after_start,
     ),
 )
 

@@ -14,11 +14,12 @@ import pytest
 
 from safeguards import keys, logs, openbao
 from safeguards.settings import Settings
+from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
 
 
-def free_port_base(span: int = 10) -> int:
-    """A port with `span` free ports above it on loopback (OpenBao also binds base + 1)."""
+def free_port_base(span: int = 20) -> int:
+    """A port with `span` free ports above it on loopback (servers bind base .. base + 16)."""
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -72,3 +73,25 @@ def captured() -> Iterator[io.StringIO]:
     handler = logs.configure("DEBUG", stream)
     yield stream
     logging.getLogger().removeHandler(handler)
+
+
+@pytest.fixture(scope="session")
+def lake(stack: Settings) -> Settings:
+    """The same stack with SeaweedFS started too (profile `stack`); stopped with `stack`."""
+    Supervisor(stack).up("stack", timeout=120)
+    return stack.model_copy(update={"profile": "stack"})
+
+
+def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
+    seaweedfs.provision(
+        settings, operator, project, reload=lambda: Supervisor(settings).reload("seaweedfs")
+    )
+
+
+@pytest.fixture
+def lake_pair(lake: Settings, operator: hvac.Client) -> tuple[str, str]:
+    """Two fresh projects with S3 identities and SSE-KMS buckets."""
+    names = tuple(f"l{uuid.uuid4().hex[:10]}" for _ in range(2))
+    for name in names:
+        provision(lake, operator, name)
+    return names[0], names[1]

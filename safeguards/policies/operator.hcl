@@ -9,6 +9,9 @@ path "transit/keys/audit-log/*" { capabilities = ["deny"] }
 path "secret/data/services/*" { capabilities = ["create", "read", "update"] }
 path "secret/metadata/services/*" { capabilities = ["read", "list"] }
 path "pki/issue/server" { capabilities = ["update"] }
+path "pki/issue/internal" { capabilities = ["update"] }
 path "transit/hmac/audit-log" { capabilities = ["update"] }
 path "transit/verify/audit-log" { capabilities = ["update"] }
 path "secret/data/audit/*" { capabilities = ["create", "read", "update"] }
+# S3 identities of projects: generated here, read by the lake's configuration.
+path "secret/data/projects/+/s3" { capabilities = ["create", "read", "update"] }

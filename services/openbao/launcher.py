@@ -186,21 +186,21 @@ def _configure_pki(bao: hvac.Client, paths: OpenBaoPaths) -> None:
     )["data"]["csr"]
     signed = pki.sign_intermediate(paths.root_ca_key, paths.ca_bundle, csr)
     bao.secrets.pki.set_signed_intermediate(signed, mount_point="pki")
+    base = {
+        "allowed_domains": SERVER_DOMAINS,
+        "allow_bare_domains": True,
+        "allow_subdomains": False,
+        "allow_localhost": True,
+        "allow_ip_sans": True,
+        "key_type": "ec",
+        "key_bits": 256,
+        "max_ttl": "2160h",
+    }
     bao.secrets.pki.create_or_update_role(
-        "server",
-        {
-            "allowed_domains": SERVER_DOMAINS,
-            "allow_bare_domains": True,
-            "allow_subdomains": False,
-            "allow_localhost": True,
-            "allow_ip_sans": True,
-            "server_flag": True,
-            "client_flag": False,
-            "key_type": "ec",
-            "key_bits": 256,
-            "max_ttl": "2160h",
-        },
-        mount_point="pki",
+        "server", {**base, "server_flag": True, "client_flag": False}, mount_point="pki"
+    )
+    bao.secrets.pki.create_or_update_role(
+        "internal", {**base, "server_flag": True, "client_flag": True}, mount_point="pki"
     )
 
 

@@ -57,7 +57,7 @@ def test_cli_errors_do_not_echo_input(stack: Settings, tmp_path: Path) -> None:
     }
     bad_project = CANARIES["ssn"]
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "keys", "create", bad_project],
+        [sys.executable, "-m", "pipeline.cli", "projects", "create", bad_project],
         capture_output=True,
         text=True,
         env=env,

@@ -1,0 +1,221 @@
+"""One object-store interface for every stage, over S3 with SSE-KMS or a sealed directory.
+
+`S3ObjectStore` talks to the stack's S3 endpoint (SeaweedFS, or AWS S3) with boto3,
+verifying TLS with the stack's CA bundle. Every write asks for SSE-KMS under the project's
+key and is refused if the server does not confirm it. `LocalObjectStore` is the sandbox's
+twin: files under a directory, each sealed by envelope encryption with the same project
+key. Both write atomically: a reader sees the whole object or none of it.
+
+Buckets are named ``<project>-<zone>``; keys are relative paths without ``..``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import hvac
+from boto3.s3.transfer import TransferConfig
+
+from safeguards import credentials, envelope, keys, openbao
+from safeguards.errors import (
+    AccessDenied,
+    ConfigError,
+    IntegrityError,
+    NotFound,
+    ServerError,
+    Unavailable,
+)
+from safeguards.settings import Settings
+
+ZONES = ("raw-phi", "deidentified", "synthetic", "artifacts")
+_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
+# Multipart above 16 MiB: an interrupted upload is never visible as an object.
+MULTIPART = TransferConfig(multipart_threshold=16 * 1024**2, multipart_chunksize=16 * 1024**2)
+
+
+def bucket_name(project: str, zone: str) -> str:
+    if zone not in ZONES:
+        raise ConfigError(f"unknown zone; zones are {', '.join(ZONES)}")
+    return f"{keys.validate_project(project)}-{zone}"
+
+
+def validate_key(key: str) -> str:
+    parts = key.split("/")
+    if not _KEY.match(key) or any(not p or p.startswith(".") for p in parts):
+        raise ConfigError(
+            "an object key is a relative path of letters, digits and -_.!*'()/, "
+            "with no empty or dot-first segment"
+        )
+    return key
+
+
+class ObjectStore(Protocol):
+    """What every stage uses; implemented for S3 and for the sandbox's directory."""
+
+    project: str
+
+    def put(self, zone: str, key: str, data: bytes) -> None: ...
+    def get(self, zone: str, key: str) -> bytes: ...
+    def list(self, zone: str, prefix: str = "") -> list[str]: ...
+    def delete(self, zone: str, key: str) -> None: ...
+
+
+_S3_ERRORS = {
+    "AccessDenied": AccessDenied,
+    "InvalidAccessKeyId": AccessDenied,
+    "SignatureDoesNotMatch": AccessDenied,
+    "NoSuchBucket": NotFound,
+    "NoSuchKey": NotFound,
+    "404": NotFound,
+    "403": AccessDenied,
+}
+
+
+@contextmanager
+def s3_errors(action: str) -> Iterator[None]:
+    """Translate boto3 failures into the safeguards hierarchy, without object contents."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        raise _S3_ERRORS.get(code, ServerError)(f"{action}: {code or 'refused'}") from exc
+    except botocore.exceptions.SSLError as exc:
+        raise Unavailable(f"{action}: TLS verification of the object store failed") from exc
+    except (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectionClosedError,
+        botocore.exceptions.ReadTimeoutError,
+    ) as exc:
+        raise Unavailable(f"{action}: the object store is unreachable") from exc
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str, ca_bundle: Path) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        verify=str(ca_bundle),
+        config=botocore.config.Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+class S3ObjectStore:
+    def __init__(self, client: Any, project: str) -> None:
+        self.client = client
+        self.project = keys.validate_project(project)
+        self.kms_key = keys.key_name(project)
+
+    def put(self, zone: str, key: str, data: bytes) -> None:
+        bucket, key = bucket_name(self.project, zone), validate_key(key)
+        with s3_errors(f"writing an object to {bucket}"):
+            self.client.upload_fileobj(
+                io.BytesIO(data),
+                bucket,
+                key,
+                Config=MULTIPART,
+                ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key},
+            )
+            head = self.client.head_object(Bucket=bucket, Key=key)
+        if head.get("ServerSideEncryption") != "aws:kms" or head.get("SSEKMSKeyId") != self.kms_key:
+            with s3_errors(f"removing an unencrypted object from {bucket}"):
+                self.client.delete_object(Bucket=bucket, Key=key)
+            raise IntegrityError(f"{bucket} did not store the object under SSE-KMS; removed it")
+
+    def get(self, zone: str, key: str) -> bytes:
+        bucket, key = bucket_name(self.project, zone), validate_key(key)
+        with s3_errors(f"reading an object from {bucket}"):
+            return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def list(self, zone: str, prefix: str = "") -> list[str]:
+        bucket = bucket_name(self.project, zone)
+        names: list[str] = []
+        with s3_errors(f"listing {bucket}"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                names.extend(obj["Key"] for obj in page.get("Contents", []))
+        return names
+
+    def delete(self, zone: str, key: str) -> None:
+        bucket, key = bucket_name(self.project, zone), validate_key(key)
+        with s3_errors(f"deleting an object from {bucket}"):
+            self.client.delete_object(Bucket=bucket, Key=key)
+
+
+class LocalObjectStore:
+    """The sandbox's store: envelope-sealed files, written by rename so never half-seen."""
+
+    def __init__(self, root: Path, bao: hvac.Client, project: str) -> None:
+        self.root = root
+        self.bao = bao
+        self.project = keys.validate_project(project)
+
+    def _path(self, zone: str, key: str) -> Path:
+        return self.root / bucket_name(self.project, zone) / validate_key(key)
+
+    def put(self, zone: str, key: str, data: bytes) -> None:
+        path = self._path(zone, key)
+        sealed = envelope.seal(self.bao, self.project, f"{path.parent.name}/{key}", data)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(sealed)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def get(self, zone: str, key: str) -> bytes:
+        path = self._path(zone, key)
+        try:
+            sealed = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(f"no such object in {path.parent.name}") from exc
+        return envelope.open_sealed(self.bao, f"{path.parent.name}/{key}", sealed)
+
+    def list(self, zone: str, prefix: str = "") -> list[str]:
+        base = self.root / bucket_name(self.project, zone)
+        if not base.is_dir():
+            return []
+        names = (
+            p.relative_to(base).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+        return sorted(n for n in names if n.startswith(prefix))
+
+    def delete(self, zone: str, key: str) -> None:
+        self._path(zone, key).unlink(missing_ok=True)
+
+
+def open_store(settings: Settings, project: str) -> ObjectStore:
+    """The project's store for the configured profile, logged in as the project."""
+    bao = openbao.login(settings, keys.identity(project))
+    if settings.profile == "sandbox":
+        return LocalObjectStore(settings.data_dir / "lake", bao, project)
+    creds = credentials.read(bao, f"projects/{project}/s3")
+    client = s3_client(
+        settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
+    )
+    return S3ObjectStore(client, project)

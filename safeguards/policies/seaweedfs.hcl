@@ -1,0 +1,4 @@
+# SeaweedFS's KMS provider: wraps and unwraps data keys under project keys only.
+path "transit/encrypt/proj-*" { capabilities = ["update"] }
+path "transit/decrypt/proj-*" { capabilities = ["update"] }
+path "transit/keys/proj-*" { capabilities = ["read"] }

@@ -1,0 +1,266 @@
+"""Start SeaweedFS natively as the stack's S3 data lake, with SSE-KMS through OpenBao.
+
+One `weed server` process runs master, volume, filer and the S3 gateway on loopback.
+S3 serves TLS only (certificate from the stack's PKI); master, volume and filer talk
+HTTPS and gRPC with mutual TLS and JWT-signed volume access, so nothing listens in
+plaintext. S3 identities (one admin, one per project) are generated into OpenBao KV and
+rendered, with the KMS provider's AppRole, into a 0600 config the server re-reads on
+SIGHUP. SSE-KMS wraps each object's data key with the project's transit key; the
+provider's data-key cache is off, so shredding a key takes effect at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import hvac
+
+from safeguards import credentials, keys, openbao, pki
+from safeguards.errors import SafeguardError, Unavailable
+from safeguards.files import write_private
+from safeguards.objectstore import ZONES, S3ObjectStore, bucket_name, s3_client, s3_errors
+from safeguards.policies import policy
+from safeguards.settings import PORT_OFFSETS, Settings
+from services.seaweedfs.build import ensure_built
+
+log = logging.getLogger(__name__)
+
+ADMIN = "services/seaweedfs/admin"
+PLATFORM = "platform"
+# Internal listeners, above the S3 port (base + 2): master, volume, filer and their gRPC.
+_INTERNAL = {"master": 10, "volume": 11, "filer": 12}
+_GRPC = {"master": 13, "volume": 14, "filer": 15, "s3": 16}
+# The KMS provider logs in once and never renews: its token must outlive the process.
+_KMS_TTL = "768h"
+
+
+def _dir(settings: Settings) -> Path:
+    return settings.data_dir / "seaweedfs"
+
+
+def _port(settings: Settings, offset: int) -> int:
+    return settings.port_base + offset
+
+
+def prepare(settings: Settings) -> list[str]:
+    """Certificates, security.toml and the S3/KMS config; returns the command line."""
+    binary = ensure_built()
+    root, tls = _dir(settings), settings.data_dir / "tls"
+    (root / "data").mkdir(parents=True, exist_ok=True, mode=0o700)
+    (root / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
+    operator = openbao.login(settings, "operator")
+    hosts = [settings.host, "localhost", "seaweedfs"]
+    pki.issue_server_cert(operator, hosts, tls / "seaweedfs.key", tls / "seaweedfs.pem")
+    pki.issue_server_cert(
+        operator,
+        hosts,
+        tls / "seaweedfs-internal.key",
+        tls / "seaweedfs-internal.pem",
+        role="internal",
+    )
+    write_private(root / "security.toml", _security_toml(settings, operator).encode())
+    # One volume per bucket to start with (not seven): each bucket is its own collection.
+    (root / "master.toml").write_text(
+        "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n"
+    )
+    keys.create_project(operator, settings, PLATFORM)
+    credentials.ensure_s3_identity(operator, f"projects/{PLATFORM}/s3")
+    render_s3_config(settings, operator, kms_login=_kms_approle(operator))
+    s3 = _port(settings, PORT_OFFSETS["seaweedfs"])
+    return [
+        str(binary),
+        f"-logdir={root / 'logs'}",
+        f"-config_dir={root}",
+        "server",
+        f"-dir={root / 'data'}",
+        f"-ip={settings.host}",
+        f"-ip.bind={settings.host}",
+        f"-master.port={_port(settings, _INTERNAL['master'])}",
+        f"-master.port.grpc={_port(settings, _GRPC['master'])}",
+        f"-volume.port={_port(settings, _INTERNAL['volume'])}",
+        f"-volume.port.grpc={_port(settings, _GRPC['volume'])}",
+        f"-filer.port={_port(settings, _INTERNAL['filer'])}",
+        f"-filer.port.grpc={_port(settings, _GRPC['filer'])}",
+        "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=1024",
+        "-volume.max=500",
+        "-volume.preStopSeconds=1",
+        "-disableHttp",
+        "-s3",
+        f"-s3.port={s3}",
+        f"-s3.port.grpc={_port(settings, _GRPC['s3'])}",
+        f"-s3.config={root / 's3.json'}",
+        f"-s3.cert.file={tls / 'seaweedfs.pem'}",
+        f"-s3.key.file={tls / 'seaweedfs.key'}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-s3.iam=false",
+        f"-s3.localSocket={root / 's3.sock'}",
+        f"-filer.localSocket={root / 'filer.sock'}",
+    ]
+
+
+def _security_toml(settings: Settings, operator: hvac.Client) -> str:
+    tls = settings.data_dir / "tls"
+    jwt = {
+        name: credentials.ensure_generated(operator, f"services/seaweedfs/jwt-{name}", "key")
+        for name in ("signing", "signing-read", "filer-signing", "filer-signing-read")
+    }
+    cert, key, ca = tls / "seaweedfs-internal.pem", tls / "seaweedfs-internal.key", tls / "ca.pem"
+    sections = [
+        f'[jwt.signing]\nkey = "{jwt["signing"]}"',
+        f'[jwt.signing.read]\nkey = "{jwt["signing-read"]}"',
+        f'[jwt.filer_signing]\nkey = "{jwt["filer-signing"]}"',
+        f'[jwt.filer_signing.read]\nkey = "{jwt["filer-signing-read"]}"',
+        "[access]\nui = false",
+        "[filer.expose_directory_metadata]\nenabled = false",
+        f'[grpc]\nca = "{ca}"',
+        *(
+            f'[grpc.{c}]\ncert = "{cert}"\nkey = "{key}"'
+            for c in ("master", "volume", "filer", "s3", "client")
+        ),
+        f'[https.client]\nenabled = true\ncert = "{cert}"\nkey = "{key}"\nca = "{ca}"',
+        *(
+            f'[https.{c}]\ncert = "{cert}"\nkey = "{key}"\nca = "{ca}"'
+            for c in ("master", "volume", "filer")
+        ),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _kms_approle(operator: hvac.Client) -> dict[str, str]:
+    with openbao.openbao_errors("configuring SeaweedFS's KMS identity"):
+        operator.sys.create_or_update_policy("seaweedfs", policy("seaweedfs"))
+        role_id, secret_id = openbao.create_approle(
+            operator, "seaweedfs", ["seaweedfs"], token_ttl=_KMS_TTL, token_max_ttl=_KMS_TTL
+        )
+    return {"role_id": role_id, "secret_id": secret_id}
+
+
+def _projects(operator: hvac.Client) -> list[str]:
+    with openbao.openbao_errors("listing project keys"):
+        try:
+            names = operator.secrets.transit.list_keys()["data"]["keys"]
+        except hvac.exceptions.InvalidPath:
+            return []
+    return sorted(n.removeprefix("proj-") for n in names if n.startswith("proj-"))
+
+
+def render_s3_config(
+    settings: Settings, operator: hvac.Client, kms_login: dict[str, str] | None = None
+) -> None:
+    """Write the identities (admin + one per project) and the KMS provider, 0600."""
+    path = _dir(settings) / "s3.json"
+    if kms_login is None:
+        kms_login = json.loads(path.read_text())["kms"]["providers"]["openbao"]
+    admin = credentials.ensure_s3_identity(operator, ADMIN)
+    identities: list[dict[str, Any]] = [
+        _identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"])
+    ]
+    for project in _projects(operator):
+        creds = credentials.ensure_s3_identity(operator, f"projects/{project}/s3")
+        actions = [
+            f"{a}:{bucket_name(project, z)}"
+            for z in ZONES
+            for a in ("Read", "Write", "List", "Tagging")
+        ]
+        identities.append(_identity(keys.identity(project), creds, actions))
+    config = {
+        "identities": identities,
+        "kms": {
+            "default_provider": "openbao",
+            "providers": {
+                "openbao": {
+                    "type": "openbao",
+                    "address": settings.openbao_url,
+                    "role_id": kms_login["role_id"],
+                    "secret_id": kms_login["secret_id"],
+                    "transit_path": "transit",
+                    "ca_cert": str(settings.ca_bundle),
+                    "request_timeout": 10,
+                    "cache_enabled": False,
+                }
+            },
+        },
+    }
+    write_private(path, json.dumps(config, indent=1).encode())
+
+
+def _identity(name: str, creds: dict[str, str], actions: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "credentials": [{"accessKey": creds["access_key"], "secretKey": creds["secret_key"]}],
+        "actions": actions,
+    }
+
+
+def admin_client(settings: Settings, operator: hvac.Client) -> Any:
+    admin = credentials.read(operator, ADMIN)
+    return s3_client(settings.s3_url, admin["access_key"], admin["secret_key"], settings.ca_bundle)
+
+
+def create_buckets(settings: Settings, operator: hvac.Client, project: str) -> None:
+    """The project's zone buckets, each with default encryption SSE-KMS under its key."""
+    admin = admin_client(settings, operator)
+    rule = {
+        "ApplyServerSideEncryptionByDefault": {
+            "SSEAlgorithm": "aws:kms",
+            "KMSMasterKeyID": keys.key_name(project),
+        }
+    }
+    for zone in ZONES:
+        bucket = bucket_name(project, zone)
+        with s3_errors(f"creating bucket {bucket}"):
+            try:
+                admin.head_bucket(Bucket=bucket)
+            except botocore.exceptions.ClientError:
+                admin.create_bucket(Bucket=bucket)
+            admin.put_bucket_encryption(
+                Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]}
+            )
+
+
+def provision(
+    settings: Settings,
+    operator: hvac.Client,
+    project: str,
+    reload: Callable[[], None],
+    timeout: float = 60.0,
+) -> None:
+    """Give `project` its S3 identity and zone buckets, and wait until it can write."""
+    keys.create_project(operator, settings, project)
+    creds = credentials.ensure_s3_identity(operator, f"projects/{project}/s3")
+    render_s3_config(settings, operator)
+    reload()
+    client = s3_client(
+        settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
+    )
+    store = S3ObjectStore(client, project)
+    marker = f"health/{secrets.token_hex(4)}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            create_buckets(settings, operator, project)
+            store.put("artifacts", marker, b"ok")
+            store.delete("artifacts", marker)
+            return
+        except SafeguardError as exc:
+            # Until the reload lands and the volumes are allocated: denied, 5xx, refused.
+            if time.monotonic() > deadline:
+                raise Unavailable(
+                    f"SeaweedFS did not accept writes within {timeout:.0f} s"
+                ) from exc
+        time.sleep(0.5)
+
+
+def after_start(settings: Settings) -> None:
+    """Wait until a real SSE-KMS write succeeds: /healthz answers before writes work."""
+    operator = openbao.login(settings, "operator")
+    provision(settings, operator, PLATFORM, reload=lambda: None, timeout=120)
