@@ -45,8 +45,8 @@ bench: setup seaweedfs ## run the benchmarks; each prints a table of ratios agai
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.objectstore
 
-up: setup seaweedfs ## start the stack natively (PROFILE=sandbox|stack)
-	$(BIN)/hipaa-mlops stack up --profile $(or $(PROFILE),sandbox)
+up: setup seaweedfs ## start the stack natively (PROFILE=sandbox|stack, default from settings)
+	$(BIN)/hipaa-mlops stack up $(if $(PROFILE),--profile $(PROFILE))
 
 down: setup ## stop every server of the stack
 	$(BIN)/hipaa-mlops stack down

@@ -76,15 +76,20 @@ def main() -> None:
 # -- stack -----------------------------------------------------------------------------
 
 
-Profile = Annotated[str, typer.Option(help="sandbox (OpenBao only) or stack (every server).")]
+Profile = Annotated[
+    str | None,
+    typer.Option(help="sandbox (OpenBao) or stack (every server); default HIPAA_MLOPS_PROFILE."),
+]
 
 
 @stack_app.command("up")
 @edge
-def stack_up(profile: Profile = "sandbox") -> None:
+def stack_up(profile: Profile = None) -> None:
     """Start the profile's servers, wait until each is healthy over TLS."""
+    cfg = settings()
+    profile = profile or cfg.profile
     with console.status(f"starting the {profile} stack"):
-        states = Supervisor(settings()).up(profile)
+        states = Supervisor(cfg).up(profile)
     _print_states(states)
 
 

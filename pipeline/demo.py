@@ -82,6 +82,8 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
     def rotate_key() -> str:
         operator = openbao.login(settings, "operator")
         version = keys.rotate(operator, PROJECT)
+        store = objectstore.open_store(settings, PROJECT)
+        store.get("synthetic", "demo/record-1.json")  # sealed before the rotation
         AuditLog(audit_path, operator).append(ACTOR, "keys.rotate", f"project/{PROJECT}")
         return f"project key rotated to version {version}; older objects still open"
 
