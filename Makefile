@@ -44,6 +44,7 @@ format: setup ## apply ruff's formatting and safe fixes
 bench: setup seaweedfs ## run the benchmarks; each prints a table of ratios against its peers
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.objectstore
+	$(BIN)/python -m bench.data
 
 up: setup seaweedfs ## start the stack natively (PROFILE=sandbox|stack, default from settings)
 	$(BIN)/hipaa-mlops stack up $(if $(PROFILE),--profile $(PROFILE))

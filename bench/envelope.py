@@ -72,7 +72,7 @@ def bench_envelope(bao: hvac.Client, project: str, seconds: float) -> list[str]:
 
         def sealed(data: bytes = data) -> bytes:
             return envelope.open_sealed(
-                bao, "bench/obj", envelope.seal(bao, project, "bench/obj", data)
+                bao, "bench/obj", envelope.seal(bao, keys.key_name(project), "bench/obj", data)
             )
 
         def naive(data: bytes = data) -> bytes:

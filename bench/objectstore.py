@@ -46,7 +46,7 @@ def run(settings: Settings, seconds: float) -> list[str]:
         return bytes(admin.get_object(Bucket=plain_bucket, Key="obj")["Body"].read())
 
     def sealed_put(data: bytes) -> None:
-        plain_put(envelope.seal(bao, PROJECT, f"{plain_bucket}/obj", data))
+        plain_put(envelope.seal(bao, keys.key_name(PROJECT), f"{plain_bucket}/obj", data))
 
     def sealed_get() -> bytes:
         return envelope.open_sealed(bao, f"{plain_bucket}/obj", plain_get())

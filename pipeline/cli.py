@@ -7,9 +7,11 @@ traceback with local variables, which could hold PHI or secrets.
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
@@ -18,8 +20,11 @@ from rich.table import Table
 
 from safeguards import keys, logs, openbao
 from safeguards.audit import AuditLog
-from safeguards.errors import SafeguardError
+from safeguards.errors import ConfigError, NotFound, SafeguardError
 from safeguards.settings import Settings, load_settings
+from sandbox.steps import DataSteward, read_table
+from sandbox.synth import COHORTS
+from sandbox.versions import DatasetRepo
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
 
@@ -36,6 +41,10 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 keys_app = typer.Typer(help="Per-project keys (CMKs) in OpenBao transit.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(audit_app, name="audit")
+data_app = typer.Typer(
+    help="DATA: synthetic patients, ingestion, de-identification, versions.", no_args_is_help=True
+)
+app.add_typer(data_app, name="data")
 projects_app = typer.Typer(
     help="Projects: the unit of tenancy and isolation.", no_args_is_help=True
 )
@@ -221,6 +230,111 @@ def keys_shred(
     op = openbao.login(settings(), "operator")
     _operator_action("keys.shred", project, lambda: keys.shred(op, project))
     console.print(f"project {project}: key destroyed; its data can no longer be decrypted")
+
+
+# -- data ------------------------------------------------------------------------------
+
+ProjectOpt = Annotated[
+    str, typer.Option("--project", "-p", help="The project the data belongs to.")
+]
+Name = Annotated[str, typer.Argument(help="Dataset name (letters, digits, - _ .).")]
+
+
+@data_app.command("synth")
+@edge
+def data_synth(
+    name: Name,
+    project: ProjectOpt,
+    rows: Annotated[int, typer.Option(min=1, max=10_000_000, help="Rows to generate.")] = 10_000,
+    cohort: Annotated[str, typer.Option(help=f"One of: {', '.join(COHORTS)}.")] = "baseline",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same rows.")] = 0,
+) -> None:
+    """Generate a privacy-gated synthetic PHI-shaped set and version it."""
+    with console.status(f"synthesising {rows:,} patients ({cohort})"):
+        meta = DataSteward(settings(), project).synth(name, rows, cohort, seed)
+    gate = meta["privacy_gate"]
+    console.print(
+        f"dataset {name} @ {meta['revision'][:12]}: {meta['rows']:,} rows; privacy gate "
+        f"passed (exact copies {gate['exact_copy_rate']:.2%}, "
+        f"DCR ratio {gate['dcr_ratio']:.2f})"
+    )
+
+
+@data_app.command("ingest")
+@edge
+def data_ingest(
+    project: ProjectOpt,
+    name: Annotated[str, typer.Option(help="Name in the raw-phi zone.")],
+    file: Annotated[Path | None, typer.Option(help="A raw table: .parquet or .csv.")] = None,
+    synthetic: Annotated[
+        str | None, typer.Option(help="Or: a synthetic dataset to ingest as if it were raw.")
+    ] = None,
+) -> None:
+    """Admit a raw table (PHI) into the project's raw-phi zone after a schema check."""
+    if (file is None) == (synthetic is None):
+        raise ConfigError("give exactly one of --file and --synthetic")
+    steward = DataSteward(settings(), project)
+    with console.status("checking and storing the raw table"):
+        table = read_table(file) if file else steward.repo.read(str(synthetic))
+        steward.ingest(name, table)
+    console.print(f"raw table {name} ({len(table):,} rows) stored in {project}-raw-phi")
+
+
+@data_app.command("deidentify")
+@edge
+def data_deidentify(
+    name: Name,
+    project: ProjectOpt,
+    source: Annotated[str, typer.Option(help="Raw table in the raw-phi zone.")],
+) -> None:
+    """De-identify a raw table (Safe Harbor) into a versioned dataset with its evidence."""
+    cfg = settings()
+    with console.status("de-identifying"):
+        meta = DataSteward(cfg, project).deidentify(name, source)
+    report = cfg.data_dir / "datasets" / project / f"{name}.evidence.html"
+    console.print(
+        f"dataset {name} @ {meta['revision'][:12]}: {meta['rows']:,} rows, "
+        f"evidence {meta['evidence_id'][:19]}\nreport: {report}"
+    )
+
+
+@data_app.command("versions")
+@edge
+def data_versions(
+    project: ProjectOpt,
+    name: Annotated[str | None, typer.Argument(help="Only this dataset.")] = None,
+) -> None:
+    """List dataset versions, newest first."""
+    cfg = settings()
+    repo = DatasetRepo(cfg, project, openbao.login(cfg, keys.ingest_identity(project)))
+    table = Table("dataset", "zone", "revision", "rows", "content hash", "evidence", "created")
+    for v in repo.versions(name):
+        table.add_row(
+            v["name"],
+            v["zone"],
+            v["revision"][:12],
+            f"{v['rows']:,}",
+            v["content_hash"][:19],
+            (v["evidence_id"] or "-")[:19],
+            v["created"],
+        )
+    console.print(table)
+
+
+@data_app.command("show")
+@edge
+def data_show(
+    name: Name,
+    project: ProjectOpt,
+    revision: Annotated[str, typer.Option(help="A revision from `data versions`.")] = "HEAD",
+) -> None:
+    """Show a dataset version's metadata and schema (never its values)."""
+    cfg = settings()
+    repo = DatasetRepo(cfg, project, openbao.login(cfg, keys.ingest_identity(project)))
+    versions = [v for v in repo.versions(name) if revision in ("HEAD", v["revision"])]
+    if not versions:
+        raise NotFound(f"no version of dataset {name} at that revision")
+    console.print_json(json.dumps(versions[0]))
 
 
 @app.command("demo")

@@ -1,9 +1,10 @@
 """`make demo`: the lifecycle, end to end, on the sandbox stack.
 
-Today it shows the security core every later stage stands on: OpenBao started natively
-over TLS, a project's key, an object in the sandbox's encrypted lake, a generated
-credential, a certificate from the stack's PKI, key rotation, and an audit chain that
-verifies.
+Today it runs the security core and the DATA stage: OpenBao started natively over TLS,
+a project's keys, an object in the sandbox's encrypted lake, synthetic patients through
+the privacy gate, ingestion and Safe Harbor de-identification with its evidence report
+and a DVC version, a generated credential, a certificate from the stack's PKI, key
+rotation, and an audit chain that verifies.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from safeguards import credentials, keys, objectstore, openbao, pki
 from safeguards.audit import AuditLog
 from safeguards.errors import IntegrityError
 from safeguards.settings import Settings
+from sandbox.steps import DataSteward
 from services.supervisor import Supervisor
 
 PROJECT = "diabetes"
@@ -63,6 +65,23 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         AuditLog(audit_path, bao).append(ACTOR, "object.put", f"{PROJECT}-synthetic/demo")
         return f"stored {len(record)} B sealed under a fresh data key; a flipped bit is refused"
 
+    def synthesise() -> str:
+        meta = DataSteward(settings, PROJECT).synth("patients", rows=20_000, seed=0)
+        gate = meta["privacy_gate"]
+        return (
+            f"{meta['rows']:,} synthetic PHI-shaped patients, privacy gate passed "
+            f"(exact copies {gate['exact_copy_rate']:.2%}, DCR ratio {gate['dcr_ratio']:.2f})"
+        )
+
+    def deidentify() -> str:
+        steward = DataSteward(settings, PROJECT)
+        steward.ingest("week-1", steward.repo.read("patients"))
+        meta = steward.deidentify("week-1", source="week-1")
+        return (
+            f"Safe Harbor de-identified, versioned with DVC at {meta['revision'][:12]}; "
+            f"evidence: datasets/{PROJECT}/week-1.evidence.html"
+        )
+
     def generate_credential() -> str:
         operator = openbao.login(settings, "operator")
         credentials.ensure_generated(operator, "services/mlflow/admin")
@@ -95,6 +114,8 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         ("start the sandbox stack", start_stack),
         ("create the project key", create_project),
         ("store an encrypted object", store_object),
+        ("synthesise patients", synthesise),
+        ("ingest and de-identify", deidentify),
         ("generate a service credential", generate_credential),
         ("issue a server certificate", issue_certificate),
         ("rotate the project key", rotate_key),

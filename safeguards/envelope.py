@@ -27,14 +27,14 @@ MAGIC = b"HMENV1"
 _ALG = "AES-256-GCM"
 
 
-def seal(bao: hvac.Client, project: str, identity: str, plaintext: bytes) -> bytes:
-    """Encrypt `plaintext` for object `identity` under `project`'s key."""
-    data_key, wrapped = keys.new_data_key(bao, project)
+def seal(bao: hvac.Client, key: str, identity: str, plaintext: bytes) -> bytes:
+    """Encrypt `plaintext` for object `identity` under transit key `key`."""
+    data_key, wrapped = keys.new_data_key(bao, key)
     nonce = os.urandom(12)
     header = json.dumps(
         {
             "alg": _ALG,
-            "project": project,
+            "key": key,
             "wrapped_key": wrapped,
             "nonce": base64.b64encode(nonce).decode(),
         },
@@ -48,7 +48,7 @@ def seal(bao: hvac.Client, project: str, identity: str, plaintext: bytes) -> byt
 def open_sealed(bao: hvac.Client, identity: str, blob: bytes) -> bytes:
     """Decrypt an envelope made by `seal` for the same `identity`."""
     header_bytes, fields, ciphertext = _parse(blob)
-    data_key = keys.unwrap_data_key(bao, fields["project"], fields["wrapped_key"])
+    data_key = keys.unwrap_data_key(bao, fields["key"], fields["wrapped_key"])
     try:
         return AESGCM(data_key).decrypt(
             base64.b64decode(fields["nonce"]), ciphertext, _aad(header_bytes, identity)
@@ -57,11 +57,6 @@ def open_sealed(bao: hvac.Client, identity: str, blob: bytes) -> bytes:
         raise IntegrityError(
             "the object was altered, or is not the object it claims to be"
         ) from exc
-
-
-def project_of(blob: bytes) -> str:
-    """The project whose key sealed `blob`."""
-    return str(_parse(blob)[1]["project"])
 
 
 def _aad(header: bytes, identity: str) -> bytes:
@@ -77,7 +72,7 @@ def _parse(blob: bytes) -> tuple[bytes, dict[str, str], bytes]:
     try:
         fields = json.loads(header)
         if fields["alg"] != _ALG or not all(
-            isinstance(fields[k], str) for k in ("project", "wrapped_key", "nonce")
+            isinstance(fields[k], str) for k in ("key", "wrapped_key", "nonce")
         ):
             raise ValueError
     except (ValueError, KeyError, TypeError) as exc:

@@ -8,6 +8,7 @@
     ├── KeyUnavailable       the key is destroyed, or its version is revoked
     ├── IntegrityError       ciphertext or envelope was altered, or is not ours
     ├── AuditChainError      the audit log does not verify
+    ├── GateRefused          a privacy, de-identification or promotion gate said no
     └── ServerError          any other refusal by OpenBao or the object store
 
 Messages name what failed and never carry the values that were being handled: an error
@@ -54,3 +55,9 @@ class AuditChainError(SafeguardError):
 
 class ServerError(SafeguardError):
     status = 502
+
+
+class GateRefused(SafeguardError):
+    """A gate (privacy, de-identification, promotion) refused; the message says which check."""
+
+    status = 422

@@ -37,19 +37,31 @@ def key_name(project: str) -> str:
     return f"proj-{validate_project(project)}"
 
 
+def phi_key_name(project: str) -> str:
+    """The key for the project's raw PHI zone, usable by its ingestion identity only."""
+    return f"phi-{validate_project(project)}"
+
+
 def identity(project: str) -> str:
-    """The AppRole a project's workloads log in with."""
+    """The AppRole a project's workloads (training, serving) log in with."""
     return f"project-{validate_project(project)}"
 
 
+def ingest_identity(project: str) -> str:
+    """The AppRole that ingests and de-identifies the project's raw PHI."""
+    return f"ingest-{validate_project(project)}"
+
+
 def create_project(operator: hvac.Client, settings: Settings, project: str) -> None:
-    """Create the project's key, its least-privilege policy and its AppRole (idempotent)."""
-    name = key_name(project)
+    """Create the project's keys, and its two identities with least-privilege policies:
+    the workload identity (no raw PHI) and the ingestion identity (idempotent)."""
     with openbao_errors(f"creating project '{project}'"):
-        operator.secrets.transit.create_key(name, key_type="aes256-gcm96", exportable=False)
-        operator.sys.create_or_update_policy(identity(project), policy("project", project=project))
-        role_id, secret_id = create_approle(operator, identity(project), [identity(project)])
-    save_credentials(settings, identity(project), role_id, secret_id)
+        for name in (key_name(project), phi_key_name(project), pseudonym_key(project)):
+            operator.secrets.transit.create_key(name, key_type="aes256-gcm96", exportable=False)
+        for who, template in ((identity(project), "project"), (ingest_identity(project), "ingest")):
+            operator.sys.create_or_update_policy(who, policy(template, project=project))
+            role_id, secret_id = create_approle(operator, who, [who])
+            save_credentials(settings, who, role_id, secret_id)
 
 
 def describe(bao: hvac.Client, project: str) -> dict[str, Any]:
@@ -85,43 +97,74 @@ def revoke_below(operator: hvac.Client, project: str, version: int) -> None:
 
 
 def shred(operator: hvac.Client, project: str) -> None:
-    """Destroy the project's key: all of its data becomes unreadable, for good."""
-    name = key_name(project)
-    with openbao_errors(f"shredding the key of project '{project}'"):
-        operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)
-        operator.secrets.transit.delete_key(name)
+    """Destroy the project's keys: all of its data becomes unreadable, for good."""
+    with openbao_errors(f"shredding the keys of project '{project}'"):
+        for name in (key_name(project), phi_key_name(project), pseudonym_key(project)):
+            operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)
+            operator.secrets.transit.delete_key(name)
 
 
-def new_data_key(bao: hvac.Client, project: str) -> tuple[bytes, str]:
-    """A fresh AES-256 data key: (plaintext, wrapped by the project key)."""
-    with openbao_errors(f"data key for project '{project}'"), _key_errors(project):
-        data = bao.secrets.transit.generate_data_key(
-            key_name(project), key_type="plaintext", bits=256
-        )["data"]
+def new_data_key(bao: hvac.Client, key: str) -> tuple[bytes, str]:
+    """A fresh AES-256 data key: (plaintext, wrapped by transit key `key`)."""
+    with openbao_errors(f"data key under '{key}'"), _key_errors(key):
+        data = bao.secrets.transit.generate_data_key(key, key_type="plaintext", bits=256)["data"]
     return base64.b64decode(data["plaintext"]), str(data["ciphertext"])
 
 
-def unwrap_data_key(bao: hvac.Client, project: str, wrapped: str) -> bytes:
-    with openbao_errors(f"unwrapping a data key of project '{project}'"), _key_errors(project):
-        data = bao.secrets.transit.decrypt_data(key_name(project), wrapped)["data"]
+def unwrap_data_key(bao: hvac.Client, key: str, wrapped: str) -> bytes:
+    with openbao_errors(f"unwrapping a data key under '{key}'"), _key_errors(key):
+        data = bao.secrets.transit.decrypt_data(key, wrapped)["data"]
     return base64.b64decode(data["plaintext"])
 
 
 @contextmanager
-def _key_errors(project: str) -> Iterator[None]:
+def _key_errors(key: str) -> Iterator[None]:
     """Tell a destroyed or revoked key, and a foreign wrapped key, apart from other errors."""
     try:
         yield
     except hvac.exceptions.InvalidPath as exc:
-        raise KeyUnavailable(f"the key of project '{project}' is destroyed") from exc
+        raise KeyUnavailable(f"key '{key}' is destroyed") from exc
     except hvac.exceptions.InvalidRequest as exc:
         message = str(exc).lower()
         if "not found" in message:
-            raise KeyUnavailable(f"the key of project '{project}' is destroyed") from exc
+            raise KeyUnavailable(f"key '{key}' is destroyed") from exc
         if "disallowed" in message or "too old" in message:
             raise KeyUnavailable(
-                f"the key version that wrapped this data is revoked in project '{project}'"
+                f"the version of key '{key}' that wrapped this data is revoked"
             ) from exc
-        raise IntegrityError(
-            f"the wrapped data key does not decrypt under the key of project '{project}'"
-        ) from exc
+        raise IntegrityError(f"the wrapped data key does not decrypt under key '{key}'") from exc
+
+
+def pseudonym_key(project: str) -> str:
+    """The project's HMAC key for pseudonyms; never rotated, so pseudonyms stay stable."""
+    return f"pseudonym-{validate_project(project)}"
+
+
+def pseudonyms(bao: hvac.Client, project: str, values: list[str]) -> dict[str, str]:
+    """A keyed pseudonym (128 bits of HMAC-SHA256 from transit) for each distinct value."""
+    unique = sorted(set(values))
+    result: dict[str, str] = {}
+    for start in range(0, len(unique), _HMAC_BATCH):
+        chunk = unique[start : start + _HMAC_BATCH]
+        with (
+            openbao_errors(f"pseudonyms for project '{project}'"),
+            _key_errors(pseudonym_key(project)),
+        ):
+            response = bao.write_data(
+                f"transit/hmac/{pseudonym_key(project)}",
+                data={
+                    "algorithm": "sha2-256",
+                    "batch_input": [
+                        {"input": base64.b64encode(v.encode()).decode()} for v in chunk
+                    ],
+                },
+            )
+        for value, item in zip(chunk, response["data"]["batch_results"], strict=True):
+            digest = base64.b64decode(item["hmac"].split(":", 2)[2])
+            # Hex: no identifier pattern (MRN, SSN, phone, date) can match inside it.
+            result[value] = digest[:16].hex()
+    return result
+
+
+# OpenBao refuses bodies with more than about 1000 JSON strings; an HMAC item has two.
+_HMAC_BATCH = 400

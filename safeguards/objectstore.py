@@ -37,6 +37,14 @@ from safeguards.errors import (
 from safeguards.settings import Settings
 
 ZONES = ("raw-phi", "deidentified", "synthetic", "artifacts")
+RAW_ZONE = "raw-phi"
+# Which zones each role reaches: the S3 actions and the sandbox's keys follow this table.
+# The workload (training, serving) reads data and writes artifacts; only the data
+# steward (ingestion) reaches raw PHI and writes datasets.
+ROLES = {
+    "workload": {"deidentified": "r", "synthetic": "r", "artifacts": "rw"},
+    "ingest": {"raw-phi": "rw", "deidentified": "rw", "synthetic": "rw"},
+}
 _KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
 # Multipart above 16 MiB: an interrupted upload is never visible as an object.
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024**2, multipart_chunksize=16 * 1024**2)
@@ -46,6 +54,11 @@ def bucket_name(project: str, zone: str) -> str:
     if zone not in ZONES:
         raise ConfigError(f"unknown zone; zones are {', '.join(ZONES)}")
     return f"{keys.validate_project(project)}-{zone}"
+
+
+def zone_key(project: str, zone: str) -> str:
+    """The transit key objects of `zone` are encrypted under: raw PHI has its own."""
+    return keys.phi_key_name(project) if zone == RAW_ZONE else keys.key_name(project)
 
 
 def validate_key(key: str) -> str:
@@ -121,20 +134,20 @@ class S3ObjectStore:
     def __init__(self, client: Any, project: str) -> None:
         self.client = client
         self.project = keys.validate_project(project)
-        self.kms_key = keys.key_name(project)
 
     def put(self, zone: str, key: str, data: bytes) -> None:
         bucket, key = bucket_name(self.project, zone), validate_key(key)
+        kms_key = zone_key(self.project, zone)
         with s3_errors(f"writing an object to {bucket}"):
             self.client.upload_fileobj(
                 io.BytesIO(data),
                 bucket,
                 key,
                 Config=MULTIPART,
-                ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key},
+                ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key},
             )
             head = self.client.head_object(Bucket=bucket, Key=key)
-        if head.get("ServerSideEncryption") != "aws:kms" or head.get("SSEKMSKeyId") != self.kms_key:
+        if head.get("ServerSideEncryption") != "aws:kms" or head.get("SSEKMSKeyId") != kms_key:
             with s3_errors(f"removing an unencrypted object from {bucket}"):
                 self.client.delete_object(Bucket=bucket, Key=key)
             raise IntegrityError(f"{bucket} did not store the object under SSE-KMS; removed it")
@@ -173,7 +186,9 @@ class LocalObjectStore:
 
     def put(self, zone: str, key: str, data: bytes) -> None:
         path = self._path(zone, key)
-        sealed = envelope.seal(self.bao, self.project, f"{path.parent.name}/{key}", data)
+        sealed = envelope.seal(
+            self.bao, zone_key(self.project, zone), f"{path.parent.name}/{key}", data
+        )
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -209,13 +224,23 @@ class LocalObjectStore:
         self._path(zone, key).unlink(missing_ok=True)
 
 
-def open_store(settings: Settings, project: str) -> ObjectStore:
-    """The project's store for the configured profile, logged in as the project."""
-    bao = openbao.login(settings, keys.identity(project))
+def open_store(settings: Settings, project: str, role: str = "workload") -> ObjectStore:
+    """The project's store for the configured profile, logged in as `role` of the project:
+    ``workload`` (training, serving; no raw PHI) or ``ingest`` (raw PHI, de-identification).
+    """
+    if role not in ROLES:
+        raise ConfigError(f"unknown role; roles are {', '.join(ROLES)}")
+    who = keys.identity(project) if role == "workload" else keys.ingest_identity(project)
+    bao = openbao.login(settings, who)
     if settings.profile == "sandbox":
         return LocalObjectStore(settings.data_dir / "lake", bao, project)
-    creds = credentials.read(bao, f"projects/{project}/s3")
+    creds = credentials.read(bao, s3_credentials_path(project, role))
     client = s3_client(
         settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
     )
     return S3ObjectStore(client, project)
+
+
+def s3_credentials_path(project: str, role: str) -> str:
+    """Where a role's S3 keys live in KV: each readable by that role's identity only."""
+    return f"projects/{project}/s3" if role == "workload" else f"ingest/{project}/s3"

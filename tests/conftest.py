@@ -83,6 +83,7 @@ def lake(stack: Settings) -> Settings:
 
 
 def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
+    """Provision `project` on the running lake, reloading SeaweedFS as `projects create` does."""
     seaweedfs.provision(
         settings, operator, project, reload=lambda: Supervisor(settings).reload("seaweedfs")
     )

@@ -13,5 +13,6 @@ path "pki/issue/internal" { capabilities = ["update"] }
 path "transit/hmac/audit-log" { capabilities = ["update"] }
 path "transit/verify/audit-log" { capabilities = ["update"] }
 path "secret/data/audit/*" { capabilities = ["create", "read", "update"] }
-# S3 identities of projects: generated here, read by the lake's configuration.
+# S3 identities of projects (workload and ingestion): generated here, read by the lake.
 path "secret/data/projects/+/s3" { capabilities = ["create", "read", "update"] }
+path "secret/data/ingest/+/s3" { capabilities = ["create", "read", "update"] }

@@ -1,4 +1,5 @@
-# Workload identity of project {project}: its own key and secrets, and audit appends.
+# Workload identity of project {project} (training, serving): its project key and
+# secrets, and audit appends. Never the raw PHI zone: that key is phi-{project}.
 path "transit/datakey/plaintext/proj-{project}" { capabilities = ["update"] }
 path "transit/encrypt/proj-{project}" { capabilities = ["update"] }
 path "transit/decrypt/proj-{project}" { capabilities = ["update"] }

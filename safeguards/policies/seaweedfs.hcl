@@ -2,3 +2,6 @@
 path "transit/encrypt/proj-*" { capabilities = ["update"] }
 path "transit/decrypt/proj-*" { capabilities = ["update"] }
 path "transit/keys/proj-*" { capabilities = ["read"] }
+path "transit/encrypt/phi-*" { capabilities = ["update"] }
+path "transit/decrypt/phi-*" { capabilities = ["update"] }
+path "transit/keys/phi-*" { capabilities = ["read"] }

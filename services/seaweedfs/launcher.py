@@ -25,7 +25,16 @@ import hvac
 from safeguards import credentials, keys, openbao, pki
 from safeguards.errors import SafeguardError, Unavailable
 from safeguards.files import write_private
-from safeguards.objectstore import ZONES, S3ObjectStore, bucket_name, s3_client, s3_errors
+from safeguards.objectstore import (
+    ROLES,
+    ZONES,
+    S3ObjectStore,
+    bucket_name,
+    s3_client,
+    s3_credentials_path,
+    s3_errors,
+    zone_key,
+)
 from safeguards.policies import policy
 from safeguards.settings import PORT_OFFSETS, Settings
 from services.seaweedfs.build import ensure_built
@@ -71,7 +80,6 @@ def prepare(settings: Settings) -> list[str]:
         "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n"
     )
     keys.create_project(operator, settings, PLATFORM)
-    credentials.ensure_s3_identity(operator, f"projects/{PLATFORM}/s3")
     render_s3_config(settings, operator, kms_login=_kms_approle(operator))
     s3 = _port(settings, PORT_OFFSETS["seaweedfs"])
     return [
@@ -165,13 +173,16 @@ def render_s3_config(
         _identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"])
     ]
     for project in _projects(operator):
-        creds = credentials.ensure_s3_identity(operator, f"projects/{project}/s3")
-        actions = [
-            f"{a}:{bucket_name(project, z)}"
-            for z in ZONES
-            for a in ("Read", "Write", "List", "Tagging")
-        ]
-        identities.append(_identity(keys.identity(project), creds, actions))
+        for role, zones in ROLES.items():
+            creds = credentials.ensure_s3_identity(operator, s3_credentials_path(project, role))
+            actions = [
+                f"{action}:{bucket_name(project, zone)}"
+                for zone, mode in zones.items()
+                for action in (
+                    ("Read", "List", "Write", "Tagging") if mode == "rw" else ("Read", "List")
+                )
+            ]
+            identities.append(_identity(f"{role}-{project}", creds, actions))
     config = {
         "identities": identities,
         "kms": {
@@ -207,16 +218,17 @@ def admin_client(settings: Settings, operator: hvac.Client) -> Any:
 
 
 def create_buckets(settings: Settings, operator: hvac.Client, project: str) -> None:
-    """The project's zone buckets, each with default encryption SSE-KMS under its key."""
+    """The project's zone buckets, each with default encryption SSE-KMS under its zone's key
+    (raw PHI under ``phi-<project>``, the others under ``proj-<project>``)."""
     admin = admin_client(settings, operator)
-    rule = {
-        "ApplyServerSideEncryptionByDefault": {
-            "SSEAlgorithm": "aws:kms",
-            "KMSMasterKeyID": keys.key_name(project),
-        }
-    }
     for zone in ZONES:
         bucket = bucket_name(project, zone)
+        rule = {
+            "ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms",
+                "KMSMasterKeyID": zone_key(project, zone),
+            }
+        }
         with s3_errors(f"creating bucket {bucket}"):
             try:
                 admin.head_bucket(Bucket=bucket)
@@ -236,7 +248,7 @@ def provision(
 ) -> None:
     """Give `project` its S3 identity and zone buckets, and wait until it can write."""
     keys.create_project(operator, settings, project)
-    creds = credentials.ensure_s3_identity(operator, f"projects/{project}/s3")
+    creds = credentials.ensure_s3_identity(operator, s3_credentials_path(project, "workload"))
     render_s3_config(settings, operator)
     reload()
     client = s3_client(

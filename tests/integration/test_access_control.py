@@ -20,8 +20,8 @@ def test_project_identity_cannot_use_another_projects_key(
     bao_a = openbao.login(stack, keys.identity(a))
     bao_b = openbao.login(stack, keys.identity(b))
     with pytest.raises(AccessDenied):
-        keys.new_data_key(bao_a, b)
-    sealed_by_b = envelope.seal(bao_b, b, f"{b}/x", b"b's data")
+        keys.new_data_key(bao_a, keys.key_name(b))
+    sealed_by_b = envelope.seal(bao_b, keys.key_name(b), f"{b}/x", b"b's data")
     with pytest.raises(AccessDenied):
         envelope.open_sealed(bao_a, f"{b}/x", sealed_by_b)
 
@@ -55,11 +55,13 @@ def test_operator_manages_keys_but_cannot_decrypt(
     stack: Settings, operator: hvac.Client, project_pair: tuple[str, str]
 ) -> None:
     a, _ = project_pair
-    sealed = envelope.seal(openbao.login(stack, keys.identity(a)), a, f"{a}/x", b"data")
+    sealed = envelope.seal(
+        openbao.login(stack, keys.identity(a)), keys.key_name(a), f"{a}/x", b"data"
+    )
     with pytest.raises(AccessDenied):
         envelope.open_sealed(operator, f"{a}/x", sealed)
     with pytest.raises(AccessDenied):
-        keys.new_data_key(operator, a)
+        keys.new_data_key(operator, keys.key_name(a))
 
 
 def test_operator_cannot_destroy_the_audit_key(operator: hvac.Client) -> None:

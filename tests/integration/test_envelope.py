@@ -28,14 +28,14 @@ def bao(stack: Settings, project: str) -> hvac.Client:
 @pytest.mark.parametrize("size", [0, 1, 1024, 1024 * 1024])
 def test_round_trip(bao: hvac.Client, project: str, size: int) -> None:
     data = os.urandom(size)
-    sealed = envelope.seal(bao, project, f"{project}/obj", data)
+    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/obj", data)
     assert size < 1024 or data[:64] not in sealed
     assert envelope.open_sealed(bao, f"{project}/obj", sealed) == data
 
 
 def test_each_object_gets_a_fresh_data_key(bao: hvac.Client, project: str) -> None:
-    one = envelope.seal(bao, project, f"{project}/a", b"same bytes")
-    two = envelope.seal(bao, project, f"{project}/a", b"same bytes")
+    one = envelope.seal(bao, keys.key_name(project), f"{project}/a", b"same bytes")
+    two = envelope.seal(bao, keys.key_name(project), f"{project}/a", b"same bytes")
     assert one != two
 
 
@@ -45,14 +45,14 @@ def _header(blob: bytes) -> tuple[int, dict[str, str]]:
 
 
 def test_tampered_ciphertext_is_refused(bao: hvac.Client, project: str) -> None:
-    sealed = bytearray(envelope.seal(bao, project, f"{project}/obj", b"x" * 100))
+    sealed = bytearray(envelope.seal(bao, keys.key_name(project), f"{project}/obj", b"x" * 100))
     sealed[-20] ^= 0x01
     with pytest.raises(IntegrityError):
         envelope.open_sealed(bao, f"{project}/obj", bytes(sealed))
 
 
 def test_tampered_header_is_refused(bao: hvac.Client, project: str) -> None:
-    sealed = envelope.seal(bao, project, f"{project}/obj", b"x" * 100)
+    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/obj", b"x" * 100)
     size, header = _header(sealed)
     header["nonce"] = "AAAAAAAAAAAAAAAA"
     new = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
@@ -62,7 +62,7 @@ def test_tampered_header_is_refused(bao: hvac.Client, project: str) -> None:
 
 
 def test_object_moved_to_another_name_is_refused(bao: hvac.Client, project: str) -> None:
-    sealed = envelope.seal(bao, project, f"{project}/a", b"bound to its name")
+    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/a", b"bound to its name")
     with pytest.raises(IntegrityError):
         envelope.open_sealed(bao, f"{project}/b", sealed)
 
@@ -76,10 +76,10 @@ def test_garbage_is_refused_without_a_server_call(bao: hvac.Client) -> None:
 def test_wrong_projects_key_is_refused(stack: Settings, project_pair: tuple[str, str]) -> None:
     a, b = project_pair
     bao_a = openbao.login(stack, keys.identity(a))
-    sealed = envelope.seal(bao_a, a, f"{a}/obj", b"data of a")
+    sealed = envelope.seal(bao_a, keys.key_name(a), f"{a}/obj", b"data of a")
     # Relabelled as b's object, it is opened with b's identity and key: the unwrap fails.
     size, header = _header(sealed)
-    header["project"] = b
+    header["key"] = keys.key_name(b)
     new = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
     relabelled = sealed[:6] + len(new).to_bytes(4, "big") + new + sealed[10 + size :]
     with pytest.raises(IntegrityError):
@@ -91,9 +91,9 @@ def test_wrong_projects_key_is_refused(stack: Settings, project_pair: tuple[str,
 def test_rotation_keeps_old_objects_readable_and_revocation_refuses_them(
     bao: hvac.Client, operator: hvac.Client, project: str
 ) -> None:
-    old = envelope.seal(bao, project, f"{project}/old", b"before rotation")
+    old = envelope.seal(bao, keys.key_name(project), f"{project}/old", b"before rotation")
     assert keys.rotate(operator, project) == 2
-    new = envelope.seal(bao, project, f"{project}/new", b"after rotation")
+    new = envelope.seal(bao, keys.key_name(project), f"{project}/new", b"after rotation")
     assert envelope.open_sealed(bao, f"{project}/old", old) == b"before rotation"
     keys.revoke_below(operator, project, 2)
     with pytest.raises(KeyUnavailable, match="revoked"):
@@ -104,7 +104,7 @@ def test_rotation_keeps_old_objects_readable_and_revocation_refuses_them(
 def test_shredded_key_makes_data_unreadable(
     bao: hvac.Client, operator: hvac.Client, project: str
 ) -> None:
-    sealed = envelope.seal(bao, project, f"{project}/obj", b"soon unreadable")
+    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/obj", b"soon unreadable")
     keys.shred(operator, project)
     with pytest.raises(KeyUnavailable, match="destroyed"):
         envelope.open_sealed(bao, f"{project}/obj", sealed)

@@ -26,16 +26,19 @@ pytestmark = pytest.mark.integration
 MiB = 1024**2
 
 
-def s3_client_of(lake: Settings, project: str) -> Any:
-    bao = openbao.login(lake, keys.identity(project))
-    creds = credentials.read(bao, f"projects/{project}/s3")
+def s3_client_of(lake: Settings, project: str, role: str = "workload") -> Any:
+    who = keys.identity(project) if role == "workload" else keys.ingest_identity(project)
+    creds = credentials.read(
+        openbao.login(lake, who), objectstore.s3_credentials_path(project, role)
+    )
     return objectstore.s3_client(
         lake.s3_url, creds["access_key"], creds["secret_key"], lake.ca_bundle
     )
 
 
-def store_of(lake: Settings, project: str) -> objectstore.S3ObjectStore:
-    store = objectstore.open_store(lake, project)
+def store_of(lake: Settings, project: str, role: str = "ingest") -> objectstore.S3ObjectStore:
+    """The data steward's store by default: it may write every data zone."""
+    store = objectstore.open_store(lake, project, role)
     assert isinstance(store, objectstore.S3ObjectStore)
     return store
 
@@ -58,7 +61,7 @@ def test_bucket_default_encrypts_even_a_write_without_sse_headers(
     lake: Settings, lake_pair: tuple[str, str]
 ) -> None:
     project, _ = lake_pair
-    client = s3_client_of(lake, project)
+    client = s3_client_of(lake, project, role="ingest")
     client.put_object(Bucket=f"{project}-synthetic", Key="plain.bin", Body=b"no headers")
     head = client.head_object(Bucket=f"{project}-synthetic", Key="plain.bin")
     assert head["ServerSideEncryption"] == "aws:kms"
@@ -113,7 +116,7 @@ def test_missing_or_wrong_credentials_are_denied(
     lake: Settings, lake_pair: tuple[str, str]
 ) -> None:
     project, _ = lake_pair
-    store_of(lake, project).put("artifacts", "model.bin", b"weights")
+    store_of(lake, project, role="workload").put("artifacts", "model.bin", b"weights")
     anonymous = requests.get(
         f"{lake.s3_url}/{project}-artifacts/model.bin", verify=str(lake.ca_bundle), timeout=5
     )
@@ -148,12 +151,12 @@ def test_shredded_key_makes_the_projects_objects_unreadable(
     lake: Settings, operator: hvac.Client, lake_pair: tuple[str, str]
 ) -> None:
     project, _ = lake_pair
-    store = store_of(lake, project)
-    store.put("deidentified", "soon-gone.bin", b"readable until shredded")
-    assert store.get("deidentified", "soon-gone.bin") == b"readable until shredded"
+    store = store_of(lake, project, role="workload")
+    store.put("artifacts", "soon-gone.bin", b"readable until shredded")
+    assert store.get("artifacts", "soon-gone.bin") == b"readable until shredded"
     keys.shred(operator, project)
     with pytest.raises(SafeguardError):
-        store.get("deidentified", "soon-gone.bin")
+        store.get("artifacts", "soon-gone.bin")
 
 
 def test_clear_errors_for_missing_bucket_missing_object_and_dead_server(
@@ -162,7 +165,7 @@ def test_clear_errors_for_missing_bucket_missing_object_and_dead_server(
     project, _ = lake_pair
     store = store_of(lake, project)
     with pytest.raises(NotFound):
-        store.get("artifacts", "never-written.bin")
+        store.get("deidentified", "never-written.bin")
     admin_client(lake, operator).delete_bucket(Bucket=f"{project}-synthetic")
     with pytest.raises(NotFound):
         store.list("synthetic")
@@ -178,7 +181,7 @@ import os, sys
 from safeguards import objectstore
 from safeguards.settings import Settings
 settings = Settings(data_dir=sys.argv[1], port_base=int(sys.argv[2]), profile="stack")
-store = objectstore.open_store(settings, sys.argv[3])
+store = objectstore.open_store(settings, sys.argv[3], role="ingest")
 store.put("deidentified", "big.bin", os.urandom(1024 * 1024 * 1024))
 """
 

@@ -36,7 +36,7 @@ def test_restart_comes_back_unsealed_with_the_same_keys_and_secrets(
 ) -> None:
     project, _ = project_pair
     bao = openbao.login(stack, keys.identity(project))
-    sealed = envelope.seal(bao, project, f"{project}/kept", b"survives a restart")
+    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/kept", b"survives a restart")
     password = credentials.ensure_generated(operator, "services/restart-test/admin")
 
     supervisor = Supervisor(stack)

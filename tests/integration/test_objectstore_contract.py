@@ -35,15 +35,15 @@ def store(
 
 def test_put_get_list_delete(store: objectstore.ObjectStore) -> None:
     data = os.urandom(4096)
-    store.put("synthetic", "cohorts/a.bin", data)
-    store.put("synthetic", "cohorts/b.bin", b"")
-    store.put("synthetic", "other/c.bin", b"c")
-    assert store.get("synthetic", "cohorts/a.bin") == data
-    assert store.get("synthetic", "cohorts/b.bin") == b""
-    assert sorted(store.list("synthetic", "cohorts/")) == ["cohorts/a.bin", "cohorts/b.bin"]
-    store.delete("synthetic", "cohorts/a.bin")
+    store.put("artifacts", "cohorts/a.bin", data)
+    store.put("artifacts", "cohorts/b.bin", b"")
+    store.put("artifacts", "other/c.bin", b"c")
+    assert store.get("artifacts", "cohorts/a.bin") == data
+    assert store.get("artifacts", "cohorts/b.bin") == b""
+    assert sorted(store.list("artifacts", "cohorts/")) == ["cohorts/a.bin", "cohorts/b.bin"]
+    store.delete("artifacts", "cohorts/a.bin")
     with pytest.raises(NotFound):
-        store.get("synthetic", "cohorts/a.bin")
+        store.get("artifacts", "cohorts/a.bin")
 
 
 def test_overwrite_replaces_whole_object(store: objectstore.ObjectStore) -> None:
@@ -69,16 +69,16 @@ def test_sandbox_objects_are_sealed_and_bound_to_their_name(
     a, b = project_pair
     store_a = objectstore.LocalObjectStore(tmp_path, openbao.login(stack, keys.identity(a)), a)
     canary = os.urandom(1024)
-    store_a.put("raw-phi", "x.bin", canary)
+    store_a.put("artifacts", "x.bin", canary)
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) == 1 and canary not in files[0].read_bytes()
     moved = files[0].with_name("y.bin")
     moved.write_bytes(files[0].read_bytes())
     with pytest.raises(IntegrityError):
-        store_a.get("raw-phi", "y.bin")
+        store_a.get("artifacts", "y.bin")
     store_b = objectstore.LocalObjectStore(tmp_path, openbao.login(stack, keys.identity(b)), a)
     with pytest.raises(AccessDenied):
-        store_b.get("raw-phi", "x.bin")
+        store_b.get("artifacts", "x.bin")
 
 
 SANDBOX_WRITER = """

@@ -1,0 +1,1 @@
+"""DATA: synthetic PHI-shaped patients, Safe Harbor de-identification, dataset versions."""

@@ -1,0 +1,185 @@
+"""Dataset versions with DVC, the remote in the object store, every file sealed.
+
+Each project has a dataset repository (git + DVC) under the data directory. A version is
+one git commit holding, per dataset, the DVC pointer of its sealed Parquet file and a
+metadata file: content hash (SHA-256 of the plaintext Parquet), row count, schema, and
+the evidence report's id. The Parquet file is sealed (envelope encryption under the
+project key) before DVC sees it, so neither DVC's cache nor its remote holds plaintext;
+on the stack the remote is the project's `deidentified` bucket with SSE-KMS on top.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import hvac
+import pandas as pd
+
+from safeguards import credentials, envelope, keys, objectstore
+from safeguards.errors import ConfigError, IntegrityError, NotFound, ServerError
+from safeguards.settings import Settings
+from sandbox.deidentify import evidence_html
+
+# DVC reports usage and checks for updates over the internet by default, and botocore
+# looks for credentials at the cloud metadata address: none of that may leave this host.
+_QUIET = {"DVC_NO_ANALYTICS": "1", "DVC_STUDIO_OFFLINE": "1", "AWS_EC2_METADATA_DISABLED": "true"}
+_GIT_ID = ["-c", "user.name=hipaa-mlops", "-c", "user.email=pipeline@hipaa-mlops.invalid"]
+
+
+def to_parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, compression="zstd")
+    return buffer.getvalue()
+
+
+def from_parquet(data: bytes) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except (OSError, ValueError) as exc:
+        raise IntegrityError("not a readable Parquet file") from exc
+
+
+class DatasetRepo:
+    """The DVC repository of one project's datasets, used by its data steward."""
+
+    def __init__(self, settings: Settings, project: str, bao: hvac.Client) -> None:
+        self.settings = settings
+        self.project = keys.validate_project(project)
+        self.bao = bao
+        self.root = settings.data_dir / "datasets" / project
+
+    def _run(self, *args: str) -> str:
+        result = subprocess.run(
+            list(args),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+            env={**os.environ, **_QUIET},
+        )
+        if result.returncode != 0:
+            # The output names files and commands, never data values.
+            raise ServerError(f"{args[0]} {args[1]} failed: {result.stderr.strip()[-400:]}")
+        return result.stdout
+
+    def _git(self, *args: str) -> str:
+        return self._run("git", *_GIT_ID, *args)
+
+    def _dvc(self, *args: str) -> str:
+        return self._run(str(Path(sys.executable).with_name("dvc")), *args)
+
+    def init(self) -> None:
+        if (self.root / ".dvc").is_dir():
+            return
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._git("init", "-q", "-b", "main")
+        self._dvc("init", "-q")
+        self._dvc("config", "core.analytics", "false")
+        self._dvc("config", "core.check_update", "false")
+        if self.settings.profile == "sandbox":
+            remote = self.settings.data_dir / "lake" / f"{self.project}-dvc-remote"
+            self._dvc("remote", "add", "-d", "lake", str(remote))
+        else:
+            creds = credentials.read(
+                self.bao, objectstore.s3_credentials_path(self.project, "ingest")
+            )
+            bucket = objectstore.bucket_name(self.project, "deidentified")
+            self._dvc("remote", "add", "-d", "lake", f"s3://{bucket}/dvc")
+            for key, value in (
+                ("endpointurl", self.settings.s3_url),
+                ("ssl_verify", str(self.settings.ca_bundle)),
+                ("sse", "aws:kms"),
+                ("sse_kms_key_id", keys.key_name(self.project)),
+            ):
+                self._dvc("remote", "modify", "lake", key, value)
+            self._dvc("remote", "modify", "--local", "lake", "access_key_id", creds["access_key"])
+            self._dvc(
+                "remote", "modify", "--local", "lake", "secret_access_key", creds["secret_key"]
+            )
+            (self.root / ".dvc" / "config.local").chmod(0o600)
+        self._git("add", ".dvc", ".dvcignore")
+        self._git("commit", "-q", "-m", "dataset repository")
+
+    def commit(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        zone: str,
+        evidence: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Version `frame` as dataset `name`; returns its metadata, revision included."""
+        objectstore.validate_key(name)
+        if zone == "deidentified" and evidence is None:
+            raise ConfigError("a dataset enters the deidentified zone only with its evidence")
+        self.init()
+        plain = to_parquet(frame)
+        meta: dict[str, Any] = {
+            "name": name,
+            "zone": zone,
+            "content_hash": "sha256:" + hashlib.sha256(plain).hexdigest(),
+            "rows": len(frame),
+            "schema": {c: str(t) for c, t in frame.dtypes.items()},
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "evidence_id": None,
+            **(extra or {}),
+        }
+        files = [f"{name}.parquet.sealed.dvc", f"{name}.meta.json", ".gitignore"]
+        if evidence is not None:
+            evidence = {**evidence, "dataset": {"name": name, "content_hash": meta["content_hash"]}}
+            body = json.dumps(evidence, indent=1, sort_keys=True).encode()
+            meta["evidence_id"] = "sha256:" + hashlib.sha256(body).hexdigest()
+            (self.root / f"{name}.evidence.json").write_bytes(body)
+            (self.root / f"{name}.evidence.html").write_text(evidence_html(evidence))
+            files += [f"{name}.evidence.json", f"{name}.evidence.html"]
+        sealed = envelope.seal(
+            self.bao, keys.key_name(self.project), f"{self.project}/datasets/{name}", plain
+        )
+        (self.root / f"{name}.parquet.sealed").write_bytes(sealed)
+        (self.root / f"{name}.meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+        self._dvc("add", "-q", f"{name}.parquet.sealed")
+        self._git("add", *files)
+        self._git("commit", "-q", "-m", f"dataset {name} {meta['content_hash'][:19]}")
+        self._dvc("push", "-q")
+        meta["revision"] = self._git("rev-parse", "HEAD").strip()
+        return meta
+
+    def versions(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every version, newest first, with its metadata."""
+        if not (self.root / ".git").is_dir():
+            return []
+        out = []
+        for line in self._git("log", "--format=%H", "--", "*.meta.json").split():
+            for path in self._git("show", "--name-only", "--format=", line).split():
+                if path.endswith(".meta.json") and (name is None or path == f"{name}.meta.json"):
+                    meta = json.loads(self._git("show", f"{line}:{path}"))
+                    out.append({**meta, "revision": line})
+        return out
+
+    def read(self, name: str, revision: str = "HEAD") -> pd.DataFrame:
+        """Dataset `name` as of `revision`, checked against its recorded content hash."""
+        import dvc.api
+
+        matches = [v for v in self.versions(name) if revision in ("HEAD", v["revision"])]
+        if not matches:
+            raise NotFound(f"no version of dataset {name} at that revision")
+        meta = matches[0]
+        try:
+            sealed = dvc.api.read(
+                f"{name}.parquet.sealed", repo=str(self.root), rev=meta["revision"], mode="rb"
+            )
+        except Exception as exc:
+            raise NotFound(f"dataset {name} is missing from the DVC cache and remote") from exc
+        plain = envelope.open_sealed(self.bao, f"{self.project}/datasets/{name}", sealed)
+        if "sha256:" + hashlib.sha256(plain).hexdigest() != meta["content_hash"]:
+            raise IntegrityError(f"dataset {name} does not match its recorded content hash")
+        return from_parquet(plain)
