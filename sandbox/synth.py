@@ -24,7 +24,11 @@ import numpy as np
 import pandas as pd
 from faker import Faker
 from scipy import stats
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from safeguards.errors import ConfigError, GateRefused
 from sandbox.schema import CATEGORIES, FEATURES, LABEL, RANGES, RAW_COLUMNS
@@ -331,8 +335,30 @@ RESTRICTED_ZIP3 = frozenset(
 def synthesize(
     rows: int, cohort: str = "baseline", seed: int = 0, seed_rows: int = 5000
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """A privacy-gated synthetic raw table of `rows` patients, and the gate's report."""
+    """A privacy-gated synthetic raw table of `rows` patients, and the gate's report.
+
+    The copula carries the features' joint distribution; a copula keeps only monotone
+    dependence, which blurs a binary outcome, so the label is drawn from a logistic model
+    of the seed's outcome given the sampled features.
+    """
     seed_frame = seed_population(seed_rows, cohort, seed)
-    synthetic = GaussianCopula().fit(seed_frame).sample(rows, seed=seed + 7)
+    clinical = seed_frame.drop(columns=[LABEL])
+    synthetic = GaussianCopula().fit(clinical).sample(rows, seed=seed + 7)
+    outcome = _outcome_model(clinical, seed_frame[LABEL])
+    draws = np.random.default_rng(seed + 11).random(rows)
+    synthetic[LABEL] = draws < outcome.predict_proba(synthetic)[:, 1]
     report = privacy_gate(seed_frame, synthetic, random_state=seed)
     return add_identifiers(synthetic, seed), report
+
+
+def _outcome_model(clinical: pd.DataFrame, label: pd.Series) -> Pipeline:
+    discrete = [c for c in clinical.columns if c in CATEGORIES]
+    numeric = [c for c in clinical.columns if c not in CATEGORIES]
+    encode = ColumnTransformer(
+        [
+            ("numeric", StandardScaler(), numeric),
+            ("discrete", OneHotEncoder(handle_unknown="ignore"), discrete),
+        ]
+    )
+    model = Pipeline([("encode", encode), ("outcome", LogisticRegression(max_iter=1000))])
+    return model.fit(clinical, label.astype(int))

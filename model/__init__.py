@@ -1,0 +1,1 @@
+"""TRAIN: the diabetes risk model, its evaluation and its model card."""
