@@ -87,7 +87,9 @@ def main() -> None:
 
 Profile = Annotated[
     str | None,
-    typer.Option(help="sandbox (OpenBao) or stack (every server); default HIPAA_MLOPS_PROFILE."),
+    typer.Option(
+        help="sandbox (no SeaweedFS) or stack (every server); default HIPAA_MLOPS_PROFILE."
+    ),
 ]
 
 

@@ -23,6 +23,7 @@ from safeguards.audit import AuditLog
 from safeguards.errors import IntegrityError
 from safeguards.settings import Settings
 from sandbox.steps import DataSteward
+from services.mlflow import launcher as mlflow
 from services.supervisor import Supervisor
 
 PROJECT = "diabetes"
@@ -37,7 +38,10 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
 
     def start_stack() -> str:
         supervisor.up("sandbox")
-        return f"OpenBao ready at {settings.openbao_url} (TLS, verified with {settings.ca_bundle})"
+        return (
+            f"OpenBao {settings.openbao_url} and MLflow {mlflow.url(settings)} ready over "
+            f"TLS, verified with {settings.ca_bundle}"
+        )
 
     def create_project() -> str:
         operator = openbao.login(settings, "operator")
@@ -92,11 +96,14 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         operator = openbao.login(settings, "operator")
         tls = settings.data_dir / "tls"
         pki.issue_server_cert(
-            operator, ["mlflow", "localhost", settings.host], tls / "mlflow.key", tls / "mlflow.pem"
+            operator,
+            ["serving", "localhost", settings.host],
+            tls / "serving.key",
+            tls / "serving.pem",
         )
-        cert = x509.load_pem_x509_certificate((tls / "mlflow.pem").read_bytes())
-        AuditLog(audit_path, operator).append(ACTOR, "pki.issue", "server/mlflow")
-        return f"certificate for mlflow issued by '{cert.issuer.rfc4514_string()}'"
+        cert = x509.load_pem_x509_certificate((tls / "serving.pem").read_bytes())
+        AuditLog(audit_path, operator).append(ACTOR, "pki.issue", "server/serving")
+        return f"certificate for the serving endpoint issued by '{cert.issuer.rfc4514_string()}'"
 
     def rotate_key() -> str:
         operator = openbao.login(settings, "operator")

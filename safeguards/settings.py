@@ -24,7 +24,7 @@ _PLACEHOLDERS = re.compile(
 
 
 # Each server's port above `port_base`, the one place they are defined.
-PORT_OFFSETS = {"openbao": 0, "seaweedfs": 2}
+PORT_OFFSETS = {"openbao": 0, "seaweedfs": 2, "mlflow": 3}
 
 
 class Settings(BaseSettings):

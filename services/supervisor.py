@@ -89,20 +89,24 @@ class Supervisor:
         return self.status(profile)
 
     def _start(self, service: Service) -> None:
-        command = service.prepare(self.settings)
+        launch = service.prepare(self.settings)
         logfile = (self.log_dir / f"{service.name}.log").open("ab")
         process = subprocess.Popen(
-            command,
+            launch.command,
             stdin=subprocess.DEVNULL,
             stdout=logfile,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**_BASE_ENV, **service.env},
+            env={**_BASE_ENV, **launch.env},
             cwd=self.settings.data_dir,
             umask=0o077,
         )
         logfile.close()
-        record = {"pid": process.pid, "start_time": _start_time(process.pid), "command": command}
+        record = {
+            "pid": process.pid,
+            "start_time": _start_time(process.pid),
+            "command": launch.command,
+        }
         self._pidfile(service).write_text(json.dumps(record))
         log.info("service started", extra={"service": service.name, "pid": process.pid})
 

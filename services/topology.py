@@ -9,9 +9,11 @@ stops them in reverse; the compose stack is checked against this table.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from safeguards.settings import PORT_OFFSETS, Settings
+from services.launch import Launch
+from services.mlflow import launcher as mlflow
 from services.openbao import launcher as openbao
 from services.seaweedfs import launcher as seaweedfs
 
@@ -24,9 +26,8 @@ class Service:
     health_path: str
     # Statuses that mean "the server answers" (it may still need `after_start`).
     alive_statuses: frozenset[int]
-    prepare: Callable[[Settings], list[str]]
+    prepare: Callable[[Settings], Launch]
     after_start: Callable[[Settings], None] | None = None
-    env: dict[str, str] = field(default_factory=dict)
 
     def port(self, settings: Settings) -> int:
         return settings.port_base + self.port_offset
@@ -55,6 +56,14 @@ SERVICES: tuple[Service, ...] = (
         alive_statuses=frozenset({200}),
         prepare=seaweedfs.prepare,
         after_start=seaweedfs.after_start,
+    ),
+    Service(
+        name="mlflow",
+        profiles=frozenset({"sandbox", "stack"}),
+        port_offset=PORT_OFFSETS["mlflow"],
+        health_path="/health",
+        alive_statuses=frozenset({200}),
+        prepare=mlflow.prepare,
     ),
 )
 

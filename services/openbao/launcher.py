@@ -26,6 +26,7 @@ from safeguards.files import write_private
 from safeguards.openbao import client, create_approle, login, openbao_errors, save_credentials
 from safeguards.policies import policy
 from safeguards.settings import Settings
+from services.launch import Launch
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ audit "file" "file" {{
 """
 
 
-def prepare(settings: Settings) -> list[str]:
+def prepare(settings: Settings) -> Launch:
     """Certificates and config for a start; returns the server's command line."""
     paths = OpenBaoPaths.of(settings)
     paths.raft.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -118,7 +119,7 @@ def prepare(settings: Settings) -> list[str]:
             paths.cert,
         )
     paths.config.write_text(render_config(settings, paths))
-    return [str(binary()), "server", f"-config={paths.config}"]
+    return Launch([str(binary()), "server", f"-config={paths.config}"])
 
 
 def after_start(settings: Settings) -> None:

@@ -37,6 +37,7 @@ from safeguards.objectstore import (
 )
 from safeguards.policies import policy
 from safeguards.settings import PORT_OFFSETS, Settings
+from services.launch import Launch
 from services.seaweedfs.build import ensure_built
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def _port(settings: Settings, offset: int) -> int:
     return settings.port_base + offset
 
 
-def prepare(settings: Settings) -> list[str]:
+def prepare(settings: Settings) -> Launch:
     """Certificates, security.toml and the S3/KMS config; returns the command line."""
     binary = ensure_built()
     root, tls = _dir(settings), settings.data_dir / "tls"
@@ -82,37 +83,39 @@ def prepare(settings: Settings) -> list[str]:
     keys.create_project(operator, settings, PLATFORM)
     render_s3_config(settings, operator, kms_login=_kms_approle(operator))
     s3 = _port(settings, PORT_OFFSETS["seaweedfs"])
-    return [
-        str(binary),
-        f"-logdir={root / 'logs'}",
-        f"-config_dir={root}",
-        "server",
-        f"-dir={root / 'data'}",
-        f"-ip={settings.host}",
-        f"-ip.bind={settings.host}",
-        f"-master.port={_port(settings, _INTERNAL['master'])}",
-        f"-master.port.grpc={_port(settings, _GRPC['master'])}",
-        f"-volume.port={_port(settings, _INTERNAL['volume'])}",
-        f"-volume.port.grpc={_port(settings, _GRPC['volume'])}",
-        f"-filer.port={_port(settings, _INTERNAL['filer'])}",
-        f"-filer.port.grpc={_port(settings, _GRPC['filer'])}",
-        "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=1024",
-        "-volume.max=500",
-        "-volume.preStopSeconds=1",
-        "-disableHttp",
-        "-s3",
-        f"-s3.port={s3}",
-        f"-s3.port.grpc={_port(settings, _GRPC['s3'])}",
-        f"-s3.config={root / 's3.json'}",
-        f"-s3.cert.file={tls / 'seaweedfs.pem'}",
-        f"-s3.key.file={tls / 'seaweedfs.key'}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-s3.iam=false",
-        f"-s3.localSocket={root / 's3.sock'}",
-        f"-filer.localSocket={root / 'filer.sock'}",
-    ]
+    return Launch(
+        [
+            str(binary),
+            f"-logdir={root / 'logs'}",
+            f"-config_dir={root}",
+            "server",
+            f"-dir={root / 'data'}",
+            f"-ip={settings.host}",
+            f"-ip.bind={settings.host}",
+            f"-master.port={_port(settings, _INTERNAL['master'])}",
+            f"-master.port.grpc={_port(settings, _GRPC['master'])}",
+            f"-volume.port={_port(settings, _INTERNAL['volume'])}",
+            f"-volume.port.grpc={_port(settings, _GRPC['volume'])}",
+            f"-filer.port={_port(settings, _INTERNAL['filer'])}",
+            f"-filer.port.grpc={_port(settings, _GRPC['filer'])}",
+            "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=1024",
+            "-volume.max=500",
+            "-volume.preStopSeconds=1",
+            "-disableHttp",
+            "-s3",
+            f"-s3.port={s3}",
+            f"-s3.port.grpc={_port(settings, _GRPC['s3'])}",
+            f"-s3.config={root / 's3.json'}",
+            f"-s3.cert.file={tls / 'seaweedfs.pem'}",
+            f"-s3.key.file={tls / 'seaweedfs.key'}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-s3.iam=false",
+            f"-s3.localSocket={root / 's3.sock'}",
+            f"-filer.localSocket={root / 'filer.sock'}",
+        ]
+    )
 
 
 def _security_toml(settings: Settings, operator: hvac.Client) -> str:

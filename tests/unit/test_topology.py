@@ -22,3 +22,10 @@ def test_project_policy_is_scoped_to_its_project() -> None:
     assert "proj-beta" not in text and "*" not in text.replace(
         "secret/data/projects/alpha/*", ""
     ).replace("secret/data/audit/*", "")
+
+
+def test_every_port_is_distinct_across_servers() -> None:
+    from safeguards.settings import PORT_OFFSETS
+
+    assert len(set(PORT_OFFSETS.values())) == len(PORT_OFFSETS)
+    assert {s.name for s in SERVICES} == set(PORT_OFFSETS)

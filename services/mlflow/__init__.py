@@ -1,0 +1,1 @@
+"""MLflow, the stack's experiment tracking and model registry, with auth and TLS."""
