@@ -1,10 +1,11 @@
 """One object-store interface for every stage, over S3 with SSE-KMS or a sealed directory.
 
 `S3ObjectStore` talks to the stack's S3 endpoint (SeaweedFS, or AWS S3) with boto3,
-verifying TLS with the stack's CA bundle. Every write asks for SSE-KMS under the project's
-key and is refused if the server does not confirm it. `LocalObjectStore` is the sandbox's
-twin: files under a directory, each sealed by envelope encryption with the same project
-key. Both write atomically: a reader sees the whole object or none of it.
+verifying TLS with the stack's CA bundle. Every write asks for SSE-KMS under its zone's
+key (raw PHI has its own) and is refused if the server does not confirm it.
+`LocalObjectStore` is the sandbox's twin: files under a directory, each sealed by envelope
+encryption under the same zone key and bound to its bucket and name. Both write
+atomically: a reader sees the whole object or none of it.
 
 Buckets are named ``<project>-<zone>``; keys are relative paths without ``..``.
 """
@@ -184,10 +185,14 @@ class LocalObjectStore:
     def _path(self, zone: str, key: str) -> Path:
         return self.root / bucket_name(self.project, zone) / validate_key(key)
 
+    def _identity(self, zone: str, key: str) -> str:
+        """What a sealed object is bound to: moved to another zone or name, it won't open."""
+        return f"{bucket_name(self.project, zone)}/{key}"
+
     def put(self, zone: str, key: str, data: bytes) -> None:
         path = self._path(zone, key)
         sealed = envelope.seal(
-            self.bao, zone_key(self.project, zone), f"{path.parent.name}/{key}", data
+            self.bao, zone_key(self.project, zone), self._identity(zone, key), data
         )
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
@@ -206,8 +211,8 @@ class LocalObjectStore:
         try:
             sealed = path.read_bytes()
         except FileNotFoundError as exc:
-            raise NotFound(f"no such object in {path.parent.name}") from exc
-        return envelope.open_sealed(self.bao, f"{path.parent.name}/{key}", sealed)
+            raise NotFound(f"no such object in {bucket_name(self.project, zone)}") from exc
+        return envelope.open_sealed(self.bao, self._identity(zone, key), sealed)
 
     def list(self, zone: str, prefix: str = "") -> list[str]:
         base = self.root / bucket_name(self.project, zone)

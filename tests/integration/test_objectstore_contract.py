@@ -123,3 +123,18 @@ def test_sandbox_writer_killed_mid_write_leaves_no_visible_object(
     with pytest.raises(NotFound):
         store.get("deidentified", "big.bin")
     assert store.get("deidentified", "kept.bin") == b"intact"
+
+
+def test_sandbox_object_moved_to_another_zone_does_not_open(
+    stack: Settings, project_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    project, _ = project_pair
+    bao = openbao.login(stack, keys.ingest_identity(project))
+    store = objectstore.LocalObjectStore(tmp_path, bao, project)
+    store.put("deidentified", "cohort/a.bin", b"de-identified rows")
+    source = tmp_path / f"{project}-deidentified" / "cohort" / "a.bin"
+    target = tmp_path / f"{project}-synthetic" / "cohort" / "a.bin"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(source.read_bytes())
+    with pytest.raises(IntegrityError):
+        store.get("synthetic", "cohort/a.bin")
