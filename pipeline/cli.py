@@ -25,6 +25,7 @@ from safeguards.settings import Settings, load_settings
 from sandbox.steps import DataSteward, read_table
 from sandbox.synth import COHORTS
 from sandbox.versions import DatasetRepo
+from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
 
@@ -166,8 +167,8 @@ def _operator_action(action: str, project: str, run: Callable[[], object]) -> ob
 @projects_app.command("create")
 @edge
 def projects_create(project: Project) -> None:
-    """Create a project: its key, policy and AppRole; on the stack also its S3 identity
-    and zone buckets with default encryption SSE-KMS under its key."""
+    """Create a project: its keys, policies, AppRoles and MLflow user; on the stack also
+    its S3 identities and zone buckets with default encryption SSE-KMS."""
     cfg = settings()
     op = openbao.login(cfg, "operator")
     supervisor = Supervisor(cfg)
@@ -177,6 +178,7 @@ def projects_create(project: Project) -> None:
             seaweedfs.provision(cfg, op, project, reload=lambda: supervisor.reload("seaweedfs"))
         else:
             keys.create_project(op, cfg, project)
+        mlflow.provision(cfg, op, project)
 
     _operator_action("projects.create", project, create)
     console.print(f"project [bold]{project}[/] has key {keys.key_name(project)}")

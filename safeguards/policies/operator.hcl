@@ -16,3 +16,5 @@ path "secret/data/audit/*" { capabilities = ["create", "read", "update"] }
 # S3 identities of projects (workload and ingestion): generated here, read by the lake.
 path "secret/data/projects/+/s3" { capabilities = ["create", "read", "update"] }
 path "secret/data/ingest/+/s3" { capabilities = ["create", "read", "update"] }
+# Each project's MLflow password: generated here, read by the project's workload.
+path "secret/data/projects/+/mlflow" { capabilities = ["create", "read", "update"] }

@@ -15,7 +15,11 @@ import json
 import sys
 from pathlib import Path
 
+import hvac
+import requests
+
 from safeguards import credentials, keys, objectstore, openbao, pki
+from safeguards.errors import ServerError
 from safeguards.files import write_private
 from safeguards.settings import PORT_OFFSETS, Settings
 from services.launch import Launch
@@ -108,3 +112,28 @@ def prepare(settings: Settings) -> Launch:
 
 def admin_password(settings: Settings) -> str:
     return credentials.read(openbao.login(settings, "operator"), ADMIN_CREDENTIAL)["password"]
+
+
+def project_user(project: str) -> str:
+    return keys.identity(project)
+
+
+def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
+    """The project's MLflow user, its password generated into the project's own KV path.
+
+    Under ``NO_PERMISSIONS`` the user sees nothing but what it creates (it becomes MANAGE
+    on its own experiments and models) and what is granted to it.
+    """
+    password = credentials.ensure_generated(operator, f"projects/{project}/mlflow")
+    response = requests.post(
+        f"{url(settings)}/api/2.0/mlflow/users/create",
+        json={"username": project_user(project), "password": password},
+        auth=(ADMIN, admin_password(settings)),
+        verify=str(settings.ca_bundle),
+        timeout=30,
+    )
+    if response.status_code == 200 or "RESOURCE_ALREADY_EXISTS" in response.text:
+        return
+    raise ServerError(
+        f"MLflow refused to create the user of project '{project}' ({response.status_code})"
+    )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import stat
 
+import hvac
 import pytest
 import requests
 
+from safeguards import credentials, keys, openbao
+from safeguards.errors import AccessDenied
 from safeguards.settings import Settings
 from services.mlflow import launcher
 
@@ -58,3 +61,35 @@ def test_admin_password_is_only_in_openbao_and_the_0600_auth_config(stack: Setti
     for path in stack.data_dir.rglob("*"):
         if path.is_file() and path != config and path.suffix in (".log", ".json", ".ini", ".env"):
             assert password not in path.read_text(errors="ignore"), path.name
+
+
+def test_a_projects_user_cannot_see_another_projects_experiment(
+    stack: Settings, operator: hvac.Client, project_pair: tuple[str, str]
+) -> None:
+    a, b = project_pair
+    for project in (a, b):
+        launcher.provision(stack, operator, project)
+    launcher.provision(stack, operator, a)  # idempotent
+
+    def auth(project: str) -> tuple[str, str]:
+        bao = openbao.login(stack, keys.identity(project))
+        return launcher.project_user(project), credentials.read(bao, f"projects/{project}/mlflow")[
+            "password"
+        ]
+
+    base, ca = launcher.url(stack), str(stack.ca_bundle)
+    created = requests.post(
+        f"{base}/api/2.0/mlflow/experiments/create",
+        verify=ca,
+        timeout=30,
+        json={"name": f"{a}-risk"},
+        auth=auth(a),
+    )
+    assert created.status_code == 200
+    experiment = (
+        f"{base}/api/2.0/mlflow/experiments/get?experiment_id=" + created.json()["experiment_id"]
+    )
+    assert requests.get(experiment, verify=ca, timeout=30, auth=auth(a)).status_code == 200
+    assert requests.get(experiment, verify=ca, timeout=30, auth=auth(b)).status_code == 403
+    with pytest.raises(AccessDenied):
+        credentials.read(openbao.login(stack, keys.identity(b)), f"projects/{a}/mlflow")
