@@ -52,13 +52,13 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
     def store_object() -> str:
         store = objectstore.open_store(settings, PROJECT)
         record = json.dumps({"age": 57, "bmi": 31.2, "hba1c": 6.1}).encode()
-        store.put("synthetic", "demo/record-1.json", record)
-        assert store.get("synthetic", "demo/record-1.json") == record
-        path = settings.data_dir / "lake" / f"{PROJECT}-synthetic" / "demo" / "record-1.json"
+        store.put("artifacts", "demo/record-1.json", record)
+        assert store.get("artifacts", "demo/record-1.json") == record
+        path = settings.data_dir / "lake" / f"{PROJECT}-artifacts" / "demo" / "record-1.json"
         sealed = path.read_bytes()
         path.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
         try:
-            store.get("synthetic", "demo/record-1.json")
+            store.get("artifacts", "demo/record-1.json")
         except IntegrityError:
             pass
         else:
@@ -66,7 +66,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         finally:
             path.write_bytes(sealed)
         bao = openbao.login(settings, keys.identity(PROJECT))
-        AuditLog(audit_path, bao).append(ACTOR, "object.put", f"{PROJECT}-synthetic/demo")
+        AuditLog(audit_path, bao).append(ACTOR, "object.put", f"{PROJECT}-artifacts/demo")
         return f"stored {len(record)} B sealed under a fresh data key; a flipped bit is refused"
 
     def synthesise() -> str:
@@ -109,7 +109,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         operator = openbao.login(settings, "operator")
         version = keys.rotate(operator, PROJECT)
         store = objectstore.open_store(settings, PROJECT)
-        store.get("synthetic", "demo/record-1.json")  # sealed before the rotation
+        store.get("artifacts", "demo/record-1.json")  # sealed before the rotation
         AuditLog(audit_path, operator).append(ACTOR, "keys.rotate", f"project/{PROJECT}")
         return f"project key rotated to version {version}; older objects still open"
 

@@ -167,7 +167,9 @@ class DatasetRepo:
 
     def read(self, name: str, revision: str = "HEAD") -> pd.DataFrame:
         """Dataset `name` as of `revision`, checked against its recorded content hash."""
+        # Imported here: DVC takes about a second to import, and most commands never read.
         import dvc.api
+        from dvc.exceptions import DvcException
 
         matches = [v for v in self.versions(name) if revision in ("HEAD", v["revision"])]
         if not matches:
@@ -177,8 +179,10 @@ class DatasetRepo:
             sealed = dvc.api.read(
                 f"{name}.parquet.sealed", repo=str(self.root), rev=meta["revision"], mode="rb"
             )
-        except Exception as exc:
-            raise NotFound(f"dataset {name} is missing from the DVC cache and remote") from exc
+        except (DvcException, FileNotFoundError) as exc:
+            raise NotFound(
+                f"dataset {name} could not be fetched from the DVC cache or remote"
+            ) from exc
         plain = envelope.open_sealed(self.bao, f"{self.project}/datasets/{name}", sealed)
         if "sha256:" + hashlib.sha256(plain).hexdigest() != meta["content_hash"]:
             raise IntegrityError(f"dataset {name} does not match its recorded content hash")
