@@ -45,6 +45,7 @@ bench: setup seaweedfs ## run the benchmarks; each prints a table of ratios agai
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.objectstore
 	$(BIN)/python -m bench.data
+	$(BIN)/python -m bench.train
 
 up: setup seaweedfs ## start the stack natively (PROFILE=sandbox|stack, default from settings)
 	$(BIN)/hipaa-mlops stack up $(if $(PROFILE),--profile $(PROFILE))

@@ -6,7 +6,7 @@ pseudonym, ZIP area or year ever reaches the model, its signature or its input e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,13 @@ class Evaluation:
         scores = [s["auroc"] for s in self.subgroups.values() if not np.isnan(s["auroc"])]
         return float(max(scores) - min(scores)) if len(scores) > 1 else 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        return cls(**data)
+
     def metrics(self) -> dict[str, float]:
         out = {
             "auroc": self.auroc,
@@ -77,7 +84,7 @@ class Evaluation:
             "max_subgroup_auroc_gap": self.max_subgroup_gap,
         }
         for name, values in self.subgroups.items():
-            out[f"auroc_{name}"] = values["auroc"]
+            out[f"auroc_{name.replace('+', '_plus')}"] = values["auroc"]
         return out
 
 
@@ -86,7 +93,9 @@ def features(frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ConfigError(f"dataset lacks model column(s): {', '.join(missing)}")
     out = frame[FEATURES].copy()
-    out[BOOLEAN] = out[BOOLEAN].astype(int)
+    # Doubles throughout: the signature then accepts any number a client sends.
+    out[NUMERIC] = out[NUMERIC].astype("float64")
+    out[BOOLEAN] = out[BOOLEAN].astype("float64")
     return out
 
 

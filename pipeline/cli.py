@@ -6,6 +6,7 @@ traceback with local variables, which could hold PHI or secrets.
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
 import sys
@@ -18,9 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from model.train import Evaluation, TrainConfig
+from pipeline.training import ModelSteward
 from safeguards import keys, logs, openbao
 from safeguards.audit import AuditLog
-from safeguards.errors import ConfigError, NotFound, SafeguardError
+from safeguards.errors import ConfigError, GateRefused, SafeguardError
 from safeguards.settings import Settings, load_settings
 from sandbox.steps import DataSteward, read_table
 from sandbox.synth import COHORTS
@@ -51,6 +54,11 @@ projects_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(projects_app, name="projects")
+model_app = typer.Typer(
+    help="TRAIN: train, evaluate, promote through the gate, roll back, model cards.",
+    no_args_is_help=True,
+)
+app.add_typer(model_app, name="model")
 
 console = Console()
 
@@ -335,10 +343,120 @@ def data_show(
     """Show a dataset version's metadata and schema (never its values)."""
     cfg = settings()
     repo = DatasetRepo(cfg, project, openbao.login(cfg, keys.ingest_identity(project)))
-    versions = [v for v in repo.versions(name) if revision in ("HEAD", v["revision"])]
-    if not versions:
-        raise NotFound(f"no version of dataset {name} at that revision")
-    console.print_json(json.dumps(versions[0]))
+    console.print_json(json.dumps(repo.version(name, revision)))
+
+
+# -- model -----------------------------------------------------------------------------
+
+Version = Annotated[str, typer.Argument(help="A registered version number.")]
+
+
+def _evaluation_table(title: str, evaluation: Evaluation) -> Table:
+    table = Table("metric", "value", title=title)
+    for metric, value in evaluation.metrics().items():
+        table.add_row(metric, f"{value:.4f}")
+    return table
+
+
+@model_app.command("train")
+@edge
+def model_train(
+    project: ProjectOpt,
+    dataset: Annotated[str, typer.Option(help="A de-identified dataset.")],
+    revision: Annotated[str, typer.Option(help="Its revision (`data versions`).")] = "HEAD",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
+    c: Annotated[float, typer.Option("--C", min=1e-6, help="Inverse regularisation.")] = 1.0,
+) -> None:
+    """Train on a de-identified dataset version, log the run with its lineage, register it."""
+    steward = ModelSteward(settings(), project)
+    with console.status("training") as status:
+        trained = steward.train(
+            dataset, revision, TrainConfig(seed=seed, C=c), actor=actor(), progress=status.update
+        )
+    console.print(
+        _evaluation_table(
+            f"{steward.registry.name} version {trained.registered.version} "
+            f"(run {trained.registered.run_id[:12]})",
+            trained.evaluation,
+        )
+    )
+
+
+@model_app.command("evaluate")
+@edge
+def model_evaluate(
+    version: Version,
+    project: ProjectOpt,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Score every row of this dataset instead of the held-out rows."),
+    ] = None,
+    revision: Annotated[str, typer.Option(help="Revision of --dataset.")] = "HEAD",
+) -> None:
+    """Score a registered version on its held-out rows, or on another dataset version."""
+    with console.status("evaluating"):
+        evaluation = ModelSteward(settings(), project).evaluate(version, dataset, revision)
+    where = f"dataset {dataset}" if dataset else "its held-out rows"
+    console.print(_evaluation_table(f"version {version} on {where}", evaluation))
+
+
+@model_app.command("promote")
+@edge
+def model_promote(version: Version, project: ProjectOpt) -> None:
+    """Run the promotion gate; move `champion` to VERSION only if every check passes."""
+    with console.status("running the promotion gate"):
+        promotion = ModelSteward(settings(), project).promote(version, approver=actor())
+    table = Table("check", "result", "detail", title=f"promotion gate for version {version}")
+    for check in promotion.decision.checks:
+        table.add_row(
+            check.name, "[green]pass[/]" if check.passed else "[red]FAIL[/]", check.reason
+        )
+    console.print(table)
+    if not promotion.decision.approved:
+        failed = ", ".join(c.name for c in promotion.decision.failed)
+        raise GateRefused(f"version {version} not promoted: {failed} failed")
+    console.print(f"version {version} is the champion (was {promotion.champion or 'none'})")
+
+
+@model_app.command("rollback")
+@edge
+def model_rollback(project: ProjectOpt) -> None:
+    """Move `champion` back to the version that held it before."""
+    before, after = ModelSteward(settings(), project).rollback(approver=actor())
+    console.print(f"champion moved back from version {before} to version {after}")
+
+
+@model_app.command("versions")
+@edge
+def model_versions(project: ProjectOpt) -> None:
+    """List registered versions with their dataset and metrics; mark the champion."""
+    steward = ModelSteward(settings(), project)
+    champion = steward.registry.champion()
+    table = Table("version", "champion", "dataset", "revision", "run", "created")
+    for v in steward.registry.versions():
+        table.add_row(
+            str(v.version),
+            "yes" if champion is not None and champion.version == v.version else "",
+            v.tags.get("dataset.name", "-"),
+            v.tags.get("dataset.revision", "-")[:12],
+            str(v.run_id)[:12],
+            dt.datetime.fromtimestamp(v.creation_timestamp / 1000, dt.UTC).isoformat(
+                timespec="seconds"
+            ),
+        )
+    console.print(table)
+
+
+@model_app.command("card")
+@edge
+def model_card(
+    version: Version,
+    project: ProjectOpt,
+    out: Annotated[Path, typer.Option(help="Directory to write the card into.")] = Path("."),
+) -> None:
+    """Write a version's model card (Markdown) and its calibration plot."""
+    path = ModelSteward(settings(), project).card(version, out)
+    console.print(f"model card: {path}")
 
 
 @app.command("demo")

@@ -1,10 +1,11 @@
 """`make demo`: the lifecycle, end to end, on the sandbox stack.
 
-Today it runs the security core and the DATA stage: OpenBao started natively over TLS,
-a project's keys, an object in the sandbox's encrypted lake, synthetic patients through
-the privacy gate, ingestion and Safe Harbor de-identification with its evidence report
-and a DVC version, a generated credential, a certificate from the stack's PKI, key
-rotation, and an audit chain that verifies.
+Today it runs the security core, DATA and TRAIN: OpenBao and MLflow started natively
+over TLS, a project's keys and MLflow user, an object in the sandbox's encrypted lake,
+synthetic patients through the privacy gate, ingestion and Safe Harbor de-identification
+with its evidence report and a DVC version, a model trained with its lineage, registered
+and promoted through the gate with its model card, a certificate from the stack's PKI,
+key rotation, and an audit chain that verifies.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from safeguards import credentials, keys, objectstore, openbao, pki
+from pipeline.training import ModelSteward
+from safeguards import keys, objectstore, openbao, pki
 from safeguards.audit import AuditLog
-from safeguards.errors import IntegrityError
+from safeguards.errors import GateRefused, IntegrityError
 from safeguards.settings import Settings
 from sandbox.steps import DataSteward
 from services.mlflow import launcher as mlflow
@@ -35,6 +37,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
     results: list[tuple[str, str]] = []
     started = time.monotonic()
     audit_path = settings.data_dir / "audit" / "audit.jsonl"
+    versions: dict[str, str] = {}
 
     def start_stack() -> str:
         supervisor.up("sandbox")
@@ -46,8 +49,12 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
     def create_project() -> str:
         operator = openbao.login(settings, "operator")
         keys.create_project(operator, settings, PROJECT)
-        AuditLog(audit_path, operator).append(ACTOR, "keys.create", f"project/{PROJECT}")
-        return f"project '{PROJECT}' has transit key {keys.key_name(PROJECT)} and its own AppRole"
+        mlflow.provision(settings, operator, PROJECT)
+        AuditLog(audit_path, operator).append(ACTOR, "projects.create", f"project/{PROJECT}")
+        return (
+            f"project '{PROJECT}' has transit key {keys.key_name(PROJECT)}, its own AppRole "
+            f"and MLflow user, and EDIT on experiment {mlflow.experiment_name(PROJECT)}"
+        )
 
     def store_object() -> str:
         store = objectstore.open_store(settings, PROJECT)
@@ -86,11 +93,34 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
             f"evidence: datasets/{PROJECT}/week-1.evidence.html"
         )
 
-    def generate_credential() -> str:
-        operator = openbao.login(settings, "operator")
-        credentials.ensure_generated(operator, "services/mlflow/admin")
-        AuditLog(audit_path, operator).append(ACTOR, "credential.ensure", "services/mlflow/admin")
-        return "MLflow admin password generated into OpenBao KV, and kept only there"
+    def train_model() -> str:
+        trained = ModelSteward(settings, PROJECT).train("week-1", actor=ACTOR)
+        registered = trained.registered
+        versions["candidate"] = registered.version
+        return (
+            f"version {registered.version} of {mlflow.model_name(PROJECT)} registered with "
+            f"its lineage; held-out AUROC {trained.evaluation.auroc:.3f}, "
+            f"largest subgroup gap {trained.evaluation.max_subgroup_gap:.3f}"
+        )
+
+    def promote_model() -> str:
+        steward = ModelSteward(settings, PROJECT)
+        promotion = steward.promote(versions["candidate"], approver=ACTOR)
+        failed = [c for c in promotion.decision.failed if c.name != "beats_champion"]
+        if failed:
+            reasons = ", ".join(f"{c.name}: {c.reason}" for c in failed)
+            raise GateRefused(f"the promotion gate refused the demo's model ({reasons})")
+        card = steward.card(versions["candidate"], settings.data_dir / "reports")
+        outcome = (
+            f"version {promotion.version} is the champion"
+            if promotion.decision.approved
+            else f"version {promotion.version} held: no better than champion "
+            f"{promotion.champion} on the same rows"
+        )
+        return (
+            f"gate ran {len(promotion.decision.checks)} checks; {outcome}; "
+            f"card: {card.relative_to(settings.data_dir)}"
+        )
 
     def issue_certificate() -> str:
         operator = openbao.login(settings, "operator")
@@ -123,7 +153,8 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         ("store an encrypted object", store_object),
         ("synthesise patients", synthesise),
         ("ingest and de-identify", deidentify),
-        ("generate a service credential", generate_credential),
+        ("train and register the model", train_model),
+        ("promote it through the gate", promote_model),
         ("issue a server certificate", issue_certificate),
         ("rotate the project key", rotate_key),
         ("verify the audit chain", verify_audit),

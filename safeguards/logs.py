@@ -47,6 +47,10 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Hand
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # MLflow gives its loggers their own plain-text handler: send them through ours instead.
+    mlflow = logging.getLogger("mlflow")
+    mlflow.handlers = []
+    mlflow.propagate = True
     # Off then on: captureWarnings(True) is a no-op when an earlier call is still recorded,
     # even if something (a test runner) has since replaced warnings.showwarning.
     logging.captureWarnings(False)

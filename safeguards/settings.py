@@ -24,7 +24,7 @@ _PLACEHOLDERS = re.compile(
 
 
 # Each server's port above `port_base`, the one place they are defined.
-PORT_OFFSETS = {"openbao": 0, "seaweedfs": 2, "mlflow": 3}
+PORT_OFFSETS = {"openbao": 0, "seaweedfs": 2, "mlflow": 3, "postgres": 4}
 
 
 class Settings(BaseSettings):
@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     s3_endpoint: str | None = Field(
         default=None, description="An external S3 endpoint; by default the stack's SeaweedFS."
+    )
+    image_digest: str | None = Field(
+        default=None, description="Digest of the container image this runs in, for lineage."
     )
     # Injected by an orchestrator in production instead of the sandbox's credential files.
     openbao_role_id: SecretStr | None = None

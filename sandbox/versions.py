@@ -24,7 +24,7 @@ import hvac
 import pandas as pd
 
 from safeguards import credentials, envelope, keys, objectstore
-from safeguards.errors import ConfigError, IntegrityError, NotFound, ServerError
+from safeguards.errors import ConfigError, GateRefused, IntegrityError, NotFound, ServerError
 from safeguards.settings import Settings
 from sandbox.deidentify import evidence_html
 
@@ -165,16 +165,37 @@ class DatasetRepo:
                     out.append({**meta, "revision": line})
         return out
 
+    def version(self, name: str, revision: str = "HEAD") -> dict[str, Any]:
+        matches = [v for v in self.versions(name) if revision in ("HEAD", v["revision"])]
+        if not matches:
+            raise NotFound(f"no version of dataset {name} at that revision")
+        return matches[0]
+
+    def evidence(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """The version's de-identification evidence, checked against its recorded id, its
+        dataset's content hash and an empty residual scan; GateRefused if there is none."""
+        if meta["zone"] != "deidentified" or not meta.get("evidence_id"):
+            raise GateRefused(
+                f"dataset {meta['name']} has no de-identification evidence; "
+                "only a de-identified version may be used"
+            )
+        body = self._git("show", f"{meta['revision']}:{meta['name']}.evidence.json").encode()
+        if "sha256:" + hashlib.sha256(body).hexdigest() != meta["evidence_id"]:
+            raise IntegrityError(f"the evidence of dataset {meta['name']} does not match its id")
+        evidence: dict[str, Any] = json.loads(body)
+        if evidence["dataset"]["content_hash"] != meta["content_hash"]:
+            raise IntegrityError(f"the evidence of dataset {meta['name']} is for other data")
+        if any(evidence["residual_scan"].values()):
+            raise GateRefused(f"the evidence of dataset {meta['name']} shows residual identifiers")
+        return evidence
+
     def read(self, name: str, revision: str = "HEAD") -> pd.DataFrame:
         """Dataset `name` as of `revision`, checked against its recorded content hash."""
         # Imported here: DVC takes about a second to import, and most commands never read.
         import dvc.api
         from dvc.exceptions import DvcException
 
-        matches = [v for v in self.versions(name) if revision in ("HEAD", v["revision"])]
-        if not matches:
-            raise NotFound(f"no version of dataset {name} at that revision")
-        meta = matches[0]
+        meta = self.version(name, revision)
         try:
             sealed = dvc.api.read(
                 f"{name}.parquet.sealed", repo=str(self.root), rev=meta["revision"], mode="rb"

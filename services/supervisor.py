@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # Servers get a minimal environment: nothing of the caller's (cloud credentials, tokens)
 # leaks into them, and whatever they create is private to the user (umask 077).
 _BASE_ENV = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
+_HEALTHY = frozenset({200})
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class ServiceState:
     pid: int | None
     state: str  # running | stopped | unhealthy
     url: str
+
+
+def _service(name: str) -> Service:
+    return next(s for s in services_for("stack") if s.name == name)
 
 
 def _start_time(pid: int) -> str | None:
@@ -110,18 +115,22 @@ class Supervisor:
         self._pidfile(service).write_text(json.dumps(record))
         log.info("service started", extra={"service": service.name, "pid": process.pid})
 
-    def _probe(self, service: Service) -> int | None:
+    def _probe(self, service: Service, statuses: frozenset[int]) -> bool:
+        """Whether `service` answers: its own probe, or an HTTPS GET with one of `statuses`."""
+        if service.probe is not None:
+            return service.probe(self.settings)
         try:
-            return requests.get(
+            response = requests.get(
                 service.health_url(self.settings), verify=str(self.settings.ca_bundle), timeout=2
-            ).status_code
+            )
         except requests.RequestException:
-            return None
+            return False
+        return response.status_code in statuses
 
     def _wait_alive(self, service: Service, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._probe(service) in service.alive_statuses:
+            if self._probe(service, service.alive_statuses):
                 return
             if self.pid(service) is None:
                 raise Unavailable(
@@ -132,8 +141,7 @@ class Supervisor:
 
     def reload(self, name: str) -> None:
         """Ask a running server to re-read its configuration (SIGHUP)."""
-        service = next(s for s in services_for("stack") if s.name == name)
-        pid = self.pid(service)
+        pid = self.pid(_service(name))
         if pid is None:
             raise Unavailable(f"{name} is not running")
         os.kill(pid, signal.SIGHUP)
@@ -141,18 +149,25 @@ class Supervisor:
     def down(self, profile: str = "stack", timeout: float = 20.0) -> None:
         """Stop every service of `profile` (the default covers both profiles)."""
         for service in reversed(services_for(profile)):
-            pid = self.pid(service)
-            if pid is None:
-                continue
-            os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while self.pid(service) is not None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if self.pid(service) is not None:
-                log.warning("service ignored SIGTERM; killing", extra={"service": service.name})
-                os.killpg(pid, signal.SIGKILL)
-            self._pidfile(service).unlink(missing_ok=True)
-            log.info("service stopped", extra={"service": service.name})
+            self._stop(service, timeout)
+
+    def stop(self, name: str, timeout: float = 20.0) -> None:
+        """Stop one service as `down` does; `up` starts it again."""
+        self._stop(_service(name), timeout)
+
+    def _stop(self, service: Service, timeout: float) -> None:
+        pid = self.pid(service)
+        if pid is None:
+            return
+        os.killpg(pid, service.stop_signal)
+        deadline = time.monotonic() + timeout
+        while self.pid(service) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.pid(service) is not None:
+            log.warning("service ignored its stop signal; killing", extra={"service": service.name})
+            os.killpg(pid, signal.SIGKILL)
+        self._pidfile(service).unlink(missing_ok=True)
+        log.info("service stopped", extra={"service": service.name})
 
     def status(self, profile: str = "stack") -> list[ServiceState]:
         states = []
@@ -161,6 +176,6 @@ class Supervisor:
             if pid is None:
                 state = "stopped"
             else:
-                state = "running" if self._probe(service) == 200 else "unhealthy"
+                state = "running" if self._probe(service, _HEALTHY) else "unhealthy"
             states.append(ServiceState(service.name, pid, state, service.health_url(self.settings)))
         return states

@@ -1,13 +1,15 @@
 """The stack's topology, described once.
 
 Every server the stack runs: which profiles include it, its port (relative to the
-settings' ``port_base``), its health check over TLS, how to prepare and start it natively,
-and what to do once it answers. The native supervisor starts services in this order and
-stops them in reverse; the compose stack is checked against this table.
+settings' ``port_base``), its health check over verified TLS (HTTPS, or the server's own
+protocol), how to prepare, start and stop it natively, and what to do once it answers.
+The native supervisor starts services in this order and stops them in reverse; the
+compose stack is checked against this table.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,25 +17,31 @@ from safeguards.settings import PORT_OFFSETS, Settings
 from services.launch import Launch
 from services.mlflow import launcher as mlflow
 from services.openbao import launcher as openbao
+from services.postgres import launcher as postgres
 from services.seaweedfs import launcher as seaweedfs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Service:
     name: str
     profiles: frozenset[str]
     port_offset: int
-    health_path: str
+    health_path: str = ""
     # Statuses that mean "the server answers" (it may still need `after_start`).
-    alive_statuses: frozenset[int]
+    alive_statuses: frozenset[int] = frozenset({200})
+    # A server that speaks no HTTP: its own check, true when it answers, replaces the GET.
+    probe: Callable[[Settings], bool] | None = None
+    scheme: str = "https"
     prepare: Callable[[Settings], Launch]
     after_start: Callable[[Settings], None] | None = None
+    # Sent to the process group by `down`; it must stop the server cleanly within seconds.
+    stop_signal: signal.Signals = signal.SIGTERM
 
     def port(self, settings: Settings) -> int:
         return settings.port_base + self.port_offset
 
     def health_url(self, settings: Settings) -> str:
-        return f"https://{settings.host}:{self.port(settings)}{self.health_path}"
+        return f"{self.scheme}://{settings.host}:{self.port(settings)}{self.health_path}"
 
 
 SERVICES: tuple[Service, ...] = (
@@ -56,6 +64,17 @@ SERVICES: tuple[Service, ...] = (
         alive_statuses=frozenset({200}),
         prepare=seaweedfs.prepare,
         after_start=seaweedfs.after_start,
+    ),
+    Service(
+        name="postgres",
+        profiles=frozenset({"stack"}),
+        port_offset=PORT_OFFSETS["postgres"],
+        probe=postgres.ready,
+        scheme="postgresql",
+        prepare=postgres.prepare,
+        after_start=postgres.after_start,
+        # SIGTERM waits for every client to leave; SIGINT ends their sessions, checkpoints.
+        stop_signal=signal.SIGINT,
     ),
     Service(
         name="mlflow",

@@ -82,6 +82,19 @@ def lake(stack: Settings) -> Settings:
     return stack.model_copy(update={"profile": "stack"})
 
 
+@pytest.fixture(scope="module")
+def tracking(stack: Settings, lake: Settings) -> Iterator[Settings]:
+    """MLflow restarted with the stack's settings (PostgreSQL, artifacts in the lake); the
+    session started it for the sandbox. The sandbox's MLflow is back when the module ends."""
+    Supervisor(lake).stop("mlflow")
+    try:
+        Supervisor(lake).up("stack", timeout=180)
+        yield lake
+    finally:
+        Supervisor(lake).stop("mlflow")
+        Supervisor(stack).up("sandbox")
+
+
 def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
     """Provision `project` on the running lake, reloading SeaweedFS as `projects create` does."""
     seaweedfs.provision(

@@ -6,7 +6,10 @@ and the Flask session key are generated into OpenBao KV at first start and writt
 into the server's 0600 auth config and environment. TLS comes from the stack's PKI
 through uvicorn. Artifacts are proxied by the server (`--serve-artifacts`), so clients
 never hold storage credentials: in the sandbox they go to a directory under the data
-directory, on the stack to the platform's `artifacts` bucket with SSE-KMS.
+directory, on the stack to the platform's `artifacts` bucket with SSE-KMS. Runs and models
+are tracked in SQLite under the data directory in the sandbox; on the stack in PostgreSQL
+over verified TLS, the role's password only in the server's environment (a command line
+is visible to every local user).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import hvac
 import requests
@@ -23,6 +27,7 @@ from safeguards.errors import ServerError
 from safeguards.files import write_private
 from safeguards.settings import PORT_OFFSETS, Settings
 from services.launch import Launch
+from services.postgres import launcher as postgres
 
 ADMIN = "admin"
 ADMIN_CREDENTIAL = "services/mlflow/admin"
@@ -66,9 +71,11 @@ def prepare(settings: Settings) -> Launch:
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     if settings.profile == "stack":
+        backend = postgres.mlflow_uri(settings)
         destination = f"s3://{objectstore.bucket_name(PLATFORM, 'artifacts')}/mlflow"
         s3 = credentials.read(operator, objectstore.s3_credentials_path(PLATFORM, "workload"))
         env |= {
+            "PGPASSWORD": postgres.mlflow_password(operator),
             "MLFLOW_S3_ENDPOINT_URL": settings.s3_url,
             "AWS_ACCESS_KEY_ID": s3["access_key"],
             "AWS_SECRET_ACCESS_KEY": s3["secret_key"],
@@ -80,6 +87,7 @@ def prepare(settings: Settings) -> Launch:
             ),
         }
     else:
+        backend = f"sqlite:///{root / 'mlflow.db'}"
         destination = str(root / "artifacts")
     port = settings.port_base + PORT_OFFSETS["mlflow"]
     return Launch(
@@ -91,7 +99,7 @@ def prepare(settings: Settings) -> Launch:
             "--app-name",
             "basic-auth",
             "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
+            backend,
             "--serve-artifacts",
             "--artifacts-destination",
             destination,
@@ -104,7 +112,9 @@ def prepare(settings: Settings) -> Launch:
             "--allowed-hosts",
             f"{settings.host}:{port},localhost:{port},mlflow:{port}",
             "--uvicorn-opts",
-            f"--ssl-keyfile {tls / 'mlflow.key'} --ssl-certfile {tls / 'mlflow.pem'}",
+            # Clients keep connections alive: without a bound, a graceful stop waits forever.
+            f"--ssl-keyfile {tls / 'mlflow.key'} --ssl-certfile {tls / 'mlflow.pem'} "
+            "--timeout-graceful-shutdown 5",
         ],
         env,
     )
@@ -118,22 +128,65 @@ def project_user(project: str) -> str:
     return keys.identity(project)
 
 
-def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
-    """The project's MLflow user, its password generated into the project's own KV path.
+def experiment_name(project: str) -> str:
+    return f"{keys.validate_project(project)}/diabetes-risk"
 
-    Under ``NO_PERMISSIONS`` the user sees nothing but what it creates (it becomes MANAGE
-    on its own experiments and models) and what is granted to it.
+
+def model_name(project: str) -> str:
+    return f"{keys.validate_project(project)}-diabetes-risk"
+
+
+def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
+    """The project's MLflow user, experiment and registered model.
+
+    The user's password is generated into the project's own KV path. The operator creates
+    the experiment and the registered model and grants the user EDIT on them: the project
+    logs runs, registers versions and moves aliases, but cannot delete versions, grant
+    access to anyone else, or take another project's names first. Under
+    ``NO_PERMISSIONS`` it sees nothing else.
     """
     password = credentials.ensure_generated(operator, f"projects/{project}/mlflow")
-    response = requests.post(
-        f"{url(settings)}/api/2.0/mlflow/users/create",
-        json={"username": project_user(project), "password": password},
-        auth=(ADMIN, admin_password(settings)),
-        verify=str(settings.ca_bundle),
-        timeout=30,
-    )
-    if response.status_code == 200 or "RESOURCE_ALREADY_EXISTS" in response.text:
-        return
-    raise ServerError(
-        f"MLflow refused to create the user of project '{project}' ({response.status_code})"
-    )
+    admin = _Admin(settings)
+    admin.call("2.0/mlflow/users/create", {"username": project_user(project), "password": password})
+    admin.call("2.0/mlflow/experiments/create", {"name": experiment_name(project)})
+    experiment = admin.get(
+        "2.0/mlflow/experiments/get-by-name", {"experiment_name": experiment_name(project)}
+    )["experiment"]["experiment_id"]
+    admin.call("2.0/mlflow/registered-models/create", {"name": model_name(project)})
+    for resource_type, resource_id in (
+        ("experiment", experiment),
+        ("registered_model", model_name(project)),
+    ):
+        admin.call(
+            "3.0/mlflow/users/permissions/grant",
+            {
+                "username": project_user(project),
+                "resource_type": resource_type,
+                "resource_id": resource_id,
+                "permission": "EDIT",
+            },
+        )
+
+
+class _Admin:
+    """MLflow's REST API as its admin, over TLS; creating what exists is not an error."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.base = f"{url(settings)}/api/"
+        self.auth = (ADMIN, admin_password(settings))
+        self.verify = str(settings.ca_bundle)
+
+    def call(self, path: str, body: dict[str, str]) -> None:
+        response = requests.post(
+            self.base + path, json=body, auth=self.auth, verify=self.verify, timeout=30
+        )
+        if response.status_code != 200 and "RESOURCE_ALREADY_EXISTS" not in response.text:
+            raise ServerError(f"MLflow refused {path} ({response.status_code})")
+
+    def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        response = requests.get(
+            self.base + path, params=params, auth=self.auth, verify=self.verify, timeout=30
+        )
+        if response.status_code != 200:
+            raise ServerError(f"MLflow refused {path} ({response.status_code})")
+        return response.json()  # type: ignore[no-any-return]

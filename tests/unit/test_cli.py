@@ -26,6 +26,13 @@ COMMANDS = [
     ["keys", "rotate"],
     ["keys", "revoke-below"],
     ["keys", "shred"],
+    ["model"],
+    ["model", "train"],
+    ["model", "evaluate"],
+    ["model", "promote"],
+    ["model", "rollback"],
+    ["model", "versions"],
+    ["model", "card"],
     ["demo"],
 ]
 

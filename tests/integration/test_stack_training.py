@@ -1,0 +1,50 @@
+"""TRAIN on the stack profile: MLflow on PostgreSQL with its artifacts in the lake."""
+
+from __future__ import annotations
+
+import uuid
+
+import hvac
+import pytest
+
+from pipeline.training import ModelSteward
+from safeguards import keys
+from safeguards.settings import Settings
+from sandbox.steps import DataSteward
+from services.mlflow import launcher
+from services.seaweedfs.launcher import PLATFORM, admin_client
+from tests.conftest import provision
+
+pytestmark = pytest.mark.integration
+
+
+def test_artifacts_land_sse_kms_encrypted_in_the_lake(
+    tracking: Settings, operator: hvac.Client
+) -> None:
+    project = f"s{uuid.uuid4().hex[:10]}"
+    provision(tracking, operator, project)
+    launcher.provision(tracking, operator, project)
+    steward = DataSteward(tracking, project)
+    steward.synth("patients", rows=3000, seed=5)
+    steward.ingest("raw", steward.repo.read("patients"))
+    steward.deidentify("clean", source="raw")
+
+    model = ModelSteward(tracking, project)
+    trained = model.train("clean")
+    version = model.registry.version(trained.registered.version)
+    with model.registry.session() as client:
+        experiment = model.registry.experiment_id(client)
+
+    s3 = admin_client(tracking, operator)
+    bucket = f"{PLATFORM}-artifacts"
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"mlflow/{experiment}/")
+    names = [o["Key"] for o in listed.get("Contents", [])]
+    assert any(n.endswith("/model.skops") for n in names)
+    assert any(n.endswith(f"{version.run_id}/artifacts/card.md") for n in names)
+    for name in names:
+        head = s3.head_object(Bucket=bucket, Key=name)
+        assert head["ServerSideEncryption"] == "aws:kms", name
+        assert head["SSEKMSKeyId"] == keys.key_name(PLATFORM), name
+    # Proxied through the server: the project reads its model back without S3 credentials,
+    # and it scores its held-out rows exactly as it did when trained.
+    assert model.evaluate(str(version.version)).auroc == pytest.approx(trained.evaluation.auroc)
