@@ -41,11 +41,12 @@ format: setup ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup seaweedfs ## run the benchmarks; each prints a table of ratios against its peers
+bench: setup seaweedfs ## run the benchmarks (bench.serving needs wrk: apt-get install wrk); each prints ratios against its peers
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.objectstore
 	$(BIN)/python -m bench.data
 	$(BIN)/python -m bench.train
+	$(BIN)/python -m bench.serving
 
 up: setup seaweedfs ## start the stack natively (PROFILE=sandbox|stack, default from settings)
 	$(BIN)/hipaa-mlops stack up $(if $(PROFILE),--profile $(PROFILE))

@@ -15,18 +15,16 @@ import argparse
 import concurrent.futures
 import multiprocessing
 import resource
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from bench import stack
 from safeguards import keys, openbao
 from safeguards.settings import Settings
 from sandbox import deidentify, schema, synth
 from sandbox.versions import DatasetRepo, to_parquet
-from services.supervisor import Supervisor
-from tests.conftest import free_port_base
 
 PROJECT = "bench"
 
@@ -70,20 +68,14 @@ def main() -> None:
     steps = ["synthesis", "plain pandas pass", "de-identification", "versioning"]
     results: dict[tuple[str, int], tuple[float, float]] = {}
     spawn = multiprocessing.get_context("spawn")
-    with tempfile.TemporaryDirectory(prefix="hipaa-mlops-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp) / "stack", port_base=free_port_base())
-        supervisor = Supervisor(settings)
-        try:
-            supervisor.up("sandbox")
-            keys.create_project(openbao.login(settings, "operator"), settings, PROJECT)
-            for rows in args.rows:
-                for name in steps:
-                    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
-                        results[name, rows] = pool.submit(
-                            step, name, rows, Path(tmp), settings
-                        ).result()
-        finally:
-            supervisor.down()
+    with stack.running() as settings:
+        keys.create_project(openbao.login(settings, "operator"), settings, PROJECT)
+        for rows in args.rows:
+            for name in steps:
+                with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+                    results[name, rows] = pool.submit(
+                        step, name, rows, settings.data_dir.parent, settings
+                    ).result()
     lines = [
         "| step | rows | seconds | rows/s | peak MiB | time / plain pandas pass |",
         "|---|---|---|---|---|---|",

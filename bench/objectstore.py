@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import tempfile
-from pathlib import Path
 
+from bench import stack
 from bench.envelope import timed
 from safeguards import envelope, keys, objectstore, openbao
 from safeguards.settings import Settings
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
-from tests.conftest import free_port_base
 
 SIZES = {"1 KB": 1024, "1 MB": 1024**2, "64 MB": 64 * 1024**2}
 PROJECT = "bench"
@@ -81,16 +79,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="time per case")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="hipaa-mlops-bench-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp) / "stack", port_base=free_port_base(), profile="stack"
-        )
-        supervisor = Supervisor(settings)
-        try:
-            supervisor.up("stack", timeout=120)
-            rows = run(settings, args.seconds)
-        finally:
-            supervisor.down()
+    with stack.running("stack") as settings:
+        rows = run(settings, args.seconds)
     print("\n".join(rows))
 
 

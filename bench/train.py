@@ -17,7 +17,6 @@ import argparse
 import hashlib
 import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -26,15 +25,13 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from bench import stack
 from model import train
 from model.registry import ProjectRegistry
 from pipeline.training import typical_example
 from safeguards import keys, openbao
-from safeguards.settings import Settings
 from sandbox import deidentify, synth
 from services.mlflow import launcher
-from services.supervisor import Supervisor
-from tests.conftest import free_port_base
 
 PROJECT = "bench"
 WAYS = ("training alone", "+ local MLflow store", "+ MLflow server (TLS, auth)")
@@ -101,31 +98,21 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     results: dict[tuple[str, int], float] = {}
-    with tempfile.TemporaryDirectory(prefix="hipaa-mlops-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp) / "stack", port_base=free_port_base())
-        supervisor = Supervisor(settings)
-        try:
-            supervisor.up("sandbox")
-            operator = openbao.login(settings, "operator")
-            keys.create_project(operator, settings, PROJECT)
-            launcher.provision(settings, operator, PROJECT)
-            registry = ProjectRegistry(
-                settings, PROJECT, openbao.login(settings, keys.identity(PROJECT))
-            )
-            for rows in args.rows:
-                frame = dataset(rows)
-                lineage = {"project": PROJECT, "dataset.rows": str(rows)}
-                store = Path(tmp) / f"local-{rows}"
-                store.mkdir()
-                results[WAYS[0], rows] = timed(partial(fit_and_evaluate, frame), args.repeat)
-                results[WAYS[1], rows] = timed(
-                    partial(local_store, frame, store, lineage), args.repeat
-                )
-                results[WAYS[2], rows] = timed(
-                    partial(server, frame, registry, lineage), args.repeat
-                )
-        finally:
-            supervisor.down()
+    with stack.running() as settings:
+        operator = openbao.login(settings, "operator")
+        keys.create_project(operator, settings, PROJECT)
+        launcher.provision(settings, operator, PROJECT)
+        registry = ProjectRegistry(
+            settings, PROJECT, openbao.login(settings, keys.identity(PROJECT))
+        )
+        for rows in args.rows:
+            frame = dataset(rows)
+            lineage = {"project": PROJECT, "dataset.rows": str(rows)}
+            store = settings.data_dir.parent / f"local-{rows}"
+            store.mkdir()
+            results[WAYS[0], rows] = timed(partial(fit_and_evaluate, frame), args.repeat)
+            results[WAYS[1], rows] = timed(partial(local_store, frame, store, lineage), args.repeat)
+            results[WAYS[2], rows] = timed(partial(server, frame, registry, lineage), args.repeat)
     lines = [
         "| rows | way | seconds (median) | time / training alone | seconds added by MLflow |",
         "|---|---|---|---|---|",

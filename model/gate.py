@@ -43,7 +43,8 @@ _QUOTED_COLUMN = re.compile(
 class Policy:
     min_auroc: float = 0.70
     max_brier: float = 0.20
-    max_subgroup_gap: float = 0.10
+    # Small subgroups (few young patients develop diabetes) have wide AUROC uncertainty.
+    max_subgroup_gap: float = 0.15
     # The candidate must beat the champion's AUROC on the same rows by at least this much.
     min_auroc_gain: float = 0.001
 

@@ -77,20 +77,25 @@ class Registered:
 
 
 class ProjectRegistry:
-    """One project's experiment and registered model, reached as the project's user."""
+    """One project's experiment and registered model, reached as the project's user (or
+    as `user`, another of the project's MLflow users: serving reads as its own)."""
 
-    def __init__(self, settings: Settings, project: str, bao: hvac.Client) -> None:
+    def __init__(
+        self, settings: Settings, project: str, bao: hvac.Client, user: str | None = None
+    ) -> None:
         self.settings = settings
         self.project = keys.validate_project(project)
         self.name = launcher.model_name(project)
         self.url = launcher.url(settings)
-        self._password = credentials.read(bao, f"projects/{project}/mlflow")["password"]
+        self.user = user or launcher.project_user(project)
+        path = launcher.credential_path(project, self.user)
+        self._password = credentials.read(bao, path)["password"]
 
     @contextlib.contextmanager
     def session(self) -> Iterator[MlflowClient]:
         """MLflow reads its credentials and CA from the environment: set them, then restore."""
         env = {
-            "MLFLOW_TRACKING_USERNAME": launcher.project_user(self.project),
+            "MLFLOW_TRACKING_USERNAME": self.user,
             "MLFLOW_TRACKING_PASSWORD": self._password,
             "MLFLOW_TRACKING_SERVER_CERT_PATH": str(self.settings.ca_bundle),
             # Proxied transfers only: presigned direct uploads would bypass the server's

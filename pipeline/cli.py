@@ -30,6 +30,7 @@ from sandbox.synth import COHORTS
 from sandbox.versions import DatasetRepo
 from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
+from services.serving import apikeys
 from services.supervisor import Supervisor
 
 P = ParamSpec("P")
@@ -59,6 +60,15 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(model_app, name="model")
+serving_app = typer.Typer(
+    help="DEPLOY: the HTTPS endpoint serving a project's champion model.", no_args_is_help=True
+)
+serving_keys_app = typer.Typer(
+    help="API keys of the endpoint: one per client, bound to one project, stored hashed.",
+    no_args_is_help=True,
+)
+serving_app.add_typer(serving_keys_app, name="keys")
+app.add_typer(serving_app, name="serving")
 
 console = Console()
 
@@ -175,7 +185,7 @@ def _operator_action(action: str, project: str, run: Callable[[], object]) -> ob
 @projects_app.command("create")
 @edge
 def projects_create(project: Project) -> None:
-    """Create a project: its keys, policies, AppRoles and MLflow user; on the stack also
+    """Create a project: its keys, policies, AppRoles and MLflow users; on the stack also
     its S3 identities and zone buckets with default encryption SSE-KMS."""
     cfg = settings()
     op = openbao.login(cfg, "operator")
@@ -457,6 +467,53 @@ def model_card(
     """Write a version's model card (Markdown) and its calibration plot."""
     path = ModelSteward(settings(), project).card(version, out)
     console.print(f"model card: {path}")
+
+
+# -- serving ---------------------------------------------------------------------------
+
+
+@serving_keys_app.command("create")
+@edge
+def serving_keys_create(
+    project: ProjectOpt,
+    client: Annotated[str, typer.Option(help="Who holds the key (letters, digits, . _ -).")],
+) -> None:
+    """Create an API key for CLIENT; it is printed once and stored only as a hash."""
+    cfg = settings()
+    op = openbao.login(cfg, "operator")
+    key_id, key = apikeys.create(op, project, client)
+    audit_log(cfg, "operator").append(
+        actor(), "serving.keys.create", f"serving/{project}/{key_id}", client=client
+    )
+    Console(stderr=True).print(
+        f"API key {key_id} for client {client} of project {project}; "
+        "it is shown once, keep it in the client's secret store:"
+    )
+    print(key)
+
+
+@serving_keys_app.command("list")
+@edge
+def serving_keys_list(project: ProjectOpt) -> None:
+    """List a project's API keys: id, client, creation time (never a key or its hash)."""
+    table = Table("key id", "client", "created")
+    for item in apikeys.list_keys(openbao.login(settings(), "operator"), project):
+        table.add_row(item["key_id"], item["client"], item["created"])
+    console.print(table)
+
+
+@serving_keys_app.command("revoke")
+@edge
+def serving_keys_revoke(
+    project: ProjectOpt,
+    key_id: Annotated[str, typer.Argument(help="The key id, as `serving keys list` shows it.")],
+) -> None:
+    """Revoke an API key; the endpoint refuses it once its cached copy expires (30 s by
+    default)."""
+    cfg = settings()
+    apikeys.revoke(openbao.login(cfg, "operator"), project, key_id)
+    audit_log(cfg, "operator").append(actor(), "serving.keys.revoke", f"serving/{project}/{key_id}")
+    console.print(f"API key {key_id} revoked")
 
 
 @app.command("demo")

@@ -1,11 +1,12 @@
 """`make demo`: the lifecycle, end to end, on the sandbox stack.
 
-Today it runs the security core, DATA and TRAIN: OpenBao and MLflow started natively
-over TLS, a project's keys and MLflow user, an object in the sandbox's encrypted lake,
-synthetic patients through the privacy gate, ingestion and Safe Harbor de-identification
-with its evidence report and a DVC version, a model trained with its lineage, registered
-and promoted through the gate with its model card, a certificate from the stack's PKI,
-key rotation, and an audit chain that verifies.
+Today it runs the security core, DATA, TRAIN and DEPLOY: OpenBao, MLflow and the
+serving endpoint started natively over TLS, a project's keys and MLflow users, an object
+in the sandbox's encrypted lake, synthetic patients through the privacy gate, ingestion
+and Safe Harbor de-identification with its evidence report and a DVC version, a model
+trained with its lineage, registered and promoted through the gate with its model card,
+the champion served over HTTPS with an API key (a record carrying an SSN refused), key
+rotation, and an audit chain that verifies.
 """
 
 from __future__ import annotations
@@ -14,18 +15,20 @@ import json
 import time
 from collections.abc import Callable
 
-from cryptography import x509
+import requests
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.training import ModelSteward
-from safeguards import keys, objectstore, openbao, pki
+from safeguards import keys, objectstore, openbao
 from safeguards.audit import AuditLog
-from safeguards.errors import GateRefused, IntegrityError
+from safeguards.errors import GateRefused, IntegrityError, Unavailable
 from safeguards.settings import Settings
 from sandbox.steps import DataSteward
 from services.mlflow import launcher as mlflow
+from services.serving import apikeys, inputs
+from services.serving import launcher as serving
 from services.supervisor import Supervisor
 
 PROJECT = "diabetes"
@@ -33,6 +36,7 @@ ACTOR = "pipeline:demo"
 
 
 def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
+    settings = settings.model_copy(update={"serving_project": PROJECT})
     supervisor = Supervisor(settings)
     results: list[tuple[str, str]] = []
     started = time.monotonic()
@@ -42,8 +46,8 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
     def start_stack() -> str:
         supervisor.up("sandbox")
         return (
-            f"OpenBao {settings.openbao_url} and MLflow {mlflow.url(settings)} ready over "
-            f"TLS, verified with {settings.ca_bundle}"
+            f"OpenBao {settings.openbao_url}, MLflow {mlflow.url(settings)} and the endpoint "
+            f"{serving.url(settings)} ready over TLS, verified with {settings.ca_bundle}"
         )
 
     def create_project() -> str:
@@ -52,8 +56,9 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         mlflow.provision(settings, operator, PROJECT)
         AuditLog(audit_path, operator).append(ACTOR, "projects.create", f"project/{PROJECT}")
         return (
-            f"project '{PROJECT}' has transit key {keys.key_name(PROJECT)}, its own AppRole "
-            f"and MLflow user, and EDIT on experiment {mlflow.experiment_name(PROJECT)}"
+            f"project '{PROJECT}' has transit key {keys.key_name(PROJECT)}, its own AppRoles, "
+            f"and MLflow users with EDIT (training) and READ (serving) on "
+            f"{mlflow.experiment_name(PROJECT)}"
         )
 
     def store_object() -> str:
@@ -122,18 +127,39 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
             f"card: {card.relative_to(settings.data_dir)}"
         )
 
-    def issue_certificate() -> str:
+    def serve() -> str:
+        champion = ModelSteward(settings, PROJECT).registry.champion()
+        assert champion is not None
+        url, ca = serving.url(settings), str(settings.ca_bundle)
+        deadline = time.monotonic() + 60
+        while requests.get(f"{url}/readyz", verify=ca, timeout=10).json().get(
+            "model_version"
+        ) != str(champion.version):
+            if time.monotonic() > deadline:
+                raise Unavailable("the endpoint did not load the champion within 60 s")
+            time.sleep(0.5)
         operator = openbao.login(settings, "operator")
-        tls = settings.data_dir / "tls"
-        pki.issue_server_cert(
-            operator,
-            ["serving", "localhost", settings.host],
-            tls / "serving.key",
-            tls / "serving.pem",
+        key_id, key = apikeys.create(operator, PROJECT, "demo")
+        AuditLog(audit_path, operator).append(
+            ACTOR, "serving.keys.create", f"serving/{PROJECT}/{key_id}", client="demo"
         )
-        cert = x509.load_pem_x509_certificate((tls / "serving.pem").read_bytes())
-        AuditLog(audit_path, operator).append(ACTOR, "pki.issue", "server/serving")
-        return f"certificate for the serving endpoint issued by '{cert.issuer.rfc4514_string()}'"
+        auth = {"Authorization": f"Bearer {key}"}
+        scored = requests.post(
+            f"{url}/v1/predict", json=inputs.EXAMPLE, headers=auth, verify=ca, timeout=10
+        )
+        with_ssn = requests.post(
+            f"{url}/v1/predict",
+            json={**inputs.EXAMPLE, "ssn": "078-05-1120"},
+            headers=auth,
+            verify=ca,
+            timeout=10,
+        )
+        anonymous = requests.post(f"{url}/v1/predict", json=inputs.EXAMPLE, verify=ca, timeout=10)
+        return (
+            f"{url}/v1/predict scored a patient at {scored.json()['probability']:.3f} with "
+            f"version {scored.json()['model_version']}; a record with an SSN got "
+            f"{with_ssn.status_code}, a request without an API key {anonymous.status_code}"
+        )
 
     def rotate_key() -> str:
         operator = openbao.login(settings, "operator")
@@ -155,7 +181,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         ("ingest and de-identify", deidentify),
         ("train and register the model", train_model),
         ("promote it through the gate", promote_model),
-        ("issue a server certificate", issue_certificate),
+        ("serve the champion over HTTPS", serve),
         ("rotate the project key", rotate_key),
         ("verify the audit chain", verify_audit),
     ]

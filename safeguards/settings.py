@@ -24,7 +24,7 @@ _PLACEHOLDERS = re.compile(
 
 
 # Each server's port above `port_base`, the one place they are defined.
-PORT_OFFSETS = {"openbao": 0, "seaweedfs": 2, "mlflow": 3, "postgres": 4}
+PORT_OFFSETS = {"openbao": 0, "seaweedfs": 2, "mlflow": 3, "postgres": 4, "serving": 5}
 
 
 class Settings(BaseSettings):
@@ -54,6 +54,26 @@ class Settings(BaseSettings):
     )
     image_digest: str | None = Field(
         default=None, description="Digest of the container image this runs in, for lineage."
+    )
+    serving_project: str = Field(
+        default="diabetes",
+        pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$",
+        description="The project whose champion model the serving endpoint serves.",
+    )
+    serving_poll_seconds: float = Field(
+        default=5.0, ge=0.5, le=300, description="How often serving checks the champion alias."
+    )
+    serving_key_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="How long serving trusts a looked-up API key; a revoked key stops within it.",
+    )
+    serving_capture_records: int = Field(
+        default=1000, ge=1, le=100_000, description="Captured predictions per Parquet batch."
+    )
+    serving_capture_seconds: float = Field(
+        default=60.0, ge=0.5, le=3600, description="Longest wait before a capture batch is written."
     )
     # Injected by an orchestrator in production instead of the sandbox's credential files.
     openbao_role_id: SecretStr | None = None

@@ -19,6 +19,7 @@ from services.mlflow import launcher as mlflow
 from services.openbao import launcher as openbao
 from services.postgres import launcher as postgres
 from services.seaweedfs import launcher as seaweedfs
+from services.serving import launcher as serving
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +84,15 @@ SERVICES: tuple[Service, ...] = (
         health_path="/health",
         alive_statuses=frozenset({200}),
         prepare=mlflow.prepare,
+    ),
+    Service(
+        name="serving",
+        profiles=frozenset({"sandbox", "stack"}),
+        port_offset=PORT_OFFSETS["serving"],
+        # Alive; `/readyz` tells whether a champion is loaded (none on a fresh stack).
+        health_path="/healthz",
+        alive_statuses=frozenset({200}),
+        prepare=serving.prepare,
     ),
 )
 

@@ -14,6 +14,8 @@ import pytest
 
 from safeguards import keys, logs, openbao
 from safeguards.settings import Settings
+from sandbox.steps import DataSteward
+from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
 
@@ -100,6 +102,28 @@ def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
     seaweedfs.provision(
         settings, operator, project, reload=lambda: Supervisor(settings).reload("seaweedfs")
     )
+
+
+def deidentified_project(
+    settings: Settings,
+    operator: hvac.Client,
+    rows: int = 6000,
+    seed: int = 3,
+    project: str | None = None,
+) -> str:
+    """A project with its keys and MLflow users (on the lake, its buckets too) and a
+    de-identified dataset `clean`: synthetic `patients`, ingested as `raw`, de-identified."""
+    project = project or f"p{uuid.uuid4().hex[:10]}"
+    if settings.profile == "stack":
+        provision(settings, operator, project)
+    else:
+        keys.create_project(operator, settings, project)
+    mlflow.provision(settings, operator, project)
+    steward = DataSteward(settings, project)
+    steward.synth("patients", rows=rows, seed=seed)
+    steward.ingest("raw", steward.repo.read("patients"))
+    steward.deidentify("clean", source="raw")
+    return project
 
 
 @pytest.fixture

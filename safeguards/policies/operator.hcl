@@ -18,3 +18,8 @@ path "secret/data/projects/+/s3" { capabilities = ["create", "read", "update"] }
 path "secret/data/ingest/+/s3" { capabilities = ["create", "read", "update"] }
 # Each project's MLflow password: generated here, read by the project's workload.
 path "secret/data/projects/+/mlflow" { capabilities = ["create", "read", "update"] }
+# Serving: the endpoint's read-only MLflow password, and API key hashes (never the keys),
+# created, listed and revoked here and read by the project's workload.
+path "secret/data/projects/+/mlflow-serving" { capabilities = ["create", "read", "update"] }
+path "secret/data/projects/+/api-keys/*" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/projects/+/api-keys/*" { capabilities = ["read", "list", "delete"] }

@@ -23,7 +23,7 @@ import hvac
 import requests
 
 from safeguards import credentials, keys, objectstore, openbao, pki
-from safeguards.errors import ServerError
+from safeguards.errors import ConfigError, ServerError
 from safeguards.files import write_private
 from safeguards.settings import PORT_OFFSETS, Settings
 from services.launch import Launch
@@ -128,6 +128,22 @@ def project_user(project: str) -> str:
     return keys.identity(project)
 
 
+def serving_user(project: str) -> str:
+    """The read-only user the project's serving endpoint loads its champion as."""
+    return f"serving-{keys.validate_project(project)}"
+
+
+def credential_path(project: str, user: str) -> str:
+    """Where `user`'s password is kept: the project's own KV path, which its workload reads."""
+    paths = {
+        project_user(project): f"projects/{project}/mlflow",
+        serving_user(project): f"projects/{project}/mlflow-serving",
+    }
+    if user not in paths:
+        raise ConfigError(f"'{user}' is not an MLflow user of project '{project}'")
+    return paths[user]
+
+
 def experiment_name(project: str) -> str:
     return f"{keys.validate_project(project)}/diabetes-risk"
 
@@ -137,35 +153,39 @@ def model_name(project: str) -> str:
 
 
 def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
-    """The project's MLflow user, experiment and registered model.
+    """The project's MLflow users, experiment and registered model.
 
-    The user's password is generated into the project's own KV path. The operator creates
-    the experiment and the registered model and grants the user EDIT on them: the project
-    logs runs, registers versions and moves aliases, but cannot delete versions, grant
-    access to anyone else, or take another project's names first. Under
-    ``NO_PERMISSIONS`` it sees nothing else.
+    Each user's password is generated into the project's own KV path. The operator creates
+    the experiment and the registered model and grants the project's user EDIT on them:
+    the project logs runs, registers versions and moves aliases, but cannot delete
+    versions, grant access to anyone else, or take another project's names first. The
+    serving user gets READ only: the MLflow session of the endpoint that may receive PHI
+    cannot change the registry. Under ``NO_PERMISSIONS`` neither sees anything else.
     """
-    password = credentials.ensure_generated(operator, f"projects/{project}/mlflow")
+    grants = {project_user(project): "EDIT", serving_user(project): "READ"}
     admin = _Admin(settings)
-    admin.call("2.0/mlflow/users/create", {"username": project_user(project), "password": password})
+    for user in grants:
+        password = credentials.ensure_generated(operator, credential_path(project, user))
+        admin.call("2.0/mlflow/users/create", {"username": user, "password": password})
     admin.call("2.0/mlflow/experiments/create", {"name": experiment_name(project)})
     experiment = admin.get(
         "2.0/mlflow/experiments/get-by-name", {"experiment_name": experiment_name(project)}
     )["experiment"]["experiment_id"]
     admin.call("2.0/mlflow/registered-models/create", {"name": model_name(project)})
-    for resource_type, resource_id in (
-        ("experiment", experiment),
-        ("registered_model", model_name(project)),
-    ):
-        admin.call(
-            "3.0/mlflow/users/permissions/grant",
-            {
-                "username": project_user(project),
-                "resource_type": resource_type,
-                "resource_id": resource_id,
-                "permission": "EDIT",
-            },
-        )
+    for user, permission in grants.items():
+        for resource_type, resource_id in (
+            ("experiment", experiment),
+            ("registered_model", model_name(project)),
+        ):
+            admin.call(
+                "3.0/mlflow/users/permissions/grant",
+                {
+                    "username": user,
+                    "resource_type": resource_type,
+                    "resource_id": resource_id,
+                    "permission": permission,
+                },
+            )
 
 
 class _Admin:

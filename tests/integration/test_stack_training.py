@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 import hvac
 import pytest
 
 from pipeline.training import ModelSteward
 from safeguards import keys
 from safeguards.settings import Settings
-from sandbox.steps import DataSteward
-from services.mlflow import launcher
 from services.seaweedfs.launcher import PLATFORM, admin_client
-from tests.conftest import provision
+from tests.conftest import deidentified_project
 
 pytestmark = pytest.mark.integration
 
@@ -21,13 +17,7 @@ pytestmark = pytest.mark.integration
 def test_artifacts_land_sse_kms_encrypted_in_the_lake(
     tracking: Settings, operator: hvac.Client
 ) -> None:
-    project = f"s{uuid.uuid4().hex[:10]}"
-    provision(tracking, operator, project)
-    launcher.provision(tracking, operator, project)
-    steward = DataSteward(tracking, project)
-    steward.synth("patients", rows=3000, seed=5)
-    steward.ingest("raw", steward.repo.read("patients"))
-    steward.deidentify("clean", source="raw")
+    project = deidentified_project(tracking, operator, rows=3000, seed=5)
 
     model = ModelSteward(tracking, project)
     trained = model.train("clean")

@@ -21,10 +21,10 @@ from pipeline.training import ModelSteward
 from safeguards import credentials, keys, openbao
 from safeguards.errors import GateRefused, Unavailable
 from safeguards.settings import Settings
-from sandbox.steps import DataSteward
 from services.mlflow import launcher
 from services.supervisor import Supervisor
 from services.topology import services_for
+from tests.conftest import deidentified_project
 
 pytestmark = pytest.mark.integration
 
@@ -33,20 +33,9 @@ ROWS = 6000
 WEAK = TrainConfig(C=0.0003)
 
 
-def _new_project(stack: Settings, operator: hvac.Client) -> str:
-    project = f"m{uuid.uuid4().hex[:10]}"
-    keys.create_project(operator, stack, project)
-    launcher.provision(stack, operator, project)
-    steward = DataSteward(stack, project)
-    steward.synth("patients", rows=ROWS, seed=3)
-    steward.ingest("raw", steward.repo.read("patients"))
-    steward.deidentify("clean", source="raw")
-    return project
-
-
 @pytest.fixture(scope="module")
 def project(stack: Settings, operator: hvac.Client) -> str:
-    return _new_project(stack, operator)
+    return deidentified_project(stack, operator)
 
 
 def _audit(stack: Settings, action: str) -> list[dict[str, object]]:
@@ -129,7 +118,7 @@ def test_another_project_cannot_read_register_or_promote(
 def test_the_gate_refuses_worse_and_phi_accepts_better_and_rollback_returns(
     stack: Settings, operator: hvac.Client
 ) -> None:
-    project = _new_project(stack, operator)
+    project = deidentified_project(stack, operator)
     steward = ModelSteward(stack, project)
     approver = "operator:test-approver"
 

@@ -33,6 +33,11 @@ COMMANDS = [
     ["model", "rollback"],
     ["model", "versions"],
     ["model", "card"],
+    ["serving"],
+    ["serving", "keys"],
+    ["serving", "keys", "create"],
+    ["serving", "keys", "list"],
+    ["serving", "keys", "revoke"],
     ["demo"],
 ]
 

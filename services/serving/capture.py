@@ -1,0 +1,119 @@
+"""Predictions captured for monitoring: feature vectors, never identifiers.
+
+Each scored record is kept as its twelve features, the probability, the model version
+and the time it was scored; the request never carries an identifier past validation, so
+none can be captured. Rows are buffered in memory and written by a background thread as
+one Parquet file per batch, every `records` rows or `seconds` seconds and once more at
+shutdown, through the project's object store into its ``artifacts`` zone under
+``capture/<date>/<batch id>.parquet``: envelope-sealed under the project's key in the
+sandbox, SSE-KMS on the stack. The object key holds the UTC date of the write and a
+random id, nothing from a record.
+
+Requests never wait on the store. The buffer is bounded: when the store is down for
+long, rows beyond the bound are dropped and counted, rather than growing without limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import pandas as pd
+from pydantic import BaseModel
+
+from model.train import FEATURES
+from safeguards.errors import SafeguardError
+from safeguards.objectstore import ObjectStore
+from sandbox import schema
+
+log = logging.getLogger(__name__)
+
+ZONE = "artifacts"
+COLUMNS = [*FEATURES, "probability", "model_version", "predicted_at"]
+_DTYPES = {column: schema.FEATURES[column] for column in FEATURES} | {
+    "probability": "float64",
+    "model_version": "str",
+}
+
+
+def to_parquet(rows: list[tuple[object, ...]]) -> bytes:
+    table = pd.DataFrame.from_records(rows, columns=COLUMNS).astype(_DTYPES)
+    table["predicted_at"] = pd.to_datetime(table["predicted_at"], unit="s", utc=True)
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+class Capture:
+    """Buffers scored records and writes them in batches from a background thread."""
+
+    def __init__(
+        self,
+        open_store: Callable[[], ObjectStore],
+        records: int,
+        seconds: float,
+        on_drop: Callable[[int], None] = lambda _: None,
+    ) -> None:
+        self.open_store = open_store
+        self.records = records
+        self.seconds = seconds
+        self.on_drop = on_drop
+        self.limit = 10 * records
+        self._rows: list[tuple[object, ...]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
+
+    def add(self, records: list[BaseModel], probabilities: list[float], version: str) -> None:
+        now = time.time()
+        rows = [
+            (*(getattr(r, c) for c in FEATURES), p, version, now)
+            for r, p in zip(records, probabilities, strict=True)
+        ]
+        with self._lock:
+            room = self.limit - len(self._rows)
+            self._rows.extend(rows[:room])
+            full = len(self._rows) >= self.records
+        if room < len(rows):
+            self.on_drop(len(rows) - room)
+        if full:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write what is buffered as one batch; on failure the batch is dropped and counted."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return
+        batch = uuid.uuid4().hex
+        key = f"capture/{dt.datetime.now(dt.UTC):%Y-%m-%d}/{batch}.parquet"
+        try:
+            self.open_store().put(ZONE, key, to_parquet(rows))
+        except SafeguardError as exc:
+            self.on_drop(len(rows))
+            log.error("capture batch not written", extra={"rows": len(rows), "error": str(exc)})
+            return
+        log.info("capture batch written", extra={"rows": len(rows), "batch": batch})
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.seconds)
+            self._wake.clear()
+            self.flush()
+
+    def close(self) -> None:
+        """Stop the writer and write what is left."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self.flush()

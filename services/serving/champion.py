@@ -1,0 +1,125 @@
+"""The champion model in memory, swapped without a failed request when the alias moves.
+
+A background thread asks the registry for the `champion` alias every few seconds. When it
+names another version, that version is loaded completely and scored once on a valid
+record before anything changes; then one attribute is rebound. A request reads that
+attribute once and keeps the (version, model) pair it got for its whole life, so it is
+answered entirely by the old model or entirely by the new one, and says which. A version
+that fails to load or to score is never served; the current one stays.
+
+The registry is reached as the project's read-only serving user over TLS. Failures
+(OpenBao or MLflow down, the project not provisioned yet, no champion yet) leave the
+endpoint serving what it has, or not ready, and are retried at the next poll.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from sklearn.pipeline import Pipeline
+
+from model.registry import ProjectRegistry
+from safeguards.errors import NotFound, SafeguardError
+from services.serving import inputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    version: str
+    model: Pipeline
+
+    def predict(self, records: list[BaseModel]) -> list[float]:
+        """The probability of five-year onset for each record, in order."""
+        return [float(p) for p in self.model.predict_proba(inputs.frame(records))[:, 1]]
+
+
+class Champion:
+    """Holds the served model; `refresh` checks the alias once, `start` keeps checking."""
+
+    def __init__(
+        self,
+        connect: Callable[[], ProjectRegistry],
+        probe: BaseModel,
+        poll_seconds: float,
+        on_swap: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        self.connect = connect
+        self.probe = probe
+        self.poll_seconds = poll_seconds
+        self.on_swap = on_swap
+        self.current: Served | None = None
+        self._registry: ProjectRegistry | None = None
+        self._pending: str | None = None
+        self._refused: str | None = None
+        self._problem: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="champion-poller", daemon=True)
+
+    def refresh(self) -> None:
+        """Serve the version the alias names, if it is not served already."""
+        try:
+            candidate = self._candidate()
+        except SafeguardError as exc:
+            if not isinstance(exc, NotFound):
+                self._registry = None
+            self._report(str(exc))
+            return
+        except Exception as exc:
+            # Model code can fail any way it likes; the served model must survive it.
+            self._refused = self._pending
+            self._report(f"version {self._pending} failed to load or score ({type(exc).__name__})")
+            return
+        self._report(None)
+        if candidate is None:
+            return
+        before = self.current.version if self.current else None
+        self.current = candidate
+        # The new model's objects join the frozen heap, so full collections stay short.
+        gc.freeze()
+        self.on_swap(candidate.version)
+        log.info("serving champion", extra={"version": candidate.version, "previous": before})
+
+    def _candidate(self) -> Served | None:
+        """The champion, loaded and scored once, unless it is served or was refused."""
+        if self._registry is None:
+            self._registry = self.connect()
+        champion = self._registry.champion()
+        if champion is None:
+            raise NotFound(f"{self._registry.name} has no champion yet")
+        self._pending = str(champion.version)
+        if self._pending == self._refused or (
+            self.current is not None and self.current.version == self._pending
+        ):
+            return None
+        candidate = Served(self._pending, self._registry.load(self._pending))
+        candidate.predict([self.probe])
+        return candidate
+
+    def _report(self, problem: str | None) -> None:
+        """Log a problem when it starts or changes, and its end; not at every poll."""
+        if problem == self._problem:
+            return
+        if problem is not None:
+            log.warning("champion not refreshed; serving what is loaded", extra={"error": problem})
+        else:
+            log.info("champion checks work again")
+        self._problem = problem
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            self.refresh()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)

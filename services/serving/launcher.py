@@ -1,0 +1,63 @@
+"""Start the serving endpoint natively: `bentoml serve` over HTTPS, for one project.
+
+The certificate comes from the stack's PKI. The service reads its settings from the
+environment the supervisor gives it: every non-secret setting is passed on, none of the
+caller's AppRole credentials (the endpoint logs in as its project's workload identity).
+BentoML keeps its home, and its Prometheus scratch files, under the data directory, and
+sends no usage data anywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from safeguards import openbao, pki
+from safeguards.settings import PORT_OFFSETS, Settings
+from services.launch import Launch
+
+SERVICE = "services.serving.service:DiabetesRisk"
+_SECRETS = {"openbao_role_id", "openbao_secret_id"}
+
+
+def url(settings: Settings) -> str:
+    return f"https://{settings.host}:{settings.port_base + PORT_OFFSETS['serving']}"
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The settings as ``HIPAA_MLOPS_*`` variables, secrets left out."""
+    values = settings.model_dump(exclude=_SECRETS, exclude_none=True)
+    return {f"HIPAA_MLOPS_{name.upper()}": str(value) for name, value in values.items()}
+
+
+def prepare(settings: Settings) -> Launch:
+    root, tls = settings.data_dir / "serving", settings.data_dir / "tls"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    operator = openbao.login(settings, "operator")
+    pki.issue_server_cert(
+        operator, [settings.host, "localhost", "serving"], tls / "serving.key", tls / "serving.pem"
+    )
+    env = environment(settings) | {
+        "BENTOML_HOME": str(root / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
+    return Launch(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            SERVICE,
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port_base + PORT_OFFSETS["serving"]),
+            "--ssl-certfile",
+            str(tls / "serving.pem"),
+            "--ssl-keyfile",
+            str(tls / "serving.key"),
+            # Clients keep connections alive: without a bound, a graceful stop waits forever.
+            "--timeout-graceful-shutdown",
+            "5",
+        ],
+        env,
+    )

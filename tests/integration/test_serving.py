@@ -1,0 +1,358 @@
+"""The serving endpoint against the real server over TLS: keys, input refusals without
+echo, predictions equal to the registry's model, a champion swapped under load with no
+failed request, no PHI in the server's log, and captured predictions sealed in the lake."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import hvac
+import pandas as pd
+import pytest
+import requests
+
+from model.train import FEATURES, TrainConfig, features
+from pipeline.training import ModelSteward
+from safeguards import credentials, keys, objectstore, openbao
+from safeguards.settings import Settings
+from sandbox.schema import IDENTIFIERS
+from services.mlflow import launcher as mlflow
+from services.serving import apikeys, capture, inputs, launcher
+from services.supervisor import Supervisor
+from tests.canaries import CANARIES, NAME, assert_clean
+from tests.conftest import deidentified_project
+
+pytestmark = pytest.mark.integration
+
+APPROVER = "operator:test-serving"
+WEAK = TrainConfig(C=0.0003)
+KEY_TTL = 2.0
+RECORD = dict(inputs.EXAMPLE)
+# Invalid bodies, most carrying canary identifiers: each refused without repeating them.
+INVALID: list[bytes] = [
+    json.dumps(RECORD | {"ssn": CANARIES["ssn"], "name": NAME}).encode(),
+    json.dumps(
+        RECORD | {"mrn": CANARIES["mrn"], "zip": "02139", "email": CANARIES["email"]}
+    ).encode(),
+    json.dumps(RECORD | {"age": CANARIES["ssn"], "sex": NAME, "bmi": CANARIES["phone"]}).encode(),
+    json.dumps(RECORD | {NAME: CANARIES["dob"]}).encode(),
+    json.dumps(RECORD | {"age": 250}).encode(),
+    f'{{"age": 61, "name": "{NAME}", "ssn": {CANARIES["ssn"]}'.encode(),
+]
+
+
+@dataclass
+class Endpoint:
+    settings: Settings
+    project: str
+    steward: ModelSteward
+    key: str
+    url: str
+
+    @property
+    def ca(self) -> str:
+        return str(self.settings.ca_bundle)
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    def post(
+        self, path: str, body: Any, key: str | None = None, session: Any = requests
+    ) -> requests.Response:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return session.post(  # type: ignore[no-any-return]
+            self.url + path,
+            data=data,
+            headers={**self.auth(key), "Content-Type": "application/json"},
+            verify=self.ca,
+            timeout=30,
+        )
+
+    def ready_version(self) -> str | None:
+        response = requests.get(self.url + "/readyz", verify=self.ca, timeout=10)
+        return response.json()["model_version"] if response.status_code == 200 else None
+
+
+def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {seconds:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def endpoint(stack: Settings, operator: hvac.Client) -> Iterator[Endpoint]:
+    """A project with a promoted champion, and the session's serving process restarted to
+    serve it (polling every second, short key cache and capture batches)."""
+    project = deidentified_project(stack, operator, seed=5)
+    steward = ModelSteward(stack, project)
+    weak = steward.train("clean", config=WEAK).registered.version
+    assert steward.promote(weak, APPROVER).decision.approved
+    settings = stack.model_copy(
+        update={
+            "serving_project": project,
+            "serving_poll_seconds": 1.0,
+            "serving_key_cache_seconds": KEY_TTL,
+            "serving_capture_records": 500,
+            "serving_capture_seconds": 2.0,
+        }
+    )
+    supervisor = Supervisor(settings)
+    supervisor.stop("serving")
+    try:
+        supervisor.up("sandbox")
+        _, key = apikeys.create(operator, project, "test-client")
+        served = Endpoint(settings, project, steward, key, launcher.url(settings))
+        _wait(lambda: served.ready_version() == weak, 60, "the first champion being served")
+        yield served
+    finally:
+        # The next `up` of the sandbox starts it again for the default project.
+        supervisor.stop("serving")
+
+
+def test_the_serving_user_reads_the_registry_but_cannot_change_it(endpoint: Endpoint) -> None:
+    project, user = endpoint.project, mlflow.serving_user(endpoint.project)
+    bao = openbao.login(endpoint.settings, keys.identity(project))
+    password = credentials.read(bao, mlflow.credential_path(project, user))["password"]
+    base, name = f"{mlflow.url(endpoint.settings)}/api/2.0/mlflow", mlflow.model_name(project)
+
+    def call(method: str, path: str, body: dict[str, str]) -> int:
+        kwargs = {"json": body} if method == "POST" else {"params": body}
+        response = requests.request(
+            method,
+            f"{base}/{path}",
+            auth=(user, password),
+            verify=endpoint.ca,
+            timeout=30,
+            **kwargs,
+        )
+        return response.status_code
+
+    assert call("GET", "registered-models/get", {"name": name}) == 200
+    assert call("GET", "registered-models/alias", {"name": name, "alias": "champion"}) == 200
+    alias = {"name": name, "alias": "champion", "version": "1"}
+    assert call("POST", "registered-models/alias", alias) == 403
+    assert call("POST", "model-versions/create", {"name": name, "source": "models:/x"}) == 403
+    assert (
+        call("POST", "registered-models/set-tag", {"name": name, "key": "k", "value": "v"}) == 403
+    )
+
+
+def test_plaintext_is_refused(endpoint: Endpoint) -> None:
+    host, port = endpoint.settings.host, int(endpoint.url.rsplit(":", 1)[1])
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{host}:{port}/healthz", timeout=5)
+    with socket.create_connection((host, port), timeout=5) as raw:
+        raw.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        answer = raw.recv(4096)
+    assert not answer.startswith(b"HTTP/")
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(endpoint.url + "/healthz", timeout=5)
+
+
+def test_health_and_readiness_are_open_and_readiness_names_the_version(
+    endpoint: Endpoint,
+) -> None:
+    assert requests.get(endpoint.url + "/healthz", verify=endpoint.ca, timeout=10).ok
+    ready = requests.get(endpoint.url + "/readyz", verify=endpoint.ca, timeout=10)
+    champion = endpoint.steward.registry.champion()
+    assert champion is not None
+    assert ready.json() == {"status": "ready", "model_version": str(champion.version)}
+
+
+def test_missing_wrong_revoked_and_other_project_keys_are_refused(
+    endpoint: Endpoint, operator: hvac.Client, project_pair: tuple[str, str]
+) -> None:
+    key_id, secret = endpoint.key.split(".", 1)
+    other_project, _ = project_pair
+    _, other_key = apikeys.create(operator, other_project, "test-client")
+    cases = {
+        "missing": (None, 401),
+        "not bearer": ("Basic " + endpoint.key, 401),
+        "malformed": ("Bearer " + key_id, 401),
+        "wrong secret": (f"Bearer {key_id}.{secret[::-1]}", 401),
+        "unknown key id": (f"Bearer {endpoint.project}_{'0' * 16}.{secret}", 401),
+        "another project's key": ("Bearer " + other_key, 403),
+    }
+    for case, (header, status) in cases.items():
+        headers = {"Authorization": header} if header else {}
+        for method, path in (("POST", "/v1/predict"), ("GET", "/metrics")):
+            response = requests.request(
+                method,
+                endpoint.url + path,
+                json=RECORD,
+                headers=headers,
+                verify=endpoint.ca,
+                timeout=10,
+            )
+            assert response.status_code == status, (case, path)
+            assert secret not in response.text and secret[::-1] not in response.text
+        if status == 401:
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert endpoint.post("/v1/predict", RECORD).status_code == 200
+    metrics = requests.get(
+        endpoint.url + "/metrics", headers=endpoint.auth(), verify=endpoint.ca, timeout=10
+    )
+    assert metrics.status_code == 200 and "serving_predicted_risk_bucket" in metrics.text
+    assert "serving_gc_tracked_objects" in metrics.text
+    unknown = requests.get(
+        endpoint.url + "/docs.json", headers=endpoint.auth(), verify=endpoint.ca, timeout=10
+    )
+    assert unknown.status_code == 404
+
+    revoked_id, revoked = apikeys.create(operator, endpoint.project, "leaving-client")
+    assert endpoint.post("/v1/predict", RECORD, key=revoked).status_code == 200
+    apikeys.revoke(operator, endpoint.project, revoked_id)
+    _wait(
+        lambda: endpoint.post("/v1/predict", RECORD, key=revoked).status_code == 401,
+        KEY_TTL + 5,
+        "the revoked key being refused",
+    )
+
+
+def test_invalid_inputs_and_identifiers_get_422_without_the_value(endpoint: Endpoint) -> None:
+    for body in INVALID:
+        response = endpoint.post("/v1/predict", body)
+        assert response.status_code == 422, body
+        assert response.json()["problems"], body
+        assert_clean(response.text)
+    batch = endpoint.post("/v1/predict/batch", {"records": [RECORD, json.loads(INVALID[0])]})
+    assert batch.status_code == 422
+    assert {p["field"] for p in batch.json()["problems"]} == {"records[1].ssn", "records[1].name"}
+    assert_clean(batch.text)
+    too_many = endpoint.post("/v1/predict/batch", {"records": [RECORD] * 1001})
+    assert too_many.status_code == 422
+    too_large = endpoint.post("/v1/predict", b"{" + b" " * (1024 * 1024) + b"}")
+    assert too_large.status_code == 413
+
+
+def _records(endpoint: Endpoint, rows: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """Rows of the de-identified training set as request records, and as the model's input."""
+    frame, _ = endpoint.steward.training_data("clean")
+    sample = frame.sample(rows, random_state=1)
+    records = [
+        {column: value.item() if hasattr(value, "item") else value for column, value in row.items()}
+        for row in sample[FEATURES].to_dict(orient="records")
+    ]
+    return records, features(sample)
+
+
+def test_predictions_equal_the_registry_models_own(endpoint: Endpoint) -> None:
+    records, frame = _records(endpoint, 25)
+    version = endpoint.ready_version()
+    assert version is not None
+    expected = endpoint.steward.registry.load(version).predict_proba(frame)[:, 1]
+    batch = endpoint.post("/v1/predict/batch", {"records": records})
+    assert batch.status_code == 200
+    assert batch.json()["model_version"] == version
+    assert batch.json()["probabilities"] == pytest.approx(expected.tolist(), abs=1e-12)
+    for record, probability in zip(records[:5], expected[:5], strict=True):
+        single = endpoint.post("/v1/predict", record)
+        assert single.headers["X-Model-Version"] == version
+        assert single.json() == {
+            "model_version": version,
+            "probability": pytest.approx(probability, abs=1e-12),
+        }
+
+
+def _session(endpoint: Endpoint) -> requests.Session:
+    session = requests.Session()
+    session.verify = endpoint.ca
+    return session
+
+
+def test_a_promoted_champion_is_swapped_in_under_load_without_a_failed_request(
+    endpoint: Endpoint,
+) -> None:
+    before = endpoint.ready_version()
+    strong = endpoint.steward.train("clean").registered.version
+    stop = threading.Event()
+    results: list[tuple[int, str | None]] = []
+
+    def load() -> None:
+        session = _session(endpoint)
+        for _ in range(300):  # at most 4 x 300 requests, paced, and never past the deadline
+            if stop.is_set():
+                return
+            response = endpoint.post("/v1/predict", RECORD, session=session)
+            version = response.json().get("model_version") if response.ok else None
+            results.append((response.status_code, version))
+            time.sleep(0.05)
+
+    with ThreadPoolExecutor(4) as pool:
+        workers = [pool.submit(load) for _ in range(4)]
+        try:
+            promotion = endpoint.steward.promote(strong, APPROVER)
+            assert promotion.decision.approved, promotion.decision.failed
+            _wait(lambda: endpoint.ready_version() == strong, 30, "the swap to the new champion")
+            time.sleep(1)
+        finally:
+            stop.set()
+        for worker in workers:
+            worker.result(timeout=60)
+
+    statuses = [status for status, _ in results]
+    versions = [version for _, version in results]
+    assert statuses and set(statuses) == {200}, f"{len(statuses)} requests"
+    assert set(versions) == {before, strong}
+    assert versions[-4:] == [strong] * 4
+
+
+def test_thousands_of_requests_get_no_5xx_and_leave_no_phi_in_the_log(endpoint: Endpoint) -> None:
+    records, _ = _records(endpoint, 50)
+    kinds = ["batch" if i % 10 == 0 else "invalid" if i % 7 == 0 else "single" for i in range(2000)]
+    sessions = threading.local()
+
+    def request(i: int) -> tuple[str, int]:
+        if not hasattr(sessions, "session"):
+            sessions.session = _session(endpoint)
+        if kinds[i] == "single":
+            body: Any = records[i % 50]
+            path = "/v1/predict"
+        elif kinds[i] == "batch":
+            body, path = {"records": records[i % 40 : i % 40 + 10]}, "/v1/predict/batch"
+        else:
+            body, path = INVALID[i % len(INVALID)], "/v1/predict"
+        return kinds[i], endpoint.post(path, body, session=sessions.session).status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(request, range(2000), timeout=300))
+    assert time.monotonic() - started < 300
+    assert not [o for o in outcomes if o[1] >= 500]
+    assert {status for kind, status in outcomes if kind != "invalid"} == {200}
+    assert {status for kind, status in outcomes if kind == "invalid"} == {422}
+
+    log = (endpoint.settings.data_dir / "logs" / "serving.log").read_text()
+    assert '"services.serving.access"' in log
+    assert_clean(log)
+
+
+def test_captured_predictions_are_sealed_in_the_lake_without_identifiers(
+    endpoint: Endpoint,
+) -> None:
+    store = objectstore.open_store(endpoint.settings, endpoint.project)
+    _wait(lambda: bool(store.list(capture.ZONE, "capture/")), 15, "a capture batch")
+    names = store.list(capture.ZONE, "capture/")
+    tables = [pd.read_parquet(io.BytesIO(store.get(capture.ZONE, name))) for name in names]
+    captured = pd.concat(tables)
+    assert list(captured.columns) == capture.COLUMNS
+    assert not set(captured.columns) & (set(IDENTIFIERS) | {"pseudonym", "zip3", "site"})
+    assert captured["probability"].between(0, 1).all()
+    assert set(captured["model_version"]) <= {
+        v.version for v in endpoint.steward.registry.versions()
+    }
+    on_disk = endpoint.settings.data_dir / "lake" / f"{endpoint.project}-artifacts" / names[0]
+    sealed = on_disk.read_bytes()
+    assert sealed.startswith(b"HMENV1") and b"PAR1" not in sealed[:64]
+    assert b"fasting_glucose" not in sealed

@@ -1,0 +1,296 @@
+"""The serving endpoint's pieces that need no server: input model, errors, keys, capture."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import yaml
+
+from model.train import FEATURES
+from safeguards.errors import ConfigError, Unavailable
+from sandbox.schema import CATEGORIES, IDENTIFIERS, RANGES
+from services.mlflow import launcher as mlflow
+from services.serving import apikeys, capture, inputs
+from services.serving.launcher import environment
+from tests.canaries import CANARIES, NAME, assert_clean
+
+RECORD = dict(inputs.EXAMPLE)
+SERVING = Path(__file__).resolve().parents[2] / "services" / "serving"
+
+
+def _refusal(body: bytes, batch: bool = False) -> list[dict[str, str]]:
+    with pytest.raises(inputs.InvalidInput) as refused:
+        (inputs.parse_batch if batch else inputs.parse_record)(body)
+    return refused.value.problems
+
+
+def test_the_record_is_the_twelve_features_with_the_schema_ranges_and_categories() -> None:
+    schema = inputs.Record.model_json_schema()
+    assert list(schema["properties"]) == FEATURES
+    assert set(schema["required"]) == set(FEATURES)
+    assert schema["additionalProperties"] is False
+    for column, (low, high) in RANGES.items():
+        assert (
+            schema["properties"][column]["minimum"],
+            schema["properties"][column]["maximum"],
+        ) == (low, high)
+    for column in ("sex", "physical_activity", "smoking"):
+        assert schema["properties"][column]["enum"] == CATEGORIES[column]
+    [record] = inputs.parse_record(json.dumps(RECORD).encode())
+    assert record.model_dump() == RECORD
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"age": 17}, "age"),
+        ({"age": 121}, "age"),
+        ({"bmi": 80.5}, "bmi"),
+        ({"systolic_bp": 59}, "systolic_bp"),
+        ({"insulin": -1.0}, "insulin"),
+        ({"sex": "X"}, "sex"),
+        ({"smoking": "sometimes"}, "smoking"),
+        ({"age": "61"}, "age"),
+        ({"family_history": "yes"}, "family_history"),
+        ({"hba1c": None}, "hba1c"),
+    ],
+)
+def test_out_of_range_and_mistyped_values_are_refused_naming_the_field(
+    change: dict[str, object], field: str
+) -> None:
+    [problem] = _refusal(json.dumps(RECORD | change).encode())
+    assert problem["field"] == field
+
+
+def test_a_missing_feature_is_named() -> None:
+    record = {k: v for k, v in RECORD.items() if k != "hba1c"}
+    assert _refusal(json.dumps(record).encode()) == [
+        {"field": "hba1c", "message": "Field required"}
+    ]
+
+
+@pytest.mark.parametrize("identifier", [*IDENTIFIERS, "zip_code", "patient_name"])
+def test_identifier_fields_are_refused_not_ignored(identifier: str) -> None:
+    [problem] = _refusal(json.dumps(RECORD | {identifier: CANARIES["ssn"]}).encode())
+    assert problem["field"] == identifier
+    assert "refused" in problem["message"]
+
+
+def test_errors_never_repeat_a_submitted_value_or_a_made_up_field_name() -> None:
+    leaky = RECORD | {
+        "age": CANARIES["ssn"],
+        "sex": NAME,
+        "smoking": CANARIES["email"],
+        "bmi": CANARIES["phone"],
+        "name": NAME,
+        "mrn": CANARIES["mrn"],
+        "note": f"seen {CANARIES['dob']}",
+        NAME: CANARIES["dob"],
+        CANARIES["ssn"]: 1,
+    }
+    bodies = [
+        json.dumps(leaky).encode(),
+        json.dumps({"records": [RECORD, leaky]}).encode(),
+        f'{{"age": {CANARIES["ssn"]}, "name": "{NAME}"'.encode(),
+        f"[{json.dumps(NAME)}]".encode(),
+    ]
+    for body in bodies:
+        problems = _refusal(body, batch=b"records" in body)
+        text = json.dumps(problems)
+        assert_clean(text)
+        assert "<undeclared field>" in text or "body" in text
+
+
+def test_a_batch_is_bounded() -> None:
+    ok = inputs.parse_batch(json.dumps({"records": [RECORD] * inputs.MAX_BATCH}).encode())
+    assert len(ok) == inputs.MAX_BATCH
+    for records in ([], [RECORD] * (inputs.MAX_BATCH + 1)):
+        [problem] = _refusal(json.dumps({"records": records}).encode(), batch=True)
+        assert problem["field"] == "records"
+
+
+def test_the_model_frame_is_typed_as_in_training() -> None:
+    frame = inputs.frame(inputs.parse_record(json.dumps(RECORD).encode()))
+    assert list(frame.columns) == FEATURES
+    assert all(frame[c].dtype == "float64" for c in FEATURES if c not in CATEGORIES)
+    assert frame.loc[0, "family_history"] == float(bool(RECORD["family_history"]))
+
+
+# -- API keys --------------------------------------------------------------------------
+
+
+def _key(project: str) -> tuple[str, str]:
+    key_id = f"{project}_0123456789abcdef"
+    return key_id, f"{key_id}.{'s' * 43}"
+
+
+def test_keys_are_256_bit_secrets_stored_as_sha256() -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.stored: dict[str, dict[str, str]] = {}
+
+        def create_or_update_secret(self, path: str, record: dict[str, str], **_: object) -> None:
+            self.stored[path] = record
+
+    kv = Recorder()
+    bao = SimpleNamespace(secrets=SimpleNamespace(kv=SimpleNamespace(v2=kv)))
+    key_id, key = apikeys.create(bao, "alpha", "clinic-app")  # type: ignore[arg-type]
+    assert re.fullmatch(r"alpha_[0-9a-f]{16}", key_id)
+    secret = key.removeprefix(f"{key_id}.")
+    assert len(secret) == 43  # 32 bytes, URL-safe base64
+    [(path, record)] = kv.stored.items()
+    assert path == f"projects/alpha/api-keys/{key_id}"
+    assert record["sha256"] == apikeys.digest(secret) != secret
+    assert secret not in json.dumps(record)
+
+
+def test_the_verifier_tells_missing_malformed_wrong_foreign_and_valid_keys_apart() -> None:
+    key_id, key = _key("alpha")
+    stored = {key_id: apikeys.digest(key.split(".", 1)[1])}
+    asked: list[str] = []
+
+    def lookup(kid: str) -> str | None:
+        asked.append(kid)
+        return stored.get(kid)
+
+    verifier = apikeys.KeyVerifier("alpha", lookup, ttl_seconds=60)
+
+    def verdict(header: str | None) -> apikeys.Verdict:
+        return asyncio.run(verifier.verify(header))
+
+    assert verdict(f"Bearer {key}").status == 200
+    assert verdict(f"bearer {key}").key_id == key_id
+    assert verdict(None).reason == "missing_key"
+    for malformed in (key, f"Basic {key}", "Bearer ", f"Bearer {key_id}", f"Bearer {key}x"):
+        assert verdict(malformed).status == 401, malformed
+    wrong = verdict(f"Bearer {key_id}.{'t' * 43}")
+    assert (wrong.status, wrong.reason) == (401, "invalid_key")
+    unknown = verdict(f"Bearer {_key('alpha')[0][:-1]}0.{'s' * 43}")
+    assert unknown.status == 401
+    foreign = verdict(f"Bearer {_key('beta')[1]}")
+    assert (foreign.status, foreign.key_id) == (403, None)
+    assert asked.count(key_id) == 1, "a cached digest is not looked up again"
+    assert all(kid.startswith("alpha_") for kid in asked), (
+        "another project's key is never looked up"
+    )
+
+
+def test_a_revoked_key_stops_working_when_its_cache_entry_expires() -> None:
+    key_id, key = _key("alpha")
+    stored = {key_id: apikeys.digest(key.split(".", 1)[1])}
+    verifier = apikeys.KeyVerifier("alpha", stored.get, ttl_seconds=0.2)
+    assert asyncio.run(verifier.verify(f"Bearer {key}")).status == 200
+    del stored[key_id]
+    assert asyncio.run(verifier.verify(f"Bearer {key}")).status == 200
+    asyncio.run(asyncio.sleep(0.3))
+    assert asyncio.run(verifier.verify(f"Bearer {key}")).status == 401
+
+
+def test_an_unreachable_key_store_is_503_not_401() -> None:
+    def down(_: str) -> str | None:
+        raise Unavailable("OpenBao is unreachable")
+
+    verifier = apikeys.KeyVerifier("alpha", down, ttl_seconds=60)
+    verdict = asyncio.run(verifier.verify(f"Bearer {_key('alpha')[1]}"))
+    assert (verdict.status, verdict.reason) == (503, "key_store_unavailable")
+
+
+def test_each_mlflow_user_has_its_own_password_path() -> None:
+    assert mlflow.credential_path("alpha", "project-alpha") == "projects/alpha/mlflow"
+    assert mlflow.credential_path("alpha", "serving-alpha") == "projects/alpha/mlflow-serving"
+    with pytest.raises(ConfigError):
+        mlflow.credential_path("alpha", "serving-beta")
+
+
+# -- capture ---------------------------------------------------------------------------
+
+
+class MemoryStore:
+    project = "alpha"
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def put(self, zone: str, key: str, data: bytes) -> None:
+        self.objects[(zone, key)] = data
+
+
+def test_capture_writes_features_and_predictions_in_batches_and_at_close() -> None:
+    store = MemoryStore()
+    dropped: list[int] = []
+    writer = capture.Capture(lambda: store, records=3, seconds=3600, on_drop=dropped.append)
+    records = inputs.parse_batch(json.dumps({"records": [RECORD] * 2}).encode())
+    writer.add(records, [0.25, 0.5], "7")
+    writer.flush()
+    writer.add(records[:1], [0.75], "8")
+    writer.close()
+    assert len(store.objects) == 2 and not dropped
+    for (zone, key), data in store.objects.items():
+        assert zone == "artifacts"
+        assert re.fullmatch(r"capture/\d{4}-\d{2}-\d{2}/[0-9a-f]{32}\.parquet", key)
+        table = pd.read_parquet(io.BytesIO(data))
+        assert list(table.columns) == capture.COLUMNS
+        assert not set(table.columns) & set(IDENTIFIERS)
+        assert str(table["predicted_at"].dt.tz) == "UTC"
+    tables = pd.concat(pd.read_parquet(io.BytesIO(d)) for d in store.objects.values())
+    assert sorted(tables["probability"]) == [0.25, 0.5, 0.75]
+    assert set(tables["model_version"]) == {"7", "8"}
+
+
+def test_capture_is_bounded_and_counts_what_it_drops() -> None:
+    dropped: list[int] = []
+    writer = capture.Capture(MemoryStore, records=1, seconds=3600, on_drop=dropped.append)
+    records = inputs.parse_batch(json.dumps({"records": [RECORD] * 15}).encode())
+    writer.add(records, [0.1] * 15, "1")
+    assert dropped == [5]
+
+
+# -- deployment files ------------------------------------------------------------------
+
+
+def test_the_launcher_passes_settings_but_no_credentials() -> None:
+    from safeguards.settings import Settings
+
+    settings = Settings(
+        openbao_role_id="r" * 36, openbao_secret_id="s" * 36, serving_project="alpha"
+    )
+    env = environment(settings)
+    assert env["HIPAA_MLOPS_SERVING_PROJECT"] == "alpha"
+    assert not any("ROLE_ID" in k or "SECRET_ID" in k for k in env)
+    assert "r" * 36 not in json.dumps(env)
+
+
+def test_the_dockerfile_runs_unprivileged_from_a_pinned_base_with_a_healthcheck() -> None:
+    lines = (SERVING / "Dockerfile").read_text().splitlines()
+    instructions = [
+        line.split()[0]
+        for line in lines
+        if line and not line[0].isspace() and not line.startswith("#")
+    ]
+    base = next(line.split()[1] for line in lines if line.startswith("FROM "))
+    assert "@sha256:" in base or re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*", base), base
+    assert "latest" not in base
+    user = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert "HEALTHCHECK" in instructions and "/healthz" in "\n".join(lines)
+    assert "--ssl-certfile" in "\n".join(lines)
+    env_and_args = [line for line in lines if line.startswith(("ENV", "ARG")) or "=" in line]
+    assert not any(
+        re.search(r"(PASSWORD|SECRET_ID|ROLE_ID|TOKEN)\s*=", line) for line in env_and_args
+    )
+    assert not any(line.startswith(("COPY .hipaa-mlops", "ADD ")) for line in lines)
+
+
+def test_the_bentofile_names_the_service_and_the_locked_requirements() -> None:
+    config = yaml.safe_load((SERVING / "bentofile.yaml").read_text())
+    module, _, name = config["service"].partition(":")
+    assert module == "services.serving.service" and name == "DiabetesRisk"
+    assert config["python"]["requirements_txt"].endswith("requirements.lock")
+    assert not any("tests" in pattern for pattern in config["include"])
