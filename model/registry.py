@@ -33,7 +33,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from safeguards import credentials, keys
-from safeguards.errors import AccessDenied, NotFound, SafeguardError, Unavailable
+from safeguards.errors import AccessDenied, NotFound, Unavailable
 from safeguards.settings import Settings
 from services.mlflow import launcher
 
@@ -64,8 +64,6 @@ def mlflow_errors(doing: str) -> Iterator[None]:
             raise NotFound(f"MLflow has no such resource when {doing}") from None
         raise Unavailable(f"MLflow failed {doing} ({exc.error_code})") from None
     except (MlflowException, requests.RequestException, OSError) as exc:
-        if isinstance(exc, SafeguardError):
-            raise
         raise Unavailable(f"MLflow is unreachable or failed {doing}") from exc
 
 
@@ -73,7 +71,6 @@ def mlflow_errors(doing: str) -> Iterator[None]:
 class Registered:
     version: str
     run_id: str
-    model_uri: str
 
 
 class ProjectRegistry:
@@ -167,7 +164,7 @@ class ProjectRegistry:
         """One request creates the version with every lineage tag, or nothing."""
         with self.session(), mlflow_errors("registering the model version"), _quiet():
             version = mlflow.register_model(model_uri, self.name, tags=lineage)
-        return Registered(str(version.version), run_id, model_uri)
+        return Registered(str(version.version), run_id)
 
     def versions(self) -> list[ModelVersion]:
         with self.session() as client, mlflow_errors("listing model versions"):

@@ -48,7 +48,6 @@ Progress = Callable[[str], None]
 class Trained:
     registered: Registered
     evaluation: Evaluation
-    dataset: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -175,7 +174,7 @@ class ModelSteward:
             dataset_revision=meta["revision"],
             auroc=round(evaluation.auroc, 4),
         )
-        return Trained(registered, evaluation, meta)
+        return Trained(registered, evaluation)
 
     def _held_out(self, tags: dict[str, str], params: dict[str, str]) -> pd.DataFrame:
         """The held-out rows the version was evaluated on, rebuilt from its lineage."""
