@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Re-installs only when the pinned requirements or the project metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup seaweedfs demo test test-unit lint format bench up down status clean
+.PHONY: help setup seaweedfs prometheus demo test test-unit lint format bench up down status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
@@ -23,13 +23,25 @@ setup: $(STAMP) ## create the virtual environment with the pinned requirements
 seaweedfs: setup ## build SeaweedFS `weed` from its Go module (cached; rebuilt when the pin changes)
 	$(BIN)/python -m services.seaweedfs.build
 
+# Debian's package, installed only when `prometheus` or `promtool` is missing from PATH. The
+# stack starts its own server with its own config; the package's /etc/prometheus is unused.
+prometheus: ## install Prometheus and promtool from Debian's package when they are missing
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+	  command -v apt-get >/dev/null || { echo "prometheus and promtool are not on PATH and" \
+	    "there is no apt-get: install Prometheus 2.x (both binaries) by hand" >&2; exit 1; }; \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update -q && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends prometheus; \
+	fi
+
 demo: setup ## run the lifecycle end to end on the sandbox stack (KEEP=1 leaves it running)
 	$(BIN)/hipaa-mlops demo
 
-test: setup seaweedfs ## run every test; integration tests start their own servers
+test: setup seaweedfs prometheus ## run every test; integration tests start their own servers
 	$(BIN)/pytest
 
-test-unit: setup ## run the tests that need no server
+test-unit: setup prometheus ## run the tests that need no server
 	$(BIN)/pytest tests/unit
 
 lint: setup ## ruff, format check and strict mypy
@@ -47,8 +59,9 @@ bench: setup seaweedfs ## run the benchmarks (bench.serving needs wrk: apt-get i
 	$(BIN)/python -m bench.data
 	$(BIN)/python -m bench.train
 	$(BIN)/python -m bench.serving
+	$(BIN)/python -m bench.monitoring
 
-up: setup seaweedfs ## start the stack natively (PROFILE=sandbox|stack, default from settings)
+up: setup seaweedfs prometheus ## start the stack natively (PROFILE=sandbox|stack, default from settings)
 	$(BIN)/hipaa-mlops stack up $(if $(PROFILE),--profile $(PROFILE))
 
 down: setup ## stop every server of the stack

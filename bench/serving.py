@@ -42,9 +42,9 @@ import requests
 from bench import stack
 from model.registry import ProjectRegistry
 from pipeline.training import ModelSteward
-from safeguards import openbao
+from safeguards import apikeys, openbao
 from safeguards.settings import Settings
-from services.serving import apikeys, inputs
+from services.serving import inputs
 from services.serving import launcher as serving
 from services.supervisor import Supervisor
 from services.topology import services_for

@@ -209,6 +209,10 @@ class ProjectRegistry:
             tags = client.get_registered_model(self.name).tags
         return list(json.loads(tags.get(HISTORY_TAG, "[]")))
 
+    def tag_version(self, version: str, key: str, value: str) -> None:
+        with self.session() as client, mlflow_errors("tagging a model version"):
+            client.set_model_version_tag(self.name, version, key, value)
+
     def set_champion(self, version: str, history: list[str]) -> None:
         """Record the history first, then move the alias: a crash between the two leaves a
         history one ahead, which the next promotion or rollback repairs."""

@@ -20,17 +20,20 @@ from rich.console import Console
 from rich.table import Table
 
 from model.train import Evaluation, TrainConfig
+from monitoring import lake, report
+from pipeline.monitor import report_outcomes, watch
+from pipeline.retrain import TRIGGERS, Retrain, retrain
 from pipeline.training import ModelSteward
-from safeguards import keys, logs, openbao
+from safeguards import apikeys, keys, logs, objectstore, openbao
 from safeguards.audit import AuditLog
-from safeguards.errors import ConfigError, GateRefused, SafeguardError
+from safeguards.errors import ConfigError, GateRefused, SafeguardError, ServerError
+from safeguards.files import write_private
 from safeguards.settings import Settings, load_settings
 from sandbox.steps import DataSteward, read_table
 from sandbox.synth import COHORTS
 from sandbox.versions import DatasetRepo
 from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
-from services.serving import apikeys
 from services.supervisor import Supervisor
 
 P = ParamSpec("P")
@@ -69,6 +72,11 @@ serving_keys_app = typer.Typer(
 )
 serving_app.add_typer(serving_keys_app, name="keys")
 app.add_typer(serving_app, name="serving")
+monitor_app = typer.Typer(
+    help="MONITOR: drift and performance of the served model, reports, reported outcomes.",
+    no_args_is_help=True,
+)
+app.add_typer(monitor_app, name="monitor")
 
 console = Console()
 
@@ -514,6 +522,109 @@ def serving_keys_revoke(
     apikeys.revoke(openbao.login(cfg, "operator"), project, key_id)
     audit_log(cfg, "operator").append(actor(), "serving.keys.revoke", f"serving/{project}/{key_id}")
     console.print(f"API key {key_id} revoked")
+
+
+# -- monitor and retrain ---------------------------------------------------------------
+
+
+def _retrain_line(result: Retrain) -> str:
+    version = f" version {result.version}" if result.version else ""
+    return f"retrain ({result.trigger}):{version} {result.outcome}: {result.reason}"
+
+
+@monitor_app.command("run")
+@edge
+def monitor_run(
+    project: ProjectOpt,
+    retrain_on_drift: Annotated[
+        bool, typer.Option("--retrain/--no-retrain", help="Retrain when the population drifted.")
+    ] = True,
+) -> None:
+    """Analyse the champion's newest captured predictions now, as the worker does."""
+    with console.status("monitoring") as status:
+        watched = watch(
+            settings(), project, actor(), retrain_on_drift=retrain_on_drift, progress=status.update
+        )
+    checked = watched.checked
+    if checked.analysis is None:
+        console.print(f"nothing analysed: {checked.reason}")
+        return
+    table = Table("statistic", "newest chunk", "band", "state", title=checked.reason)
+    for name, signal in [
+        *checked.analysis.features.items(),
+        ("all features (reconstruction error)", checked.analysis.multivariate),
+        ("estimated AUROC (CBPE)", checked.analysis.estimated_auroc),
+        *(
+            [("realised AUROC", checked.analysis.realised_auroc)]
+            if checked.analysis.realised_auroc
+            else []
+        ),
+    ]:
+        state = "[red]ALERT[/]" if signal.alert else "ok"
+        table.add_row(name, f"{signal.value:.4f}", report.band(signal), state)
+    console.print(table)
+    console.print(f"report: {checked.report} (`hipaa-mlops monitor report NAME -p {project}`)")
+    if watched.retrained is not None:
+        console.print(_retrain_line(watched.retrained))
+    if watched.retrain_error is not None:
+        raise ServerError(f"the retrain that drift started failed: {watched.retrain_error}")
+
+
+@monitor_app.command("reports")
+@edge
+def monitor_reports(project: ProjectOpt) -> None:
+    """List the monitoring reports in the project's lake, newest first."""
+    names = lake.reports(objectstore.open_store(settings(), project))
+    table = Table("report", title=f"monitoring reports of {project}")
+    for name in names:
+        table.add_row(name)
+    console.print(table)
+
+
+@monitor_app.command("report")
+@edge
+def monitor_report(
+    project: ProjectOpt,
+    name: Annotated[str, typer.Argument(help="A report name, as `monitor reports` lists it.")],
+    out: Annotated[Path, typer.Option(help="Directory to write the HTML report into.")] = Path("."),
+) -> None:
+    """Fetch a monitoring report from the lake (decrypted) into an HTML file (mode 0600)."""
+    page = lake.report(objectstore.open_store(settings(), project), name)
+    out.mkdir(parents=True, exist_ok=True)
+    write_private(out / name, page)
+    console.print(f"report: {out / name}")
+
+
+@monitor_app.command("outcomes")
+@edge
+def monitor_outcomes(
+    project: ProjectOpt,
+    path: Annotated[
+        Path, typer.Argument(help="CSV or Parquet with exactly prediction_id and outcome.")
+    ],
+) -> None:
+    """Report observed outcomes of earlier predictions, by the prediction ids the endpoint
+    returned; monitoring then computes realised AUROC."""
+    frame = read_table(path)
+    name = report_outcomes(settings(), project, frame, actor())
+    console.print(f"{len(frame):,} outcomes stored as {name}")
+
+
+@app.command("retrain")
+@edge
+def retrain_command(
+    project: ProjectOpt,
+    trigger: Annotated[
+        str, typer.Option(help="What started it: schedule (from cron), drift or manual.")
+    ] = "manual",
+) -> None:
+    """Retrain on the newest de-identified dataset version and promote through the gate, or
+    hold with the reasons; for cron, `--trigger schedule`."""
+    if trigger not in TRIGGERS:
+        raise ConfigError(f"the trigger is one of {', '.join(TRIGGERS)}")
+    with console.status("retraining") as status:
+        result = retrain(settings(), project, trigger, actor(), status.update)
+    console.print(_retrain_line(result))
 
 
 @app.command("demo")

@@ -1,49 +1,94 @@
 """`make demo`: the lifecycle, end to end, on the sandbox stack.
 
-Today it runs the security core, DATA, TRAIN and DEPLOY: OpenBao, MLflow and the
-serving endpoint started natively over TLS, a project's keys and MLflow users, an object
-in the sandbox's encrypted lake, synthetic patients through the privacy gate, ingestion
-and Safe Harbor de-identification with its evidence report and a DVC version, a model
-trained with its lineage, registered and promoted through the gate with its model card,
-the champion served over HTTPS with an API key (a record carrying an SSN refused), key
-rotation, and an audit chain that verifies.
+OpenBao, MLflow, the serving endpoint and the monitoring worker start natively over TLS.
+A project gets its keys and MLflow users; an object goes into the sandbox's encrypted
+lake; synthetic patients pass the privacy gate, are ingested, de-identified under Safe
+Harbor with an evidence report and versioned with DVC; a model is trained with its
+lineage, registered and promoted through the gate with its model card; the champion is
+served over HTTPS with an API key (a record carrying an SSN refused). Then the loop:
+patients like the training population are scored and their outcomes reported, and
+monitoring finds no drift; an older population arrives (a new de-identified week of data
+and its traffic), monitoring detects the drift, the retrain pipeline trains on the new
+week and promotes through the gate, and the endpoint swaps to the new champion by itself.
+Last, the project key is rotated and the audit chain verified.
+
+The monitoring runs are the worker's own job (`pipeline.monitor.watch`), called here
+rather than waited for, so the demo does not depend on the worker's interval.
+
+Each run is a whole loop on a project of its own: `diabetes` the first time, then
+`diabetes-2`, `diabetes-3`, ... (taken from the audit log, checked against OpenBao), with
+the endpoint and the worker started, or restarted, for it.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import pandas as pd
 import requests
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from model.train import FEATURES
+from monitoring import lake
+from pipeline.monitor import report_outcomes, watch
 from pipeline.training import ModelSteward
-from safeguards import keys, objectstore, openbao
+from safeguards import apikeys, keys, objectstore, openbao
 from safeguards.audit import AuditLog
-from safeguards.errors import GateRefused, IntegrityError, Unavailable
+from safeguards.errors import ConfigError, GateRefused, IntegrityError, Unavailable
+from safeguards.files import write_private
 from safeguards.settings import Settings
+from sandbox import synth
+from sandbox.schema import LABEL
 from sandbox.steps import DataSteward
 from services.mlflow import launcher as mlflow
-from services.serving import apikeys, inputs
+from services.serving import inputs
 from services.serving import launcher as serving
 from services.supervisor import Supervisor
 
-PROJECT = "diabetes"
+BASE_PROJECT = "diabetes"
 ACTOR = "pipeline:demo"
+# The population that arrives after deployment: fifteen years older on average.
+SHIFTED = "older"
+
+
+def _next_project(audit_path: Path) -> str:
+    """The first of diabetes, diabetes-2, ... that no `projects.create` entry names."""
+    taken: set[str] = set()
+    if audit_path.exists():
+        for line in audit_path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("action") == "projects.create":
+                taken.add(str(entry["resource"]).removeprefix("project/"))
+    names = itertools.chain([BASE_PROJECT], (f"{BASE_PROJECT}-{n}" for n in itertools.count(2)))
+    return next(name for name in names if name not in taken)
 
 
 def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
-    settings = settings.model_copy(update={"serving_project": PROJECT})
+    audit_path = settings.data_dir / "audit" / "audit.jsonl"
+    project = _next_project(audit_path)
+    # Capture batches are written every two seconds, so monitoring sees traffic at once.
+    settings = settings.model_copy(
+        update={"serving_project": project, "serving_capture_seconds": 2.0}
+    )
     supervisor = Supervisor(settings)
     results: list[tuple[str, str]] = []
     started = time.monotonic()
-    audit_path = settings.data_dir / "audit" / "audit.jsonl"
     versions: dict[str, str] = {}
+    client: dict[str, str] = {}
+    reports: list[str] = []
+    fetched: list[Path] = []
 
     def start_stack() -> str:
+        # Left running by an earlier run, they would serve and watch that run's project.
+        for name in ("monitoring", "serving"):
+            supervisor.stop(name)
         supervisor.up("sandbox")
         return (
             f"OpenBao {settings.openbao_url}, MLflow {mlflow.url(settings)} and the endpoint "
@@ -52,21 +97,26 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
 
     def create_project() -> str:
         operator = openbao.login(settings, "operator")
-        keys.create_project(operator, settings, PROJECT)
-        mlflow.provision(settings, operator, PROJECT)
-        AuditLog(audit_path, operator).append(ACTOR, "projects.create", f"project/{PROJECT}")
+        if project in keys.projects(operator):
+            raise ConfigError(
+                f"project {project} exists but the audit log does not record its creation; "
+                "run the demo on a fresh HIPAA_MLOPS_DATA_DIR"
+            )
+        keys.create_project(operator, settings, project)
+        mlflow.provision(settings, operator, project)
+        AuditLog(audit_path, operator).append(ACTOR, "projects.create", f"project/{project}")
         return (
-            f"project '{PROJECT}' has transit key {keys.key_name(PROJECT)}, its own AppRoles, "
+            f"project '{project}' has transit key {keys.key_name(project)}, its own AppRoles, "
             f"and MLflow users with EDIT (training) and READ (serving) on "
-            f"{mlflow.experiment_name(PROJECT)}"
+            f"{mlflow.experiment_name(project)}"
         )
 
     def store_object() -> str:
-        store = objectstore.open_store(settings, PROJECT)
+        store = objectstore.open_store(settings, project)
         record = json.dumps({"age": 57, "bmi": 31.2, "hba1c": 6.1}).encode()
         store.put("artifacts", "demo/record-1.json", record)
         assert store.get("artifacts", "demo/record-1.json") == record
-        path = settings.data_dir / "lake" / f"{PROJECT}-artifacts" / "demo" / "record-1.json"
+        path = settings.data_dir / "lake" / f"{project}-artifacts" / "demo" / "record-1.json"
         sealed = path.read_bytes()
         path.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
         try:
@@ -77,12 +127,12 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
             raise AssertionError("a tampered object opened")
         finally:
             path.write_bytes(sealed)
-        bao = openbao.login(settings, keys.identity(PROJECT))
-        AuditLog(audit_path, bao).append(ACTOR, "object.put", f"{PROJECT}-artifacts/demo")
+        bao = openbao.login(settings, keys.identity(project))
+        AuditLog(audit_path, bao).append(ACTOR, "object.put", f"{project}-artifacts/demo")
         return f"stored {len(record)} B sealed under a fresh data key; a flipped bit is refused"
 
     def synthesise() -> str:
-        meta = DataSteward(settings, PROJECT).synth("patients", rows=20_000, seed=0)
+        meta = DataSteward(settings, project).synth("patients", rows=20_000, seed=0)
         gate = meta["privacy_gate"]
         return (
             f"{meta['rows']:,} synthetic PHI-shaped patients, privacy gate passed "
@@ -90,26 +140,26 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         )
 
     def deidentify() -> str:
-        steward = DataSteward(settings, PROJECT)
+        steward = DataSteward(settings, project)
         steward.ingest("week-1", steward.repo.read("patients"))
         meta = steward.deidentify("week-1", source="week-1")
         return (
             f"Safe Harbor de-identified, versioned with DVC at {meta['revision'][:12]}; "
-            f"evidence: datasets/{PROJECT}/week-1.evidence.html"
+            f"evidence: datasets/{project}/week-1.evidence.html"
         )
 
     def train_model() -> str:
-        trained = ModelSteward(settings, PROJECT).train("week-1", actor=ACTOR)
+        trained = ModelSteward(settings, project).train("week-1", actor=ACTOR)
         registered = trained.registered
         versions["candidate"] = registered.version
         return (
-            f"version {registered.version} of {mlflow.model_name(PROJECT)} registered with "
+            f"version {registered.version} of {mlflow.model_name(project)} registered with "
             f"its lineage; held-out AUROC {trained.evaluation.auroc:.3f}, "
             f"largest subgroup gap {trained.evaluation.max_subgroup_gap:.3f}"
         )
 
     def promote_model() -> str:
-        steward = ModelSteward(settings, PROJECT)
+        steward = ModelSteward(settings, project)
         promotion = steward.promote(versions["candidate"], approver=ACTOR)
         failed = [c for c in promotion.decision.failed if c.name != "beats_champion"]
         if failed:
@@ -128,21 +178,16 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         )
 
     def serve() -> str:
-        champion = ModelSteward(settings, PROJECT).registry.champion()
+        champion = ModelSteward(settings, project).registry.champion()
         assert champion is not None
         url, ca = serving.url(settings), str(settings.ca_bundle)
-        deadline = time.monotonic() + 60
-        while requests.get(f"{url}/readyz", verify=ca, timeout=10).json().get(
-            "model_version"
-        ) != str(champion.version):
-            if time.monotonic() > deadline:
-                raise Unavailable("the endpoint did not load the champion within 60 s")
-            time.sleep(0.5)
+        _wait_for_version(url, ca, champion.version)
         operator = openbao.login(settings, "operator")
-        key_id, key = apikeys.create(operator, PROJECT, "demo")
+        key_id, key = apikeys.create(operator, project, "demo")
         AuditLog(audit_path, operator).append(
-            ACTOR, "serving.keys.create", f"serving/{PROJECT}/{key_id}", client="demo"
+            ACTOR, "serving.keys.create", f"serving/{project}/{key_id}", client="demo"
         )
+        client["key"] = key
         auth = {"Authorization": f"Bearer {key}"}
         scored = requests.post(
             f"{url}/v1/predict", json=inputs.EXAMPLE, headers=auth, verify=ca, timeout=10
@@ -161,12 +206,76 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
             f"{with_ssn.status_code}, a request without an API key {anonymous.status_code}"
         )
 
+    def stable_traffic() -> str:
+        scored = _score_cohort(settings, client["key"], "baseline", rows=1500, seed=101)
+        watched = watch(settings, project, ACTOR)
+        checked = watched.checked
+        if checked.analysis is None or checked.analysis.drifted or watched.retrained:
+            raise AssertionError(f"monitoring of the training population: {checked.reason}")
+        reports.append(str(checked.report))
+        a = checked.analysis
+        realised = a.realised_auroc.value if a.realised_auroc else float("nan")
+        return (
+            f"{scored:,} patients like the training population scored, outcomes reported; "
+            f"no drift ({len(a.drifted_features)} of 12 features outside their band), "
+            f"estimated AUROC {a.estimated_auroc.value:.3f}, realised {realised:.3f}"
+        )
+
+    def population_shift() -> str:
+        steward = DataSteward(settings, project)
+        steward.synth("patients-week-2", rows=20_000, cohort=SHIFTED, seed=1)
+        steward.ingest("week-2", steward.repo.read("patients-week-2"))
+        meta = steward.deidentify("week-2", source="week-2")
+        scored = _score_cohort(settings, client["key"], SHIFTED, rows=2500, seed=102)
+        return (
+            f"a new week of {meta['rows']:,} {SHIFTED} patients de-identified and versioned "
+            f"at {meta['revision'][:12]}; {scored:,} of them scored"
+        )
+
+    def detect_and_retrain() -> str:
+        watched = watch(settings, project, ACTOR)
+        checked, result = watched.checked, watched.retrained
+        if checked.analysis is None or not checked.analysis.drifted:
+            raise AssertionError(f"monitoring missed the shifted population: {checked.reason}")
+        reports.append(str(checked.report))
+        if result is None or result.outcome != "promoted":
+            detail = watched.retrain_error or (result.reason if result else "no retrain")
+            raise GateRefused(f"the drift retrain did not promote: {detail}")
+        versions["retrained"] = str(result.version)
+        return (
+            f"drift in {', '.join(checked.analysis.drifted_features)}; the retrain pipeline "
+            f"trained version {result.version} on {result.dataset} and the gate promoted it "
+            f"over version {result.champion}"
+        )
+
+    def swap() -> str:
+        url, ca = serving.url(settings), str(settings.ca_bundle)
+        version = versions["retrained"]
+        _wait_for_version(url, ca, version)
+        scored = requests.post(
+            f"{url}/v1/predict",
+            json=inputs.EXAMPLE,
+            headers={"Authorization": f"Bearer {client['key']}"},
+            verify=ca,
+            timeout=10,
+        )
+        scored.raise_for_status()
+        return f"the endpoint swapped to version {scored.json()['model_version']} by itself"
+
+    def collect_reports() -> str:
+        fetched.extend(_fetch_reports(settings, reports))
+        return (
+            f"{len(fetched)} HTML reports decrypted from the lake into "
+            f"{fetched[0].parent.relative_to(settings.data_dir)}/ "
+            f"(`hipaa-mlops monitor reports -p {project}` lists them all)"
+        )
+
     def rotate_key() -> str:
         operator = openbao.login(settings, "operator")
-        version = keys.rotate(operator, PROJECT)
-        store = objectstore.open_store(settings, PROJECT)
+        version = keys.rotate(operator, project)
+        store = objectstore.open_store(settings, project)
         store.get("artifacts", "demo/record-1.json")  # sealed before the rotation
-        AuditLog(audit_path, operator).append(ACTOR, "keys.rotate", f"project/{PROJECT}")
+        AuditLog(audit_path, operator).append(ACTOR, "keys.rotate", f"project/{project}")
         return f"project key rotated to version {version}; older objects still open"
 
     def verify_audit() -> str:
@@ -182,6 +291,11 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         ("train and register the model", train_model),
         ("promote it through the gate", promote_model),
         ("serve the champion over HTTPS", serve),
+        ("score patients, monitor", stable_traffic),
+        ("an older population arrives", population_shift),
+        ("detect drift, retrain, promote", detect_and_retrain),
+        ("serve the new champion", swap),
+        ("collect the monitoring reports", collect_reports),
         ("rotate the project key", rotate_key),
         ("verify the audit chain", verify_audit),
     ]
@@ -202,8 +316,69 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         table.add_row(title, outcome)
     console.print(table)
     console.print(f"data directory: {settings.data_dir}  audit log: {audit_path}")
+    if fetched:
+        console.print(f"monitoring reports (HTML): {', '.join(str(p) for p in fetched)}")
     console.print(
         "servers left running (stop with `hipaa-mlops stack down`)"
         if keep
         else "servers stopped (KEEP=1 leaves them running)"
     )
+
+
+def _wait_for_version(url: str, ca: str, version: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while requests.get(f"{url}/readyz", verify=ca, timeout=10).json().get("model_version") != str(
+        version
+    ):
+        if time.monotonic() > deadline:
+            raise Unavailable(f"the endpoint did not load version {version} within {seconds} s")
+        time.sleep(0.5)
+
+
+def _score_cohort(settings: Settings, key: str, cohort: str, rows: int, seed: int) -> int:
+    """Score `rows` new patients of `cohort` as a client would, then report their outcomes
+    by the prediction ids the endpoint returned; waits until the capture holds them."""
+    patients, _ = synth.synthesize(rows, cohort, seed)
+    store = objectstore.open_store(settings, settings.serving_project)
+    captured = _captured_rows(store)
+    records = [
+        {column: value.item() if hasattr(value, "item") else value for column, value in row.items()}
+        for row in patients[FEATURES].to_dict(orient="records")
+    ]
+    ids: list[str] = []
+    for start in range(0, rows, inputs.MAX_BATCH):
+        answer = requests.post(
+            f"{serving.url(settings)}/v1/predict/batch",
+            json={"records": records[start : start + inputs.MAX_BATCH]},
+            headers={"Authorization": f"Bearer {key}"},
+            verify=str(settings.ca_bundle),
+            timeout=60,
+        )
+        answer.raise_for_status()
+        ids.extend(answer.json()["prediction_ids"])
+    outcomes = pd.DataFrame({"prediction_id": ids, "outcome": patients[LABEL].to_numpy()})
+    report_outcomes(settings, settings.serving_project, outcomes, ACTOR)
+    deadline = time.monotonic() + 30
+    while _captured_rows(store) < captured + rows:
+        if time.monotonic() > deadline:
+            raise Unavailable("the endpoint did not capture the predictions within 30 s")
+        time.sleep(1)
+    return rows
+
+
+def _captured_rows(store: objectstore.ObjectStore) -> int:
+    names = store.list(lake.ZONE, lake.CAPTURE)
+    return sum(len(pd.read_parquet(io.BytesIO(store.get(lake.ZONE, n)))) for n in names)
+
+
+def _fetch_reports(settings: Settings, names: list[str]) -> list[Path]:
+    """The run's monitoring reports, decrypted from the lake into the reports directory."""
+    store = objectstore.open_store(settings, settings.serving_project)
+    into = settings.data_dir / "reports"
+    into.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths = []
+    for name in names:
+        short = name.removeprefix(lake.REPORTS)
+        write_private(into / short, lake.report(store, short))
+        paths.append(into / short)
+    return paths

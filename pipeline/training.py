@@ -41,6 +41,8 @@ from sandbox.schema import LABEL
 from sandbox.versions import DatasetRepo
 
 ACTOR = "pipeline:train"
+# Version tags that record what people and the gate decided about a version.
+DECISION_TAG, ROLLED_BACK_TAG = "gate.decision", "champion.rolled_back"
 Progress = Callable[[str], None]
 
 
@@ -182,6 +184,16 @@ class ModelSteward:
         frame, _ = self.training_data(tags["dataset.name"], tags["dataset.revision"])
         return split(frame, config)[1]
 
+    def reference_rows(self, version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every row of the dataset version `version` was trained on, and its held-out rows."""
+        mv = self.registry.version(version)
+        run = self.registry.run_record(str(mv.run_id))
+        frame, _ = self.training_data(mv.tags["dataset.name"], mv.tags["dataset.revision"])
+        config = TrainConfig(
+            seed=int(run["params"]["seed"]), test_size=float(run["params"]["test_size"])
+        )
+        return frame, split(frame, config)[1]
+
     def evaluate(
         self, version: str, dataset: str | None = None, revision: str = "HEAD"
     ) -> Evaluation:
@@ -223,16 +235,22 @@ class ModelSteward:
             if champion is not None:
                 champion_eval = evaluate(self.registry.load(champion.version), held_out)
         decision = gate.decide(policy, candidate_eval, champion_eval, missing, findings)
+        outcome = "approved" if decision.approved else "refused"
         self.audit.append(
             approver,
             "model.promote",
             f"model/{self.project}/{self.registry.name}/{version}",
-            outcome="approved" if decision.approved else "refused",
+            outcome=outcome,
             champion_before=champion.version if champion else None,
             checks=decision.record(),
         )
+        self.registry.tag_version(version, DECISION_TAG, outcome)
         if decision.approved:
-            self.registry.set_champion(version, [*self.registry.history(), version])
+            history = self.registry.history()
+            # A promotion interrupted before the alias moved left the version in history.
+            if not history or history[-1] != version:
+                history.append(version)
+            self.registry.set_champion(version, history)
         return Promotion(version, champion.version if champion else None, decision)
 
     def rollback(self, approver: str) -> tuple[str, str]:
@@ -252,6 +270,7 @@ class ModelSteward:
             f"model/{self.project}/{self.registry.name}/{target}",
             champion_before=champion.version,
         )
+        self.registry.tag_version(champion.version, ROLLED_BACK_TAG, "true")
         self.registry.set_champion(target, history)
         return champion.version, target
 

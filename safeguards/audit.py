@@ -6,7 +6,9 @@ Each entry is one JSON line: ``seq``, ``ts``, ``actor``, ``action``, ``resource`
 OpenBao. Rewriting history therefore needs the key, not just the file. Because ``prev``
 does not depend on a MAC, a batch of entries is chained locally and signed in one call.
 After every append the chain's head (last ``seq`` and ``mac``) is anchored in OpenBao KV,
-so cutting entries off the end is caught.
+so cutting entries off the end is caught. A writer killed between writing its entries
+and anchoring them leaves entries after the anchor, which `verify` reports; the next
+append checks their MACs and, only if every one is genuine, anchors past them.
 
 `verify` names the first bad entry for a modification, deletion, insertion, reordering or
 truncation. Details must not carry PHI; string values are scrubbed on the way in anyway.
@@ -102,6 +104,7 @@ class AuditLog:
             fcntl.flock(fd, fcntl.LOCK_EX)
             last = _last_entry(fd)
             seq, prev = (last["seq"], _digest(last)) if last else (0, GENESIS)
+            self._check_unanchored(seq)
             entries = []
             for event in events:
                 seq += 1
@@ -122,6 +125,19 @@ class AuditLog:
         finally:
             os.close(fd)
         return entries
+
+    def _check_unanchored(self, seq: int) -> None:
+        """Refuse to append after entries past the anchor unless all of them are genuine."""
+        head = self._head()
+        anchored = head["seq"] if head else 0
+        if seq <= anchored:
+            return
+        tail = [e for _, e in _read(self.path) if isinstance(e, dict) and e["seq"] > anchored]
+        if len(tail) != seq - anchored or not all(self._macs_valid(tail)):
+            raise AuditChainError(
+                f"entries after the anchored head (entry {anchored}) are not genuine; "
+                "run audit verify"
+            )
 
     def _macs(self, entries: list[dict[str, Any]]) -> list[str]:
         macs: list[str] = []

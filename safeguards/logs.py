@@ -48,11 +48,18 @@ def configure(level: str = "INFO", stream: TextIO | None = None) -> logging.Hand
     root.addHandler(handler)
     root.setLevel(level)
     # MLflow gives its loggers their own plain-text handler: send them through ours instead.
-    mlflow = logging.getLogger("mlflow")
-    mlflow.handlers = []
-    mlflow.propagate = True
+    adopt("mlflow")
     # Off then on: captureWarnings(True) is a no-op when an earlier call is still recorded,
     # even if something (a test runner) has since replaced warnings.showwarning.
     logging.captureWarnings(False)
     logging.captureWarnings(True)
     return handler
+
+
+def adopt(*names: str) -> None:
+    """Send loggers that a server configured with their own plain-text handlers (uvicorn,
+    BentoML) through the PHI-safe handler instead."""
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True

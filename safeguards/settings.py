@@ -24,7 +24,15 @@ _PLACEHOLDERS = re.compile(
 
 
 # Each server's port above `port_base`, the one place they are defined.
-PORT_OFFSETS = {"openbao": 0, "seaweedfs": 2, "mlflow": 3, "postgres": 4, "serving": 5}
+PORT_OFFSETS = {
+    "openbao": 0,
+    "seaweedfs": 2,
+    "mlflow": 3,
+    "postgres": 4,
+    "serving": 5,
+    "monitoring": 6,
+    "prometheus": 7,
+}
 
 
 class Settings(BaseSettings):
@@ -75,6 +83,31 @@ class Settings(BaseSettings):
     serving_capture_seconds: float = Field(
         default=60.0, ge=0.5, le=3600, description="Longest wait before a capture batch is written."
     )
+    monitor_interval_seconds: float = Field(
+        default=300.0, ge=1, le=86_400, description="How often the monitoring worker runs."
+    )
+    monitor_window_rows: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        description="The newest captured predictions of the champion that each run analyses.",
+    )
+    monitor_chunk_rows: int = Field(
+        default=500, ge=50, le=1_000_000, description="Rows per NannyML chunk."
+    )
+    retrain_cron: str = Field(
+        default="0 3 * * mon",
+        description="When the worker retrains on the newest de-identified data (crontab, UTC).",
+    )
+    retrain_on_drift: bool = Field(
+        default=True, description="Whether detected drift starts a retrain."
+    )
+    prometheus_scrape_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        le=300,
+        description="How often Prometheus scrapes its targets and evaluates the alert rules.",
+    )
     # Injected by an orchestrator in production instead of the sandbox's credential files.
     openbao_role_id: SecretStr | None = None
     openbao_secret_id: SecretStr | None = None
@@ -89,6 +122,14 @@ class Settings(BaseSettings):
                     "is a placeholder or too short; leave it unset in the sandbox or inject "
                     "the real value issued by OpenBao"
                 )
+        return value
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(value, timezone="UTC")
         return value
 
     @field_validator("data_dir")

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from safeguards.settings import PORT_OFFSETS, Settings
 from services.launch import Launch
 from services.mlflow import launcher as mlflow
+from services.monitoring import launcher as monitoring
 from services.openbao import launcher as openbao
 from services.postgres import launcher as postgres
+from services.prometheus import launcher as prometheus
 from services.seaweedfs import launcher as seaweedfs
 from services.serving import launcher as serving
 
@@ -30,7 +32,8 @@ class Service:
     health_path: str = ""
     # Statuses that mean "the server answers" (it may still need `after_start`).
     alive_statuses: frozenset[int] = frozenset({200})
-    # A server that speaks no HTTP: its own check, true when it answers, replaces the GET.
+    # A server that speaks no HTTP, or wants credentials even for its health check: its
+    # own check, true when it answers, replaces the GET.
     probe: Callable[[Settings], bool] | None = None
     scheme: str = "https"
     prepare: Callable[[Settings], Launch]
@@ -93,6 +96,24 @@ SERVICES: tuple[Service, ...] = (
         health_path="/healthz",
         alive_statuses=frozenset({200}),
         prepare=serving.prepare,
+    ),
+    Service(
+        name="monitoring",
+        profiles=frozenset({"sandbox", "stack"}),
+        port_offset=PORT_OFFSETS["monitoring"],
+        health_path="/healthz",
+        alive_statuses=frozenset({200}),
+        prepare=monitoring.prepare,
+    ),
+    Service(
+        name="prometheus",
+        profiles=frozenset({"stack"}),
+        port_offset=PORT_OFFSETS["prometheus"],
+        # Every path asks for the password, this one too: an anonymous GET gets 401 even
+        # while storage loads, so the probe asks as Prometheus's user.
+        health_path="/-/ready",
+        probe=prometheus.ready,
+        prepare=prometheus.prepare,
     ),
 )
 

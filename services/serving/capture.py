@@ -1,9 +1,14 @@
 """Predictions captured for monitoring: feature vectors, never identifiers.
 
-Each scored record is kept as its twelve features, the probability, the model version
-and the time it was scored; the request never carries an identifier past validation, so
-none can be captured. Rows are buffered in memory and written by a background thread as
-one Parquet file per batch, every `records` rows or `seconds` seconds and once more at
+Each scored record is kept as its twelve features, the probability, the model version,
+the time it was scored and its prediction id; the request never carries an identifier
+past validation, so none can be captured. The prediction id is a random UUID (122 bits) returned
+to the caller, derived from nothing about the patient: the caller alone can link it to a
+patient, to report the outcome later (`monitor labels`), like the re-identification code
+that Safe Harbor allows (45 CFR 164.514(c)).
+
+Rows are buffered in memory and written by a background thread as one Parquet file per
+batch, every `records` rows or `seconds` seconds and once more at
 shutdown, through the project's object store into its ``artifacts`` zone under
 ``capture/<date>/<batch id>.parquet``: envelope-sealed under the project's key in the
 sandbox, SSE-KMS on the stack. The object key holds the UTC date of the write and a
@@ -34,10 +39,11 @@ from sandbox import schema
 log = logging.getLogger(__name__)
 
 ZONE = "artifacts"
-COLUMNS = [*FEATURES, "probability", "model_version", "predicted_at"]
+COLUMNS = [*FEATURES, "probability", "model_version", "predicted_at", "prediction_id"]
 _DTYPES = {column: schema.FEATURES[column] for column in FEATURES} | {
     "probability": "float64",
     "model_version": "str",
+    "prediction_id": "str",
 }
 
 
@@ -70,11 +76,13 @@ class Capture:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
 
-    def add(self, records: list[BaseModel], probabilities: list[float], version: str) -> None:
+    def add(
+        self, records: list[BaseModel], probabilities: list[float], version: str, ids: list[str]
+    ) -> None:
         now = time.time()
         rows = [
-            (*(getattr(r, c) for c in FEATURES), p, version, now)
-            for r, p in zip(records, probabilities, strict=True)
+            (*(getattr(r, c) for c in FEATURES), p, version, now, i)
+            for r, p, i in zip(records, probabilities, ids, strict=True)
         ]
         with self._lock:
             room = self.limit - len(self._rows)

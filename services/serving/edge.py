@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.serving.apikeys import KeyVerifier, Verdict
+from safeguards.apikeys import KeyVerifier, Verdict
 from services.serving.champion import Champion
 from services.serving.metrics import ROUTES, Metrics, endpoint_label
 

@@ -77,6 +77,8 @@ class Prediction(BaseModel):
 
     model_version: str
     probability: float
+    # Random, derived from nothing in the record: the caller keeps it to report the outcome.
+    prediction_id: str
 
 
 class Predictions(BaseModel):
@@ -84,6 +86,7 @@ class Predictions(BaseModel):
 
     model_version: str
     probabilities: list[float]
+    prediction_ids: list[str]
 
 
 class InvalidInput(Exception):

@@ -13,20 +13,13 @@ import sys
 
 from safeguards import openbao, pki
 from safeguards.settings import PORT_OFFSETS, Settings
-from services.launch import Launch
+from services.launch import Launch, environment
 
 SERVICE = "services.serving.service:DiabetesRisk"
-_SECRETS = {"openbao_role_id", "openbao_secret_id"}
 
 
 def url(settings: Settings) -> str:
     return f"https://{settings.host}:{settings.port_base + PORT_OFFSETS['serving']}"
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    """The settings as ``HIPAA_MLOPS_*`` variables, secrets left out."""
-    values = settings.model_dump(exclude=_SECRETS, exclude_none=True)
-    return {f"HIPAA_MLOPS_{name.upper()}": str(value) for name, value in values.items()}
 
 
 def prepare(settings: Settings) -> Launch:

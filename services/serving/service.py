@@ -16,7 +16,8 @@ Security choices, each against a way PHI could leak or be misused:
 - logs go through the PHI-scrubbing JSON handler (`safeguards.logs`); BentoML's access
   log (client addresses) and HTTP metrics (raw paths as labels) are off, replaced by
   `edge` and `metrics`; no request body is logged;
-- captured predictions hold features, probability, version and time only (`capture`).
+- captured predictions hold features, probability, version, time and a random
+  prediction id only (`capture`); the caller reports outcomes against that id.
 
 Performance follows what was measured for BentoML 1.4 on this machine: one worker, a
 5 s traffic timeout (each request's bookkeeping lives until it fires), a full garbage
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import uuid
 from typing import Any, cast
 
 import bentoml
@@ -38,10 +40,10 @@ from starlette.responses import JSONResponse, Response
 
 from model.registry import ProjectRegistry
 from safeguards import keys, logs, objectstore, openbao
+from safeguards.apikeys import KeyStore, KeyVerifier
 from safeguards.settings import Settings, load_settings
 from services.mlflow import launcher as mlflow
 from services.serving import inputs
-from services.serving.apikeys import KeyStore, KeyVerifier
 from services.serving.capture import Capture
 from services.serving.champion import Champion
 from services.serving.edge import Edge, error
@@ -85,9 +87,7 @@ def documented_as(model: type[BaseModel]) -> type[Body]:
 def _route_logs(settings: Settings) -> None:
     """Every record through the PHI-scrubbing handler; no per-request lines but ours."""
     logs.configure(settings.log_level)
-    for name in ("bentoml", "uvicorn", "uvicorn.error", "circus"):
-        logging.getLogger(name).handlers = []
-        logging.getLogger(name).propagate = True
+    logs.adopt("bentoml", "uvicorn", "uvicorn.error", "circus")
     logging.getLogger("uvicorn.access").disabled = True
 
 
@@ -152,12 +152,15 @@ class DiabetesRisk:
             return error(500, "the prediction failed")
         for probability in probabilities:
             self.metrics.risk.observe(probability)
-        self.capture.add(records, probabilities, served.version)
+        ids = [uuid.uuid4().hex for _ in records]
+        self.capture.add(records, probabilities, served.version, ids)
         result: dict[str, object] = {"model_version": served.version}
         if batch:
             result["probabilities"] = probabilities
+            result["prediction_ids"] = ids
         else:
             result["probability"] = probabilities[0]
+            result["prediction_id"] = ids[0]
         return JSONResponse(result, headers={"X-Model-Version": served.version})
 
     @bentoml.api(

@@ -128,3 +128,23 @@ def test_identifiers_in_details_are_scrubbed(log: AuditLog) -> None:
     assert "123-45-6789" not in text and "jane@example.org" not in text
     assert entry["details"]["email"] == "[REDACTED]"
     assert log.verify().entries == 7
+
+
+def test_an_append_interrupted_before_its_anchor_is_healed_by_the_next(log: AuditLog) -> None:
+    # The same file through another anchor: genuine entries the main anchor never saw,
+    # what a writer killed between writing and anchoring leaves behind.
+    interrupted = AuditLog(log.path, log.bao, anchor=f"{log.anchor}-other")
+    interrupted.append("tester", "interrupted", "resource/6")
+    with pytest.raises(AuditChainError, match="entries after the anchored head"):
+        log.verify()
+    assert log.append("tester", "next", "resource/7")["seq"] == 8
+    assert log.verify().entries == 8
+
+
+def test_an_append_after_a_forged_unanchored_entry_is_refused(log: AuditLog) -> None:
+    lines = _lines(log)
+    forged = json.loads(lines[-1]) | {"seq": 7, "action": "forged"}
+    _write(log, [*lines, json.dumps(forged) + "\n"])
+    with pytest.raises(AuditChainError, match="not genuine"):
+        log.append("tester", "next", "resource/8")
+    assert len(_lines(log)) == 7

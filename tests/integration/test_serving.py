@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import threading
 import time
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import hvac
 import pandas as pd
@@ -21,11 +23,11 @@ import requests
 
 from model.train import FEATURES, TrainConfig, features
 from pipeline.training import ModelSteward
-from safeguards import credentials, keys, objectstore, openbao
+from safeguards import apikeys, credentials, keys, objectstore, openbao
 from safeguards.settings import Settings
 from sandbox.schema import IDENTIFIERS
 from services.mlflow import launcher as mlflow
-from services.serving import apikeys, capture, inputs, launcher
+from services.serving import capture, inputs, launcher
 from services.supervisor import Supervisor
 from tests.canaries import CANARIES, NAME, assert_clean
 from tests.conftest import deidentified_project
@@ -256,12 +258,16 @@ def test_predictions_equal_the_registry_models_own(endpoint: Endpoint) -> None:
     assert batch.status_code == 200
     assert batch.json()["model_version"] == version
     assert batch.json()["probabilities"] == pytest.approx(expected.tolist(), abs=1e-12)
+    ids = batch.json()["prediction_ids"]
+    assert len(ids) == len(set(ids)) == len(records)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     for record, probability in zip(records[:5], expected[:5], strict=True):
         single = endpoint.post("/v1/predict", record)
         assert single.headers["X-Model-Version"] == version
         assert single.json() == {
             "model_version": version,
             "probability": pytest.approx(probability, abs=1e-12),
+            "prediction_id": mock.ANY,
         }
 
 
@@ -349,6 +355,8 @@ def test_captured_predictions_are_sealed_in_the_lake_without_identifiers(
     assert list(captured.columns) == capture.COLUMNS
     assert not set(captured.columns) & (set(IDENTIFIERS) | {"pseudonym", "zip3", "site"})
     assert captured["probability"].between(0, 1).all()
+    assert captured["prediction_id"].str.fullmatch(r"[0-9a-f]{32}").all()
+    assert captured["prediction_id"].is_unique
     assert set(captured["model_version"]) <= {
         v.version for v in endpoint.steward.registry.versions()
     }

@@ -14,11 +14,12 @@ import pytest
 import yaml
 
 from model.train import FEATURES
+from safeguards import apikeys
 from safeguards.errors import ConfigError, Unavailable
 from sandbox.schema import CATEGORIES, IDENTIFIERS, RANGES
+from services.launch import environment
 from services.mlflow import launcher as mlflow
-from services.serving import apikeys, capture, inputs
-from services.serving.launcher import environment
+from services.serving import capture, inputs
 from tests.canaries import CANARIES, NAME, assert_clean
 
 RECORD = dict(inputs.EXAMPLE)
@@ -227,9 +228,9 @@ def test_capture_writes_features_and_predictions_in_batches_and_at_close() -> No
     dropped: list[int] = []
     writer = capture.Capture(lambda: store, records=3, seconds=3600, on_drop=dropped.append)
     records = inputs.parse_batch(json.dumps({"records": [RECORD] * 2}).encode())
-    writer.add(records, [0.25, 0.5], "7")
+    writer.add(records, [0.25, 0.5], "7", ["a" * 32, "b" * 32])
     writer.flush()
-    writer.add(records[:1], [0.75], "8")
+    writer.add(records[:1], [0.75], "8", ["c" * 32])
     writer.close()
     assert len(store.objects) == 2 and not dropped
     for (zone, key), data in store.objects.items():
@@ -242,13 +243,14 @@ def test_capture_writes_features_and_predictions_in_batches_and_at_close() -> No
     tables = pd.concat(pd.read_parquet(io.BytesIO(d)) for d in store.objects.values())
     assert sorted(tables["probability"]) == [0.25, 0.5, 0.75]
     assert set(tables["model_version"]) == {"7", "8"}
+    assert sorted(tables["prediction_id"]) == ["a" * 32, "b" * 32, "c" * 32]
 
 
 def test_capture_is_bounded_and_counts_what_it_drops() -> None:
     dropped: list[int] = []
     writer = capture.Capture(MemoryStore, records=1, seconds=3600, on_drop=dropped.append)
     records = inputs.parse_batch(json.dumps({"records": [RECORD] * 15}).encode())
-    writer.add(records, [0.1] * 15, "1")
+    writer.add(records, [0.1] * 15, "1", [f"{i:032x}" for i in range(15)])
     assert dropped == [5]
 
 

@@ -37,3 +37,9 @@ def test_defaults_need_no_secret(tmp_path: object) -> None:
     assert settings.openbao_secret_id is None
     assert settings.openbao_url.startswith("https://")
     assert settings.ca_bundle.is_absolute()
+
+
+def test_a_retrain_schedule_that_is_not_a_crontab_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError, match="HIPAA_MLOPS_RETRAIN_CRON"):
+        load_settings(retrain_cron="every monday")
+    assert load_settings(retrain_cron="30 2 * * sun").retrain_cron == "30 2 * * sun"

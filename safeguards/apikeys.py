@@ -1,4 +1,4 @@
-"""API keys of the serving endpoint: one per client, bound to one project, stored hashed.
+"""API keys of the HTTP services: one per client, bound to one project, stored hashed.
 
 A key reads ``<key id>.<secret>``. The key id is ``<project>_<16 hex digits>``: it names
 the project the key is bound to and is not secret (it appears in access logs). The secret

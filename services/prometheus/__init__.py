@@ -1,0 +1,1 @@
+"""Prometheus, the stack's metrics store and alert evaluator, with TLS and basic auth."""

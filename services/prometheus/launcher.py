@@ -1,0 +1,191 @@
+"""Start Prometheus natively: TLS and basic auth on its listener, verified TLS to every
+target, the stack's alert rules (`monitoring/alerts.yml`) loaded.
+
+Prometheus comes from Debian's package (`make prometheus`) and listens on the stack's
+loopback address only, TLS 1.2 or later with a certificate from the stack's PKI. Every
+path, health checks included, asks for the password of its one user, which is generated
+into OpenBao KV; the 0600 web config holds only its bcrypt hash. Targets are scraped over
+HTTPS verified with the stack's CA bundle, never without verification, with an API key of
+the served project kept in a 0600 file: OpenBao stores the key hashed, so that file is its
+only plaintext copy. No secret is ever on the command line. The admin API, the HTTP
+lifecycle endpoints, remote write and its receiver stay off; the TSDB is bounded. Alerts
+are evaluated and shown by its API only: there is no Alertmanager to send them anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import bcrypt
+import hvac
+import requests
+import yaml
+
+from safeguards import apikeys, credentials, openbao, pki
+from safeguards.audit import AuditLog
+from safeguards.errors import ConfigError, SafeguardError
+from safeguards.files import write_private
+from safeguards.settings import PORT_OFFSETS, Settings
+from services.launch import Launch
+
+ADMIN = "prometheus-admin"
+ADMIN_CREDENTIAL = "services/prometheus/admin"
+# The client its API keys are issued to, as `serving keys list` shows it.
+CLIENT = "prometheus"
+ACTOR = "pipeline:stack"
+# Read from the checkout (`make setup` installs the project editable), beside the worker.
+RULES = Path(__file__).resolve().parents[2] / "monitoring" / "alerts.yml"
+# The targets whose /metrics takes an API key of the served project. MLflow is not among
+# them: its exporter needs prometheus-flask-exporter (not installed), and under
+# basic auth only MLflow's admin may read its /metrics.
+KEYED_TARGETS = ("serving", "monitoring")
+
+
+def _dir(settings: Settings) -> Path:
+    return settings.data_dir / "prometheus"
+
+
+def port(settings: Settings) -> int:
+    return settings.port_base + PORT_OFFSETS["prometheus"]
+
+
+def url(settings: Settings) -> str:
+    return f"https://{settings.host}:{port(settings)}"
+
+
+def key_file(settings: Settings) -> Path:
+    """The 0600 file with Prometheus's API key of the served project."""
+    return _dir(settings) / "keys" / f"{settings.serving_project}.key"
+
+
+def _binary() -> str:
+    found = shutil.which("prometheus")
+    if found is None:
+        raise ConfigError("Prometheus is not installed: run `make prometheus`")
+    return found
+
+
+def _duration(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+def render_config(settings: Settings) -> str:
+    """prometheus.yml: the alert rules, and each target over HTTPS verified with the CA."""
+    interval = _duration(settings.prometheus_scrape_seconds)
+    jobs = [
+        {
+            "job_name": name,
+            "scheme": "https",
+            "metrics_path": "/metrics",
+            "tls_config": {"ca_file": str(settings.ca_bundle), "min_version": "TLS12"},
+            "authorization": {"type": "Bearer", "credentials_file": str(key_file(settings))},
+            "static_configs": [
+                {"targets": [f"{settings.host}:{settings.port_base + PORT_OFFSETS[name]}"]}
+            ],
+        }
+        for name in KEYED_TARGETS
+    ]
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(RULES)],
+        "scrape_configs": jobs,
+    }
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
+def render_web_config(settings: Settings, password_hash: str) -> str:
+    """The web config: Prometheus's TLS listener and its one user's bcrypt hash."""
+    tls = settings.data_dir / "tls"
+    config = {
+        "tls_server_config": {
+            "cert_file": str(tls / "prometheus.pem"),
+            "key_file": str(tls / "prometheus.key"),
+            "min_version": "TLS12",
+        },
+        "basic_auth_users": {ADMIN: password_hash},
+    }
+    return str(yaml.safe_dump(config, sort_keys=False))
+
+
+def bcrypt_hash(password: str) -> str:
+    """The password as bcrypt, the only form Prometheus's web config takes.
+
+    The password is 256 random bits, so the hash's cost adds no strength: cost 10 keeps
+    each check short (Prometheus caches the ones that pass).
+    """
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+
+
+def ensure_scrape_key(settings: Settings, operator: hvac.Client) -> None:
+    """Write Prometheus's API key of the served project to its 0600 file, made once.
+
+    The file is reused across restarts while OpenBao still holds the key (revoked, it is
+    replaced). The key is made even when the project does not exist yet, as on a fresh
+    stack: the operator may write its record, and the endpoints accept it as soon as the
+    project is created, with no restart of Prometheus. Until then the targets are down.
+    """
+    project, path = settings.serving_project, key_file(settings)
+    if path.exists():
+        key_id = path.read_text().partition(".")[0]
+        if any(k["key_id"] == key_id for k in apikeys.list_keys(operator, project)):
+            return
+    key_id, key = apikeys.create(operator, project, CLIENT)
+    path.parent.mkdir(exist_ok=True, mode=0o700)
+    write_private(path, key.encode())
+    AuditLog(settings.data_dir / "audit" / "audit.jsonl", operator).append(
+        ACTOR, "serving.keys.create", f"serving/{project}/{key_id}", client=CLIENT
+    )
+
+
+def prepare(settings: Settings) -> Launch:
+    """Certificate, web config, API key and scrape config; returns the command line."""
+    root, tls = _dir(settings), settings.data_dir / "tls"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    operator = openbao.login(settings, "operator")
+    pki.issue_server_cert(
+        operator,
+        [settings.host, "localhost", "prometheus"],
+        tls / "prometheus.key",
+        tls / "prometheus.pem",
+    )
+    password = credentials.ensure_generated(operator, ADMIN_CREDENTIAL)
+    write_private(root / "web.yml", render_web_config(settings, bcrypt_hash(password)).encode())
+    ensure_scrape_key(settings, operator)
+    write_private(root / "prometheus.yml", render_config(settings).encode())
+    return Launch(
+        [
+            _binary(),
+            f"--config.file={root / 'prometheus.yml'}",
+            f"--web.config.file={root / 'web.yml'}",
+            f"--web.listen-address={settings.host}:{port(settings)}",
+            # By default any origin's pages may read the API; here only its own may.
+            f"--web.cors.origin={re.escape(url(settings))}",
+            f"--storage.tsdb.path={root / 'data'}",
+            "--storage.tsdb.retention.time=15d",
+            "--storage.tsdb.retention.size=1GB",
+        ]
+    )
+
+
+def admin_password(settings: Settings) -> str:
+    return credentials.read(openbao.login(settings, "operator"), ADMIN_CREDENTIAL)["password"]
+
+
+def ready(settings: Settings) -> bool:
+    """Whether Prometheus is ready, asked as its user over verified TLS.
+
+    An anonymous probe would get 401 from a server that is still loading its storage, so
+    the probe reads the password from OpenBao and asks `/-/ready`.
+    """
+    try:
+        response = requests.get(
+            url(settings) + "/-/ready",
+            auth=(ADMIN, admin_password(settings)),
+            verify=str(settings.ca_bundle),
+            timeout=2,
+        )
+    except (SafeguardError, requests.RequestException):
+        return False
+    return response.status_code == 200
