@@ -80,6 +80,15 @@ class Analysis:
     def drifted(self) -> bool:
         return self.multivariate.alert or len(self.drifted_features) >= DRIFTED_FEATURES
 
+    def signals(self) -> list[tuple[str, Signal]]:
+        """Every statistic with its name, as the report and the CLI list them."""
+        rows = [(f"{name} ({METHOD})", signal) for name, signal in self.features.items()]
+        rows.append((f"all features ({MULTIVARIATE})", self.multivariate))
+        rows.append(("estimated AUROC (CBPE)", self.estimated_auroc))
+        if self.realised_auroc is not None:
+            rows.append(("realised AUROC", self.realised_auroc))
+        return rows
+
     def summary(self) -> dict[str, Any]:
         """What the audit log and the CLI show: aggregates only."""
         return {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from monitoring.analysis import DRIFTED_FEATURES, METHOD, Analysis, Signal
+from monitoring.analysis import DRIFTED_FEATURES, Analysis, Signal
 
 _PLOTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("univariate", "Drift of each feature (Jensen-Shannon distance)", {"kind": "drift"}),
@@ -39,11 +39,7 @@ def render(project: str, analysis: Analysis, title: str = "Monitoring report") -
     verdict = (
         "the population has drifted" if analysis.drifted else "no drift that calls for retraining"
     )
-    rows = [_row(f"{name} ({METHOD})", s) for name, s in analysis.features.items()]
-    rows.append(_row("all features (reconstruction error)", analysis.multivariate))
-    rows.append(_row("estimated AUROC (CBPE)", analysis.estimated_auroc))
-    if analysis.realised_auroc is not None:
-        rows.append(_row("realised AUROC", analysis.realised_auroc))
+    rows = [_row(name, signal) for name, signal in analysis.signals()]
     figures: list[str] = []
     for key, caption, options in _PLOTS:
         if key in analysis.results:

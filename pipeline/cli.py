@@ -13,16 +13,14 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from model.train import Evaluation, TrainConfig
-from monitoring import lake, report
-from pipeline.monitor import report_outcomes, watch
-from pipeline.retrain import TRIGGERS, Retrain, retrain
+from monitoring import lake
 from pipeline.training import ModelSteward
 from safeguards import apikeys, keys, logs, objectstore, openbao
 from safeguards.audit import AuditLog
@@ -35,6 +33,9 @@ from sandbox.versions import DatasetRepo
 from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from pipeline.retrain import Retrain
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -541,6 +542,10 @@ def monitor_run(
     ] = True,
 ) -> None:
     """Analyse the champion's newest captured predictions now, as the worker does."""
+    # Imported here: NannyML takes seconds to import, and most commands never need it.
+    from monitoring import report
+    from pipeline.monitor import watch
+
     with console.status("monitoring") as status:
         watched = watch(
             settings(), project, actor(), retrain_on_drift=retrain_on_drift, progress=status.update
@@ -550,16 +555,7 @@ def monitor_run(
         console.print(f"nothing analysed: {checked.reason}")
         return
     table = Table("statistic", "newest chunk", "band", "state", title=checked.reason)
-    for name, signal in [
-        *checked.analysis.features.items(),
-        ("all features (reconstruction error)", checked.analysis.multivariate),
-        ("estimated AUROC (CBPE)", checked.analysis.estimated_auroc),
-        *(
-            [("realised AUROC", checked.analysis.realised_auroc)]
-            if checked.analysis.realised_auroc
-            else []
-        ),
-    ]:
+    for name, signal in checked.analysis.signals():
         state = "[red]ALERT[/]" if signal.alert else "ok"
         table.add_row(name, f"{signal.value:.4f}", report.band(signal), state)
     console.print(table)
@@ -605,6 +601,8 @@ def monitor_outcomes(
 ) -> None:
     """Report observed outcomes of earlier predictions, by the prediction ids the endpoint
     returned; monitoring then computes realised AUROC."""
+    from pipeline.monitor import report_outcomes
+
     frame = read_table(path)
     name = report_outcomes(settings(), project, frame, actor())
     console.print(f"{len(frame):,} outcomes stored as {name}")
@@ -620,6 +618,8 @@ def retrain_command(
 ) -> None:
     """Retrain on the newest de-identified dataset version and promote through the gate, or
     hold with the reasons; for cron, `--trigger schedule`."""
+    from pipeline.retrain import TRIGGERS, retrain
+
     if trigger not in TRIGGERS:
         raise ConfigError(f"the trigger is one of {', '.join(TRIGGERS)}")
     with console.status("retraining") as status:
