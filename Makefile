@@ -12,9 +12,12 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
 
+# The lock pins every transitive dependency, so it is installed as is (--no-deps): NannyML
+# asks for FLAML[automl] and so for `xgboost`, whose Linux wheel pulls NVIDIA's
+# proprietary NCCL; the lock has `xgboost-cpu` instead (the same module, Apache-2.0).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 

@@ -16,7 +16,12 @@ from typing import Any, TextIO
 
 from safeguards import phi
 
-_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# uvicorn's `color_message` repeats the message with terminal colour codes.
+_STANDARD = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class PhiSafeJsonFormatter(logging.Formatter):
