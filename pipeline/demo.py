@@ -59,12 +59,18 @@ SHIFTED = "older"
 
 
 def _next_project(audit_path: Path) -> str:
-    """The first of diabetes, diabetes-2, ... that no `projects.create` entry names."""
+    """The first of diabetes, diabetes-2, ... that no `projects.create` entry names.
+
+    The log is only read here, not verified (the last step does that); a name it misses is
+    caught against OpenBao before the project is created."""
     taken: set[str] = set()
     if audit_path.exists():
         for line in audit_path.read_text().splitlines():
-            entry = json.loads(line)
-            if entry.get("action") == "projects.create":
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("action") == "projects.create":
                 taken.add(str(entry["resource"]).removeprefix("project/"))
     names = itertools.chain([BASE_PROJECT], (f"{BASE_PROJECT}-{n}" for n in itertools.count(2)))
     return next(name for name in names if name not in taken)
