@@ -198,14 +198,16 @@ def _analyse(
     multivariate = nml.DataReconstructionDriftCalculator(
         column_names=FEATURES, chunker=chunker
     ).fit(drift_ref)
-    estimator = nml.CBPE(
-        y_pred_proba=_PROBA,
-        y_pred=_PRED,
-        y_true=_TRUE,
-        problem_type="classification_binary",
-        metrics=["roc_auc"],
-        chunker=chunker,
-    ).fit(performance_ref)
+    # CBPE estimates what PerformanceCalculator measures once outcomes exist: same setup.
+    performance: dict[str, Any] = {
+        "y_pred_proba": _PROBA,
+        "y_pred": _PRED,
+        "y_true": _TRUE,
+        "problem_type": "classification_binary",
+        "metrics": ["roc_auc"],
+        "chunker": chunker,
+    }
+    estimator = nml.CBPE(**performance).fit(performance_ref)
     unlabelled = captured.drop(columns=[_TRUE], errors="ignore")
     results: dict[str, Any] = {
         "univariate": univariate.calculate(unlabelled),
@@ -215,14 +217,7 @@ def _analyse(
     labelled = captured.dropna(subset=[_TRUE]) if _TRUE in captured else captured.iloc[:0]
     realised = None
     if len(labelled) >= chunk_rows and labelled[_TRUE].nunique() == 2:
-        calculator = nml.PerformanceCalculator(
-            y_pred_proba=_PROBA,
-            y_pred=_PRED,
-            y_true=_TRUE,
-            problem_type="classification_binary",
-            metrics=["roc_auc"],
-            chunker=chunker,
-        ).fit(performance_ref)
+        calculator = nml.PerformanceCalculator(**performance).fit(performance_ref)
         results["realised"] = calculator.calculate(labelled.astype({_TRUE: "int64"}))
         realised = _signal(_newest(results["realised"]), "roc_auc")
     drift = _newest(results["univariate"])

@@ -35,7 +35,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from model.train import FEATURES
 from monitoring import lake
 from pipeline.monitor import report_outcomes, watch
 from pipeline.training import ModelSteward
@@ -347,10 +346,7 @@ def _score_cohort(settings: Settings, key: str, cohort: str, rows: int, seed: in
     patients, _ = synth.synthesize(rows, cohort, seed)
     store = objectstore.open_store(settings, settings.serving_project)
     captured = _captured_rows(store)
-    records = [
-        {column: value.item() if hasattr(value, "item") else value for column, value in row.items()}
-        for row in patients[FEATURES].to_dict(orient="records")
-    ]
+    records = inputs.request_records(patients)
     ids: list[str] = []
     for start in range(0, rows, inputs.MAX_BATCH):
         answer = requests.post(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import logging
 import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hvac
@@ -18,6 +19,19 @@ from sandbox.steps import DataSteward
 from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
+
+
+def wait_until(
+    condition: Callable[[], bool], seconds: float, what: str, every: float = 0.2
+) -> None:
+    """Poll `condition` every `every` seconds until it holds; fail naming `what` after
+    `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(every)
+    raise AssertionError(f"{what} did not happen within {seconds:.0f} s")
 
 
 def free_port_base(span: int = 20) -> int:

@@ -25,6 +25,17 @@ from safeguards.phi import IDENTIFIER_FIELDS
 from sandbox import schema
 
 MAX_BATCH = 1000
+
+
+def request_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's twelve features as request records, one JSON-ready dict per row (what a
+    client sends; the demo, the tests and the benchmarks build their requests with it)."""
+    return [
+        {column: value.item() if hasattr(value, "item") else value for column, value in row.items()}
+        for row in frame[FEATURES].to_dict(orient="records")
+    ]
+
+
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, hide_input_in_errors=True)
 # Names an error message may repeat: declared by us, so never something a client made up.
 _NAMED = frozenset(FEATURES) | frozenset(schema.IDENTIFIERS) | IDENTIFIER_FIELDS | {"records"}

@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 import requests
 
-from model.train import FEATURES
 from pipeline.training import ModelSteward
 from safeguards import apikeys
 from safeguards.settings import Settings
 from sandbox import synth
 from services.prometheus import launcher as prometheus
+from services.serving import inputs
 from services.serving import launcher as serving
 from services.supervisor import Supervisor
-from tests.conftest import deidentified_project
+from tests.conftest import deidentified_project, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,10 +37,7 @@ class Loop:
     training: pd.DataFrame
 
     def score(self, patients: pd.DataFrame) -> None:
-        records = [
-            {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
-            for row in patients[FEATURES].to_dict(orient="records")
-        ]
+        records = inputs.request_records(patients)
         for start in range(0, len(records), 500):
             response = requests.post(
                 f"{serving.url(self.settings)}/v1/predict/batch",
@@ -65,15 +62,6 @@ class Loop:
     def value(self, promql: str) -> float | None:
         result = self.query(promql)
         return float(result[0]["value"][1]) if result else None
-
-
-def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(1)
-    raise AssertionError(f"{what} did not happen within {seconds:.0f} s")
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +102,7 @@ def _analysed(loop: Loop, rows: int) -> Callable[[], bool]:
 def test_a_stable_population_raises_no_drift_alert_and_a_shifted_one_does(loop: Loop) -> None:
     # Patients drawn from the training population itself.
     loop.score(loop.training.sample(1500, random_state=7))
-    _wait(_analysed(loop, 1500), 90, "a monitoring run over the stable traffic, scraped")
+    wait_until(_analysed(loop, 1500), 90, "a monitoring run over the stable traffic", every=1)
     time.sleep(3)  # the rules are evaluated every second: give them a few rounds
     assert loop.value('monitoring_drift_detected{job="monitoring"}') == 0
     assert loop.query('ALERTS{alertname="DataDrift"}') == []
@@ -124,11 +112,12 @@ def test_a_stable_population_raises_no_drift_alert_and_a_shifted_one_does(loop: 
 
     older, _ = synth.synthesize(2500, "older", seed=1)
     loop.score(older)
-    _wait(_analysed(loop, 4000), 90, "a monitoring run over the shifted traffic, scraped")
-    _wait(
+    wait_until(_analysed(loop, 4000), 90, "a monitoring run over the shifted traffic", every=1)
+    wait_until(
         lambda: bool(loop.query('ALERTS{alertname="DataDrift",alertstate="firing"}')),
         30,
         "DataDrift firing",
+        every=1,
     )
     drifted = loop.query('ALERTS{alertname="FeatureDrift",alertstate="firing"}')
     assert "age" in {alert["metric"]["feature"] for alert in drifted}

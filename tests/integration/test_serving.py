@@ -10,7 +10,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import requests
 
-from model.train import FEATURES, TrainConfig, features
+from model.train import TrainConfig, features
 from pipeline.training import ModelSteward
 from safeguards import apikeys, credentials, keys, objectstore, openbao
 from safeguards.settings import Settings
@@ -30,7 +30,7 @@ from services.mlflow import launcher as mlflow
 from services.serving import capture, inputs, launcher
 from services.supervisor import Supervisor
 from tests.canaries import CANARIES, NAME, assert_clean
-from tests.conftest import deidentified_project
+from tests.conftest import deidentified_project, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -83,15 +83,6 @@ class Endpoint:
         return response.json()["model_version"] if response.status_code == 200 else None
 
 
-def _wait(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {seconds:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def endpoint(stack: Settings, operator: hvac.Client) -> Iterator[Endpoint]:
     """A project with a promoted champion, and the session's serving process restarted to
@@ -115,7 +106,7 @@ def endpoint(stack: Settings, operator: hvac.Client) -> Iterator[Endpoint]:
         supervisor.up("sandbox")
         _, key = apikeys.create(operator, project, "test-client")
         served = Endpoint(settings, project, steward, key, launcher.url(settings))
-        _wait(lambda: served.ready_version() == weak, 60, "the first champion being served")
+        wait_until(lambda: served.ready_version() == weak, 60, "the first champion being served")
         yield served
     finally:
         # The next `up` of the sandbox starts it again for the default project.
@@ -215,7 +206,7 @@ def test_missing_wrong_revoked_and_other_project_keys_are_refused(
     revoked_id, revoked = apikeys.create(operator, endpoint.project, "leaving-client")
     assert endpoint.post("/v1/predict", RECORD, key=revoked).status_code == 200
     apikeys.revoke(operator, endpoint.project, revoked_id)
-    _wait(
+    wait_until(
         lambda: endpoint.post("/v1/predict", RECORD, key=revoked).status_code == 401,
         KEY_TTL + 5,
         "the revoked key being refused",
@@ -242,11 +233,7 @@ def _records(endpoint: Endpoint, rows: int) -> tuple[list[dict[str, Any]], pd.Da
     """Rows of the de-identified training set as request records, and as the model's input."""
     frame, _ = endpoint.steward.training_data("clean")
     sample = frame.sample(rows, random_state=1)
-    records = [
-        {column: value.item() if hasattr(value, "item") else value for column, value in row.items()}
-        for row in sample[FEATURES].to_dict(orient="records")
-    ]
-    return records, features(sample)
+    return inputs.request_records(sample), features(sample)
 
 
 def test_predictions_equal_the_registry_models_own(endpoint: Endpoint) -> None:
@@ -300,7 +287,9 @@ def test_a_promoted_champion_is_swapped_in_under_load_without_a_failed_request(
         try:
             promotion = endpoint.steward.promote(strong, APPROVER)
             assert promotion.decision.approved, promotion.decision.failed
-            _wait(lambda: endpoint.ready_version() == strong, 30, "the swap to the new champion")
+            wait_until(
+                lambda: endpoint.ready_version() == strong, 30, "the swap to the new champion"
+            )
             time.sleep(1)
         finally:
             stop.set()
@@ -348,7 +337,7 @@ def test_captured_predictions_are_sealed_in_the_lake_without_identifiers(
     endpoint: Endpoint,
 ) -> None:
     store = objectstore.open_store(endpoint.settings, endpoint.project)
-    _wait(lambda: bool(store.list(capture.ZONE, "capture/")), 15, "a capture batch")
+    wait_until(lambda: bool(store.list(capture.ZONE, "capture/")), 15, "a capture batch")
     names = store.list(capture.ZONE, "capture/")
     tables = [pd.read_parquet(io.BytesIO(store.get(capture.ZONE, name))) for name in names]
     captured = pd.concat(tables)

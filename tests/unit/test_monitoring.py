@@ -8,6 +8,8 @@ import io
 import math
 import re
 import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -25,29 +27,44 @@ from sandbox.schema import IDENTIFIERS, LABEL
 CHUNK = 500
 
 
-@pytest.fixture(scope="module")
-def champion() -> tuple[object, pd.DataFrame, pd.DataFrame]:
+@dataclass(frozen=True)
+class Champion:
     """A model trained as the demo trains it, with its drift and performance references."""
+
+    model: Any
+    drift_ref: pd.DataFrame
+    performance_ref: pd.DataFrame
+
+    def captured(self, cohort: str, seed: int, rows: int = 2000) -> pd.DataFrame:
+        """New patients of `cohort` scored by the model, as the endpoint captures them,
+        with their true outcome beside (for `outcomes`)."""
+        patients, _ = synth.synthesize(rows, cohort, seed)
+        frame = patients[FEATURES].copy()
+        frame["probability"] = self.model.predict_proba(features(patients))[:, 1]
+        frame["model_version"] = "1"
+        frame["predicted_at"] = pd.date_range("2026-11-01", periods=rows, freq="min", tz="UTC")
+        frame["prediction_id"] = [f"{i:032x}" for i in range(rows)]
+        frame[LABEL] = patients[LABEL].to_numpy()
+        return frame
+
+    def analyse(
+        self, captured: pd.DataFrame, outcomes: pd.Series | None = None, version: str = "1"
+    ) -> analysis.Analysis:
+        frame = analysis.analysis_frame(captured, outcomes)
+        return analysis.analyse(self.drift_ref, self.performance_ref, frame, version, CHUNK)
+
+
+@pytest.fixture(scope="module")
+def champion() -> Champion:
     warnings.simplefilter("ignore")
     training, _ = synth.synthesize(20_000, "baseline", seed=0)
     train_rows, held_out = split(training, TrainConfig())
     model = fit(train_rows, TrainConfig())
-    return (
+    return Champion(
         model,
         analysis.drift_reference(training),
         analysis.performance_reference(model, held_out),
     )
-
-
-def _captured(model: object, cohort: str, seed: int, rows: int = 2000) -> pd.DataFrame:
-    patients, _ = synth.synthesize(rows, cohort, seed)
-    frame = patients[FEATURES].copy()
-    frame["probability"] = model.predict_proba(features(patients))[:, 1]  # type: ignore[attr-defined]
-    frame["model_version"] = "1"
-    frame["predicted_at"] = pd.date_range("2026-11-01", periods=rows, freq="min", tz="UTC")
-    frame["prediction_id"] = [f"{i:032x}" for i in range(rows)]
-    frame[LABEL] = patients[LABEL].to_numpy()
-    return frame
 
 
 def _outcomes(captured: pd.DataFrame) -> pd.Series:
@@ -58,13 +75,10 @@ def _outcomes(captured: pd.DataFrame) -> pd.Series:
 
 @pytest.mark.parametrize("seed", [101, 102, 103])
 def test_a_fresh_sample_of_the_training_population_is_not_drift(
-    champion: tuple[object, pd.DataFrame, pd.DataFrame], seed: int
+    champion: Champion, seed: int
 ) -> None:
-    model, drift_ref, performance_ref = champion
-    captured = _captured(model, "baseline", seed)
-    result = analysis.analyse(
-        drift_ref, performance_ref, analysis.analysis_frame(captured), "1", CHUNK
-    )
+    captured = champion.captured("baseline", seed)
+    result = champion.analyse(captured)
     assert not result.drifted, result.summary()
     assert not result.multivariate.alert
     assert result.chunks == 4
@@ -73,13 +87,10 @@ def test_a_fresh_sample_of_the_training_population_is_not_drift(
 
 @pytest.mark.parametrize("cohort", ["older", "higher-bmi"])
 def test_a_shifted_population_is_drift_in_the_features_it_moved(
-    champion: tuple[object, pd.DataFrame, pd.DataFrame], cohort: str
+    champion: Champion, cohort: str
 ) -> None:
-    model, drift_ref, performance_ref = champion
-    captured = _captured(model, cohort, seed=1)
-    result = analysis.analyse(
-        drift_ref, performance_ref, analysis.analysis_frame(captured), "1", CHUNK
-    )
+    captured = champion.captured(cohort, seed=1)
+    result = champion.analyse(captured)
     assert result.drifted
     moved = {"older": "age", "higher-bmi": "bmi"}[cohort]
     assert moved in result.drifted_features
@@ -87,48 +98,31 @@ def test_a_shifted_population_is_drift_in_the_features_it_moved(
 
 
 def test_realised_auroc_needs_a_chunk_of_reported_outcomes(
-    champion: tuple[object, pd.DataFrame, pd.DataFrame],
+    champion: Champion,
 ) -> None:
-    model, drift_ref, performance_ref = champion
-    captured = _captured(model, "baseline", seed=104)
+    captured = champion.captured("baseline", seed=104)
     few = _outcomes(captured).iloc[: CHUNK - 1]
-    partial = analysis.analyse(
-        drift_ref, performance_ref, analysis.analysis_frame(captured, few), "1", CHUNK
-    )
+    partial = champion.analyse(captured, few)
     assert partial.realised_auroc is None and partial.labelled_rows == CHUNK - 1
-    full = analysis.analyse(
-        drift_ref,
-        performance_ref,
-        analysis.analysis_frame(captured, _outcomes(captured)),
-        "1",
-        CHUNK,
-    )
+    full = champion.analyse(captured, _outcomes(captured))
     assert full.realised_auroc is not None and full.labelled_rows == len(captured)
     # Estimated without labels, realised with them: the same model, close to each other.
     assert abs(full.realised_auroc.value - full.estimated_auroc.value) < 0.08
 
 
 def test_too_few_captured_rows_are_refused(
-    champion: tuple[object, pd.DataFrame, pd.DataFrame],
+    champion: Champion,
 ) -> None:
-    model, drift_ref, performance_ref = champion
-    captured = _captured(model, "baseline", seed=105, rows=CHUNK - 1)
+    captured = champion.captured("baseline", seed=105, rows=CHUNK - 1)
     with pytest.raises(ConfigError, match="fewer than one chunk"):
-        analysis.analyse(drift_ref, performance_ref, analysis.analysis_frame(captured), "1", CHUNK)
+        champion.analyse(captured)
 
 
 def test_the_report_is_self_contained_and_states_its_verdict(
-    champion: tuple[object, pd.DataFrame, pd.DataFrame],
+    champion: Champion,
 ) -> None:
-    model, drift_ref, performance_ref = champion
-    captured = _captured(model, "older", seed=1)
-    result = analysis.analyse(
-        drift_ref,
-        performance_ref,
-        analysis.analysis_frame(captured, _outcomes(captured)),
-        "1",
-        CHUNK,
-    )
+    captured = champion.captured("older", seed=1)
+    result = champion.analyse(captured, _outcomes(captured))
     page = report.render("diabetes", result).decode()
     assert "Verdict: the population has drifted" in page
     assert page.count("<h2>") == 4
@@ -203,18 +197,15 @@ def test_report_names_are_checked_before_the_store_is_asked() -> None:
 
 
 def test_metrics_start_unknown_and_carry_only_fixed_labels(
-    champion: tuple[object, pd.DataFrame, pd.DataFrame],
+    champion: Champion,
 ) -> None:
     metrics = Metrics()
     before = {s.name: s.value for f in _families(metrics) for s in f.samples}
     # Unknown AUROC is NaN, which no alert's comparison matches; 0 would page someone.
     assert math.isnan(before["monitoring_estimated_auroc"])
     assert math.isnan(before["monitoring_realised_auroc"])
-    model, drift_ref, performance_ref = champion
-    captured = _captured(model, "older", seed=1)
-    result = analysis.analyse(
-        drift_ref, performance_ref, analysis.analysis_frame(captured), "7", CHUNK
-    )
+    captured = champion.captured("older", seed=1)
+    result = champion.analyse(captured, version="7")
     metrics.publish(result)
     samples = [s for f in _families(metrics) for s in f.samples]
     values = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in samples}
@@ -257,14 +248,13 @@ def test_the_workers_http_edge_is_closed_but_for_health(tmp_path: object) -> Non
 
 
 def test_nannyml_sends_no_usage_statistics(
-    champion: tuple[object, pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+    champion: Champion, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import segment.analytics
 
     sent: list[object] = []
     monkeypatch.setattr(segment.analytics, "track", lambda *a, **k: sent.append(a))
     monkeypatch.setattr(segment.analytics, "identify", lambda *a, **k: sent.append(a))
-    model, drift_ref, performance_ref = champion
-    captured = _captured(model, "baseline", seed=106)
-    analysis.analyse(drift_ref, performance_ref, analysis.analysis_frame(captured), "1", CHUNK)
+    captured = champion.captured("baseline", seed=106)
+    champion.analyse(captured)
     assert sent == []
