@@ -9,18 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from model.train import Evaluation, TrainConfig
 from monitoring import lake
+from pipeline import projects
 from pipeline.training import ModelSteward
 from safeguards import apikeys, keys, logs, objectstore, openbao
 from safeguards.audit import AuditLog
@@ -30,8 +33,6 @@ from safeguards.settings import Settings, load_settings
 from sandbox.steps import DataSteward, read_table
 from sandbox.synth import COHORTS
 from sandbox.versions import DatasetRepo
-from services.mlflow import launcher as mlflow
-from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ monitor_app = typer.Typer(
 app.add_typer(monitor_app, name="monitor")
 
 console = Console()
+# An error is one line however long: never wrapped at the terminal's width.
+errors = Console(stderr=True, soft_wrap=True)
 
 
 def settings() -> Settings:
@@ -98,7 +101,18 @@ def edge(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except SafeguardError as exc:
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as exc:
+            # A fault of ours, not bad input: its message could carry the data it was
+            # handling, so only its type is shown.
+            errors.print(
+                f"[bold red]error:[/] unexpected {type(exc).__name__}; its message is withheld "
+                "as it may hold data values",
+                highlight=False,
+            )
             raise typer.Exit(1) from None
 
     return wrapper
@@ -107,6 +121,8 @@ def edge(func: Callable[P, R]) -> Callable[P, R]:
 @app.callback()
 @edge
 def main() -> None:
+    # Whatever a command writes (datasets, reports, cards, logs) is its user's alone.
+    os.umask(0o077)
     logs.configure(settings().log_level)
 
 
@@ -194,20 +210,19 @@ def _operator_action(action: str, project: str, run: Callable[[], object]) -> ob
 @projects_app.command("create")
 @edge
 def projects_create(project: Project) -> None:
-    """Create a project: its keys, policies, AppRoles and MLflow users; on the stack also
-    its S3 identities and zone buckets with default encryption SSE-KMS."""
+    """Create a project: its keys, policies, AppRoles and MLflow names; on the stack also
+    its S3 identities and zone buckets with SSE-KMS. Refuses a name that exists, or whose
+    resources exist without `projects create` having made them."""
     cfg = settings()
     op = openbao.login(cfg, "operator")
     supervisor = Supervisor(cfg)
-
-    def create() -> None:
-        if cfg.profile == "stack":
-            seaweedfs.provision(cfg, op, project, reload=lambda: supervisor.reload("seaweedfs"))
-        else:
-            keys.create_project(op, cfg, project)
-        mlflow.provision(cfg, op, project)
-
-    _operator_action("projects.create", project, create)
+    _operator_action(
+        "projects.create",
+        project,
+        lambda: projects.create_project(
+            op, cfg, project, reload_lake=lambda: supervisor.reload("seaweedfs")
+        ),
+    )
     console.print(f"project [bold]{project}[/] has key {keys.key_name(project)}")
 
 

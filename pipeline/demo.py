@@ -36,6 +36,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from monitoring import lake
+from pipeline import projects
 from pipeline.monitor import report_outcomes, watch
 from pipeline.training import ModelSteward
 from safeguards import apikeys, keys, objectstore, openbao
@@ -107,8 +108,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
                 f"project {project} exists but the audit log does not record its creation; "
                 "run the demo on a fresh HIPAA_MLOPS_DATA_DIR"
             )
-        keys.create_project(operator, settings, project)
-        mlflow.provision(settings, operator, project)
+        projects.create_project(operator, settings, project, reload_lake=lambda: None)
         AuditLog(audit_path, operator).append(ACTOR, "projects.create", f"project/{project}")
         return (
             f"project '{project}' has transit key {keys.key_name(project)}, its own AppRoles, "

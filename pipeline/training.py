@@ -99,7 +99,7 @@ class ModelSteward:
         self.settings = settings
         self.project = keys.validate_project(project)
         self.bao = openbao.login(settings, keys.identity(project))
-        self.repo = DatasetRepo(settings, project, self.bao)
+        self.repo = DatasetRepo(settings, project, self.bao, role="workload")
         self.registry = ProjectRegistry(settings, project, self.bao)
         self.audit = AuditLog(settings.data_dir / "audit" / "audit.jsonl", self.bao)
 

@@ -34,7 +34,7 @@ from starlette.routing import Route
 from monitoring.metrics import Metrics
 from pipeline.monitor import References, watch
 from pipeline.retrain import retrain
-from safeguards import logs
+from safeguards import keys, logs
 from safeguards.apikeys import KeyStore, KeyVerifier
 from safeguards.errors import SafeguardError
 from safeguards.settings import Settings, load_settings
@@ -120,9 +120,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Its access log records client addresses; nothing else is logged per request.
     logging.getLogger("uvicorn.access").disabled = True
     worker = Worker(settings)
-    keys = KeyVerifier(
-        settings.serving_project,
-        KeyStore(settings, settings.serving_project).digest,
+    project = settings.serving_project
+    verifier = KeyVerifier(
+        project,
+        KeyStore(settings, project, keys.identity(project)).digest,
         settings.serving_key_cache_seconds,
     )
 
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def metrics(request: Request) -> Response:
-        verdict = await keys.verify(request.headers.get("authorization"))
+        verdict = await verifier.verify(request.headers.get("authorization"))
         if verdict.status != 200:
             challenge = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else {}
             return JSONResponse({"error": verdict.message}, verdict.status, headers=challenge)

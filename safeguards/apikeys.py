@@ -4,7 +4,7 @@ A key reads ``<key id>.<secret>``. The key id is ``<project>_<16 hex digits>``: 
 the project the key is bound to and is not secret (it appears in access logs). The secret
 is 256 random bits. OpenBao KV keeps only the SHA-256 of the secret, with the client's
 name, at ``secret/projects/<project>/api-keys/<key id>``: the operator writes it, the
-project's workload identity reads it, no other project's can. The key is printed once,
+project's serving and workload identities read it, no other project's can. The key is printed once,
 at creation, and kept nowhere.
 
 Why one SHA-256 and no slow KDF (bcrypt, scrypt, Argon2): a slow hash protects
@@ -118,12 +118,13 @@ def revoke(operator: hvac.Client, project: str, key_id: str) -> None:
 
 
 class KeyStore:
-    """Reads key digests as the project's workload identity, logging in again before its
-    token expires."""
+    """Reads key digests as `identity` (the project's serving or workload identity),
+    logging in again before its token expires."""
 
-    def __init__(self, settings: Settings, project: str) -> None:
+    def __init__(self, settings: Settings, project: str, identity: str) -> None:
         self.settings = settings
         self.project = keys.validate_project(project)
+        self.identity = identity
         self._client: hvac.Client | None = None
         self._logged_in = 0.0
         self._lock = threading.Lock()
@@ -131,7 +132,7 @@ class KeyStore:
     def _bao(self) -> hvac.Client:
         with self._lock:
             if self._client is None or time.monotonic() - self._logged_in > _RELOGIN_SECONDS:
-                self._client = openbao.login(self.settings, keys.identity(self.project))
+                self._client = openbao.login(self.settings, self.identity)
                 self._logged_in = time.monotonic()
             return self._client
 

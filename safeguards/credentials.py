@@ -51,12 +51,14 @@ def ensure(bao: hvac.Client, path: str, make: Callable[[], dict[str, str]]) -> d
 
 def ensure_generated(bao: hvac.Client, path: str, field: str = "password") -> str:
     """A random secret at ``secret/<path>``, generated on first use."""
-    return ensure(bao, path, lambda: {field: secrets.token_urlsafe(32)})[field]
+    return require(ensure(bao, path, lambda: {field: secrets.token_urlsafe(32)}), path, field)[
+        field
+    ]
 
 
 def ensure_s3_identity(bao: hvac.Client, path: str) -> dict[str, str]:
     """An S3 access key pair at ``secret/<path>``, generated on first use."""
-    return ensure(
+    pair = ensure(
         bao,
         path,
         lambda: {
@@ -64,3 +66,14 @@ def ensure_s3_identity(bao: hvac.Client, path: str) -> dict[str, str]:
             "secret_key": secrets.token_urlsafe(30),
         },
     )
+    return require(pair, path, "access_key", "secret_key")
+
+
+def require(record: dict[str, str], path: str, *fields: str) -> dict[str, str]:
+    """`record` if it has every field, else a one-line error naming the path only."""
+    if not all(record.get(f) for f in fields):
+        raise ConfigError(
+            f"the record at secret/{path} is malformed; restore it, or delete it to have it "
+            "generated again"
+        )
+    return record

@@ -16,6 +16,7 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
+from safeguards import audit
 from safeguards.errors import ConfigError, IntegrityError, KeyUnavailable
 from safeguards.openbao import create_approle, openbao_errors, save_credentials
 from safeguards.policies import policy
@@ -52,16 +53,44 @@ def ingest_identity(project: str) -> str:
     return f"ingest-{validate_project(project)}"
 
 
+def serving_identity(project: str) -> str:
+    """The AppRole of the project's serving endpoint: champion, API keys, capture only."""
+    return f"serving-{validate_project(project)}"
+
+
+# Each identity of a project, with the policy file it gets.
+_IDENTITIES = (("project", identity), ("ingest", ingest_identity), ("serving", serving_identity))
+# The identities that append to the audit log, each under a signing key of its own.
+SIGNERS = (identity, ingest_identity)
+
+
+def project_keys(project: str) -> list[str]:
+    """Every transit key a project owns: data keys, pseudonyms, its audit signing keys."""
+    return [
+        key_name(project),
+        phi_key_name(project),
+        pseudonym_key(project),
+        *(audit.key_name(signer(project)) for signer in SIGNERS),
+    ]
+
+
+def project_identities(project: str) -> list[str]:
+    return [name(project) for _, name in _IDENTITIES]
+
+
 def create_project(operator: hvac.Client, settings: Settings, project: str) -> None:
-    """Create the project's keys, and its two identities with least-privilege policies:
-    the workload identity (no raw PHI) and the ingestion identity (idempotent)."""
+    """Create the project's keys, and its identities with least-privilege policies: the
+    workload identity (no raw PHI), the ingestion identity and the serving identity
+    (idempotent)."""
     with openbao_errors(f"creating project '{project}'"):
         for name in (key_name(project), phi_key_name(project), pseudonym_key(project)):
             operator.secrets.transit.create_key(name, key_type="aes256-gcm96", exportable=False)
+    for signer in SIGNERS:
+        audit.create_signing_key(operator, signer(project))
     apply_policies(operator, project)
     with openbao_errors(f"creating the identities of project '{project}'"):
-        for who in (identity(project), ingest_identity(project)):
-            role_id, secret_id = create_approle(operator, who, [who])
+        for who in project_identities(project):
+            role_id, secret_id = create_approle(operator, settings, who, [who])
             save_credentials(settings, who, role_id, secret_id)
 
 
@@ -76,10 +105,10 @@ def projects(operator: hvac.Client) -> list[str]:
 
 
 def apply_policies(operator: hvac.Client, project: str) -> None:
-    """Write the project's two policies from the repository's policy files."""
+    """Write the project's policies from the repository's policy files."""
     with openbao_errors(f"writing the policies of project '{project}'"):
-        for who, template in ((identity(project), "project"), (ingest_identity(project), "ingest")):
-            operator.sys.create_or_update_policy(who, policy(template, project=project))
+        for template, name in _IDENTITIES:
+            operator.sys.create_or_update_policy(name(project), policy(template, project=project))
 
 
 def describe(bao: hvac.Client, project: str) -> dict[str, Any]:
@@ -115,7 +144,8 @@ def revoke_below(operator: hvac.Client, project: str, version: int) -> None:
 
 
 def shred(operator: hvac.Client, project: str) -> None:
-    """Destroy the project's keys: all of its data becomes unreadable, for good."""
+    """Destroy the project's data keys: all of its data becomes unreadable, for good. Its
+    audit signing keys stay, so the history of what it did still verifies."""
     with openbao_errors(f"shredding the keys of project '{project}'"):
         for name in (key_name(project), phi_key_name(project), pseudonym_key(project)):
             operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)

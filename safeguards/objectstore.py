@@ -46,6 +46,14 @@ ROLES = {
     "workload": {"deidentified": "r", "synthetic": "r", "artifacts": "rw"},
     "ingest": {"raw-phi": "rw", "deidentified": "rw", "synthetic": "rw"},
 }
+# Roles confined to one prefix of one zone: the serving endpoint writes (and checks) its
+# captured features, and reaches nothing else in the lake.
+PREFIX_ROLES = {"serving": ("artifacts", "capture/")}
+_IDENTITY_OF_ROLE = {
+    "workload": keys.identity,
+    "ingest": keys.ingest_identity,
+    "serving": keys.serving_identity,
+}
 _KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
 # Multipart above 16 MiB: an interrupted upload is never visible as an object.
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024**2, multipart_chunksize=16 * 1024**2)
@@ -174,6 +182,25 @@ class S3ObjectStore:
             self.client.delete_object(Bucket=bucket, Key=key)
 
 
+def misencrypted(client: Any, project: str) -> dict[str, int]:
+    """Per zone, how many of the project's objects are not under SSE-KMS with that zone's
+    key, read object by object with `client` (one that may read every zone). The check
+    behind the buckets' policies, for any S3 store, and for objects older than them."""
+    found: dict[str, int] = {}
+    for zone in ZONES:
+        bucket, key = bucket_name(project, zone), zone_key(project, zone)
+        with s3_errors(f"checking the encryption of {bucket}"):
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for obj in page.get("Contents", []):
+                    head = client.head_object(Bucket=bucket, Key=obj["Key"])
+                    if (
+                        head.get("ServerSideEncryption") != "aws:kms"
+                        or head.get("SSEKMSKeyId") != key
+                    ):
+                        found[zone] = found.get(zone, 0) + 1
+    return found
+
+
 class LocalObjectStore:
     """The sandbox's store: envelope-sealed files, written by rename so never half-seen."""
 
@@ -231,15 +258,16 @@ class LocalObjectStore:
 
 def open_store(settings: Settings, project: str, role: str = "workload") -> ObjectStore:
     """The project's store for the configured profile, logged in as `role` of the project:
-    ``workload`` (training, serving; no raw PHI) or ``ingest`` (raw PHI, de-identification).
+    ``workload`` (training, monitoring; no raw PHI), ``ingest`` (raw PHI,
+    de-identification) or ``serving`` (its capture only).
     """
-    if role not in ROLES:
-        raise ConfigError(f"unknown role; roles are {', '.join(ROLES)}")
-    who = keys.identity(project) if role == "workload" else keys.ingest_identity(project)
-    bao = openbao.login(settings, who)
+    if role not in _IDENTITY_OF_ROLE:
+        raise ConfigError(f"unknown role; roles are {', '.join(_IDENTITY_OF_ROLE)}")
+    bao = openbao.login(settings, _IDENTITY_OF_ROLE[role](project))
     if settings.profile == "sandbox":
         return LocalObjectStore(settings.data_dir / "lake", bao, project)
-    creds = credentials.read(bao, s3_credentials_path(project, role))
+    path = s3_credentials_path(project, role)
+    creds = credentials.require(credentials.read(bao, path), path, "access_key", "secret_key")
     client = s3_client(
         settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
     )
@@ -247,5 +275,7 @@ def open_store(settings: Settings, project: str, role: str = "workload") -> Obje
 
 
 def s3_credentials_path(project: str, role: str) -> str:
-    """Where a role's S3 keys live in KV: each readable by that role's identity only."""
-    return f"projects/{project}/s3" if role == "workload" else f"ingest/{project}/s3"
+    """Where a role's S3 keys live in KV: each readable by that role's identity (and, for
+    the serving role's, by the project's workload), written by the operator only."""
+    prefix = {"workload": "projects", "ingest": "ingest", "serving": "serving"}[role]
+    return f"{prefix}/{keys.validate_project(project)}/s3"

@@ -8,10 +8,13 @@ come from a 0600 file under the data directory, in production from the orchestra
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import hvac
 import hvac.exceptions
@@ -48,6 +51,44 @@ def save_credentials(settings: Settings, identity: str, role_id: str, secret_id:
     write_private(credentials_path(settings, identity), payload)
 
 
+class HealthProbe:
+    """Whether OpenBao answers, initialised, unsealed and active, over verified TLS; asked at
+    most once every `ttl` seconds, so that a readiness probe does not load it."""
+
+    def __init__(self, settings: Settings, ttl: float = 2.0) -> None:
+        self.url = f"{settings.openbao_url}/v1/sys/health"
+        self.verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle.is_file() else True
+        self.ttl = ttl
+        self._checked = -ttl
+        self._healthy = False
+
+    def healthy(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked >= self.ttl:
+            try:
+                code = requests.get(self.url, verify=self.verify, timeout=2).status_code
+            except requests.RequestException:
+                code = 0
+            self._healthy, self._checked = code == 200, now
+        return self._healthy
+
+
+def _read_credentials(path: Path, identity: str) -> dict[str, str]:
+    try:
+        creds = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"no credentials for identity '{identity}' in the data directory"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"the credentials file of identity '{identity}' is unreadable") from exc
+    if not isinstance(creds, dict) or not all(
+        isinstance(creds.get(k), str) for k in ("role_id", "secret_id")
+    ):
+        raise ConfigError(f"the credentials file of identity '{identity}' is malformed")
+    return creds
+
+
 def client(settings: Settings, token: str | None = None) -> hvac.Client:
     """An unauthenticated (or token) client that verifies the server with the CA bundle."""
     if settings.openbao_addr is None and not settings.ca_bundle.is_file():
@@ -62,13 +103,7 @@ def login(settings: Settings, identity: str) -> hvac.Client:
         role_id = settings.openbao_role_id.get_secret_value()
         secret_id = settings.openbao_secret_id.get_secret_value()
     else:
-        path = credentials_path(settings, identity)
-        try:
-            creds = json.loads(path.read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(
-                f"no credentials for identity '{identity}' in the data directory"
-            ) from exc
+        creds = _read_credentials(credentials_path(settings, identity), identity)
         role_id, secret_id = creds["role_id"], creds["secret_id"]
     bao = client(settings)
     with openbao_errors(f"AppRole login as '{identity}'"):
@@ -76,22 +111,80 @@ def login(settings: Settings, identity: str) -> hvac.Client:
     return bao
 
 
-# Short-lived tokens; secret ids do not expire in the sandbox (production rotates them).
+# Short-lived tokens; secret ids that expire (`stack up` renews them) and that, like the
+# tokens they yield, work only from the stack's own addresses.
+SECRET_ID_TTL_HOURS = 720
 _ROLE_TOKENS = {
     "token_ttl": "1h",
     "token_max_ttl": "24h",
-    "secret_id_ttl": "0",
+    "secret_id_ttl": f"{SECRET_ID_TTL_HOURS}h",
     "token_type": "service",
 }
 
 
+def role_settings(settings: Settings, **token_settings: str) -> dict[str, Any]:
+    cidrs = settings.bound_cidrs
+    return {
+        **_ROLE_TOKENS,
+        "secret_id_bound_cidrs": cidrs,
+        "token_bound_cidrs": cidrs,
+        **token_settings,
+    }
+
+
 def create_approle(
-    bao: hvac.Client, identity: str, policies: list[str], **token_settings: str
+    bao: hvac.Client,
+    settings: Settings,
+    identity: str,
+    policies: list[str],
+    **token_settings: str,
 ) -> tuple[str, str]:
     """Create (or update) `identity`'s AppRole; returns its role id and a fresh secret id."""
     bao.auth.approle.create_or_update_approle(
-        identity, token_policies=policies, **{**_ROLE_TOKENS, **token_settings}
+        identity, token_policies=policies, **role_settings(settings, **token_settings)
     )
     role_id = bao.auth.approle.read_role_id(identity)["data"]["role_id"]
     secret_id = bao.auth.approle.generate_secret_id(identity)["data"]["secret_id"]
     return str(role_id), str(secret_id)
+
+
+def renew_secret_ids(operator: hvac.Client, settings: Settings) -> list[str]:
+    """Give every identity with a credentials file a fresh secret id once half of its
+    lifetime is gone (and destroy the old one); returns the identities renewed.
+
+    Run by `stack up` as the operator: its own file is renewed like the others, so a
+    stack that is started at least every fifteen days never locks itself out."""
+    renewed = []
+    for path in sorted(settings.credentials_dir.glob("*.json")):
+        identity = path.stem
+        creds = _read_credentials(path, identity)
+        with openbao_errors(f"renewing the secret id of '{identity}'"):
+            try:
+                role = bao_role(operator, identity)
+            except hvac.exceptions.InvalidPath:
+                continue  # the identity was deleted; its file is stale
+            info = operator.auth.approle.read_secret_id(identity, creds["secret_id"])
+            if info and not _past_half_life(info["data"]):
+                continue
+            operator.auth.approle.create_or_update_approle(
+                identity, token_policies=role["token_policies"], **role_settings(settings)
+            )
+            secret_id = operator.auth.approle.generate_secret_id(identity)["data"]["secret_id"]
+            save_credentials(settings, identity, creds["role_id"], str(secret_id))
+            if info:
+                operator.auth.approle.destroy_secret_id(identity, creds["secret_id"])
+        renewed.append(identity)
+    return renewed
+
+
+def bao_role(bao: hvac.Client, identity: str) -> dict[str, Any]:
+    return dict(bao.auth.approle.read_role(identity)["data"])
+
+
+def _past_half_life(info: dict[str, Any]) -> bool:
+    expires = info.get("expiration_time") or ""
+    created = info.get("creation_time") or ""
+    if not expires or expires.startswith("0001-"):
+        return True  # an id that never expires is replaced by one that does
+    start, end = dt.datetime.fromisoformat(created), dt.datetime.fromisoformat(expires)
+    return dt.datetime.now(dt.UTC) > start + (end - start) / 2

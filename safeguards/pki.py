@@ -23,6 +23,20 @@ from safeguards.files import write_private
 from safeguards.openbao import openbao_errors
 
 ROOT_NAME = "hipaa-mlops root CA"
+# The TLS 1.2 suites every server may offer: forward-secret (ECDHE) with an AEAD cipher.
+# No CBC, no SHA-1 MAC, no CCM_8; TLS 1.3's suites are all AEAD and stay as they are.
+# AEAD_CIPHERS is the OpenSSL cipher string for the Python servers (uvicorn, BentoML) and
+# PostgreSQL; AEAD_SUITES names the same suites as Go's crypto/tls does (IANA names), for
+# OpenBao, SeaweedFS and Prometheus.
+AEAD_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+AEAD_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+)
 _KEY_PEM = serialization.PrivateFormat.PKCS8
 
 
@@ -52,6 +66,7 @@ def create_root(key_path: Path, cert_path: Path, days: int = 3650) -> None:
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), False)
         .sign(key, hashes.SHA384())
     )
     write_private(key_path, _key_pem(key))
@@ -64,6 +79,16 @@ def _load_root(
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
+
+
+def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """The AKI of a certificate `issuer` signs: the issuer's own SKI (RFC 5280 4.2.1.1).
+
+    Strict path validation (OpenSSL's X509_STRICT, cryptography's verifier, sslyze)
+    rejects a chain whose non-root certificates lack it; plain `openssl verify` does not.
+    """
+    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
 def issue_bootstrap_server_cert(
@@ -93,7 +118,13 @@ def issue_bootstrap_server_cert(
         .not_valid_after(_now() + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .add_extension(_authority_key_id(ca_cert), False)
         .sign(ca_key, hashes.SHA384())
     )
     write_private(key_out, _key_pem(key))
@@ -118,6 +149,7 @@ def sign_intermediate(root_key: Path, root_cert: Path, csr_pem: str, days: int =
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), False)
+        .add_extension(_authority_key_id(ca_cert), False)
         .sign(ca_key, hashes.SHA384())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()

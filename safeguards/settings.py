@@ -7,6 +7,7 @@ them in OpenBao. A secret that is set by hand must not be a placeholder.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Loopback address servers bind to.")
     port_base: int = Field(
         default=8200, ge=1024, le=65000, description="OpenBao listens here; others above it."
+    )
+    openbao_bound_cidrs: str = Field(
+        default="127.0.0.0/8",
+        description="Comma-separated CIDRs that AppRole secret ids and tokens work from.",
     )
     openbao_addr: str | None = Field(
         default=None, description="An external OpenBao; by default the stack's own."
@@ -123,6 +128,17 @@ class Settings(BaseSettings):
                     "the real value issued by OpenBao"
                 )
         return value
+
+    @field_validator("openbao_bound_cidrs")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for cidr in value.split(","):
+            ipaddress.ip_network(cidr.strip())
+        return value
+
+    @property
+    def bound_cidrs(self) -> list[str]:
+        return [c.strip() for c in self.openbao_bound_cidrs.split(",")]
 
     @field_validator("retrain_cron")
     @classmethod

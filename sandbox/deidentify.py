@@ -64,6 +64,13 @@ def deidentify(
         discharge = pd.to_datetime(raw["discharge_date"], format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise ConfigError("admission_date and discharge_date must be ISO 8601 dates") from exc
+    for column, dates in (("admission_date", admission), ("discharge_date", discharge)):
+        if dates.isna().any():
+            rows = [int(i) + 1 for i in dates.index[dates.isna()][:3]]
+            raise ConfigError(
+                f"{column} is missing in {int(dates.isna().sum())} row(s), first at row(s) "
+                f"{', '.join(map(str, rows))}; every row needs one"
+            )
     mrn = raw["mrn"].astype(str)
     mapping = pseudonymize(mrn.tolist())
     age = raw["age"].astype("int64")

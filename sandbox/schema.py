@@ -6,6 +6,8 @@ passed through: an unknown column may be an identifier nobody declared.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from safeguards.errors import ConfigError
@@ -70,15 +72,31 @@ DEIDENTIFIED_EXTRA = {
 
 RAW_COLUMNS = [*IDENTIFIERS, *FEATURES, LABEL]
 DEIDENTIFIED_COLUMNS = [*DEIDENTIFIED_EXTRA, *FEATURES, LABEL]
+_DECLARED = frozenset(RAW_COLUMNS) | frozenset(DEIDENTIFIED_COLUMNS)
+
+
+# A header shaped like this is a column name, not a value: two or more lowercase words
+# joined by underscores, no digits, spaces or punctuation (which names, MRNs, dates,
+# phone numbers and addresses have).
+_COLUMN_NAME = re.compile(r"^[a-z]+(_[a-z]+){1,5}$")
+
+
+def _shown(position: int, column: object) -> str:
+    """A column by its position, and by its name only when it is one of ours or shaped
+    like a column name (a file whose header is a patient's row must not print it)."""
+    if isinstance(column, str) and (column in _DECLARED or _COLUMN_NAME.match(column)):
+        return f"{position} ({column})"
+    return str(position)
 
 
 def check(frame: pd.DataFrame, columns: list[str], kind: str) -> None:
     """Refuse unknown or missing columns, wrong types, bad categories and empty tables."""
-    unknown = [c for c in frame.columns if c not in columns]
+    unknown = [(i, c) for i, c in enumerate(frame.columns, start=1) if c not in columns]
     if unknown:
         raise ConfigError(
-            f"{kind} table has {len(unknown)} undeclared column(s): "
-            f"{', '.join(map(str, unknown[:5]))}; declare them in sandbox/schema.py or drop them"
+            f"{kind} table has {len(unknown)} undeclared column(s), at position(s) "
+            f"{', '.join(_shown(i, c) for i, c in unknown[:5])}; declare them in "
+            "sandbox/schema.py or drop them"
         )
     missing = [c for c in columns if c not in frame.columns]
     if missing:

@@ -48,15 +48,19 @@ def from_parquet(data: bytes) -> pd.DataFrame:
 
 
 class DatasetRepo:
-    """The DVC repository of one project's datasets, used by its data steward."""
+    """The DVC repository of one project's datasets, used by its data steward, or read by
+    its workload (``role="workload"``), each with its own S3 identity on the stack."""
 
-    def __init__(self, settings: Settings, project: str, bao: hvac.Client) -> None:
+    def __init__(
+        self, settings: Settings, project: str, bao: hvac.Client, role: str = "ingest"
+    ) -> None:
         self.settings = settings
         self.project = keys.validate_project(project)
         self.bao = bao
+        self.role = role
         self.root = settings.data_dir / "datasets" / project
 
-    def _run(self, *args: str) -> str:
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> str:
         result = subprocess.run(
             list(args),
             cwd=self.root,
@@ -64,7 +68,9 @@ class DatasetRepo:
             text=True,
             check=False,
             timeout=600,
-            env={**os.environ, **_QUIET},
+            env={**os.environ, **_QUIET, **(env or {})},
+            # Git and DVC create files by the umask: none of them may be seen by others.
+            umask=0o077,
         )
         if result.returncode != 0:
             # The output names files and commands, never data values.
@@ -75,7 +81,31 @@ class DatasetRepo:
         return self._run("git", *_GIT_ID, *args)
 
     def _dvc(self, *args: str) -> str:
-        return self._run(str(Path(sys.executable).with_name("dvc")), *args)
+        return self._run(str(Path(sys.executable).with_name("dvc")), *args, env=self._s3_env())
+
+    def _remote_keys(self) -> dict[str, str] | None:
+        """The same keys as DVC remote options, for DVC's in-process API."""
+        env = self._s3_env()
+        if not env:
+            return None
+        return {
+            "access_key_id": env["AWS_ACCESS_KEY_ID"],
+            "secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+        }
+
+    def _s3_env(self) -> dict[str, str]:
+        """The role's S3 keys for DVC's remote, read from OpenBao for each command and
+        handed over in its environment: never written to DVC's config files."""
+        if self.settings.profile == "sandbox":
+            return {}
+        path = objectstore.s3_credentials_path(self.project, self.role)
+        creds = credentials.require(
+            credentials.read(self.bao, path), path, "access_key", "secret_key"
+        )
+        return {
+            "AWS_ACCESS_KEY_ID": creds["access_key"],
+            "AWS_SECRET_ACCESS_KEY": creds["secret_key"],
+        }
 
     def init(self) -> None:
         if (self.root / ".dvc").is_dir():
@@ -89,9 +119,6 @@ class DatasetRepo:
             remote = self.settings.data_dir / "lake" / f"{self.project}-dvc-remote"
             self._dvc("remote", "add", "-d", "lake", str(remote))
         else:
-            creds = credentials.read(
-                self.bao, objectstore.s3_credentials_path(self.project, "ingest")
-            )
             bucket = objectstore.bucket_name(self.project, "deidentified")
             self._dvc("remote", "add", "-d", "lake", f"s3://{bucket}/dvc")
             for key, value in (
@@ -101,11 +128,6 @@ class DatasetRepo:
                 ("sse_kms_key_id", keys.key_name(self.project)),
             ):
                 self._dvc("remote", "modify", "lake", key, value)
-            self._dvc("remote", "modify", "--local", "lake", "access_key_id", creds["access_key"])
-            self._dvc(
-                "remote", "modify", "--local", "lake", "secret_access_key", creds["secret_key"]
-            )
-            (self.root / ".dvc" / "config.local").chmod(0o600)
         self._git("add", ".dvc", ".dvcignore")
         self._git("commit", "-q", "-m", "dataset repository")
 
@@ -198,7 +220,11 @@ class DatasetRepo:
         meta = self.version(name, revision)
         try:
             sealed = dvc.api.read(
-                f"{name}.parquet.sealed", repo=str(self.root), rev=meta["revision"], mode="rb"
+                f"{name}.parquet.sealed",
+                repo=str(self.root),
+                rev=meta["revision"],
+                mode="rb",
+                remote_config=self._remote_keys(),
             )
         except (DvcException, FileNotFoundError) as exc:
             raise NotFound(

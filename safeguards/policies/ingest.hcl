@@ -1,12 +1,14 @@
 # Ingestion identity of project {project}: the only one that reaches raw PHI. It reads and
 # writes the raw zone (its own key), writes de-identified data (the project key) and
-# computes pseudonyms.
+# computes pseudonyms. Its records are the operator's to write: it reads them only.
 path "transit/datakey/plaintext/phi-{project}" { capabilities = ["update"] }
 path "transit/decrypt/phi-{project}" { capabilities = ["update"] }
 path "transit/datakey/plaintext/proj-{project}" { capabilities = ["update"] }
 path "transit/decrypt/proj-{project}" { capabilities = ["update"] }
 path "transit/hmac/pseudonym-{project}" { capabilities = ["update"] }
 path "secret/data/ingest/{project}/*" { capabilities = ["read"] }
-path "transit/hmac/audit-log" { capabilities = ["update"] }
-path "transit/verify/audit-log" { capabilities = ["update"] }
-path "secret/data/audit/*" { capabilities = ["create", "read", "update"] }
+# Audit: signs with its own key only; anchors are created, never changed or deleted.
+path "transit/hmac/audit-ingest-{project}" { capabilities = ["update"] }
+path "transit/verify/audit-*" { capabilities = ["update"] }
+path "secret/data/audit/*" { capabilities = ["create", "read"] }
+path "secret/metadata/audit/*" { capabilities = ["list"] }

@@ -1,25 +1,29 @@
 # Platform operator: manages keys, policies, identities and certificates.
-# It cannot read or decrypt project data, nor alter the audit-log key.
+# It cannot read or decrypt project data, nor delete any audit key.
 path "sys/mounts" { capabilities = ["read"] }
 path "sys/policy/*" { capabilities = ["create", "read", "update", "delete", "list"] }
 path "auth/approle/role/*" { capabilities = ["create", "read", "update", "delete", "list"] }
 path "transit/keys/*" { capabilities = ["create", "read", "update", "delete", "list"] }
-path "transit/keys/audit-log" { capabilities = ["read"] }
-path "transit/keys/audit-log/*" { capabilities = ["deny"] }
+# Audit keys: created with their identity (a create is an update in transit), never
+# deleted, so whatever an identity ever signed can always be verified.
+path "transit/keys/audit-*" { capabilities = ["create", "read", "update"] }
 path "secret/data/services/*" { capabilities = ["create", "read", "update"] }
 path "secret/metadata/services/*" { capabilities = ["read", "list"] }
 path "pki/issue/server" { capabilities = ["update"] }
 path "pki/issue/internal" { capabilities = ["update"] }
-path "transit/hmac/audit-log" { capabilities = ["update"] }
-path "transit/verify/audit-log" { capabilities = ["update"] }
-path "secret/data/audit/*" { capabilities = ["create", "read", "update"] }
-# S3 identities of projects (workload and ingestion): generated here, read by the lake.
+# Audit: signs with its own key only; anchors are created, never changed or deleted.
+path "transit/hmac/audit-operator" { capabilities = ["update"] }
+path "transit/verify/audit-*" { capabilities = ["update"] }
+path "secret/data/audit/*" { capabilities = ["create", "read"] }
+path "secret/metadata/audit/*" { capabilities = ["list"] }
+# Records of every project, generated and written here only; projects read their own.
 path "secret/data/projects/+/s3" { capabilities = ["create", "read", "update"] }
 path "secret/data/ingest/+/s3" { capabilities = ["create", "read", "update"] }
+path "secret/data/serving/+/s3" { capabilities = ["create", "read", "update"] }
 # Each project's MLflow password: generated here, read by the project's workload.
 path "secret/data/projects/+/mlflow" { capabilities = ["create", "read", "update"] }
 # Serving: the endpoint's read-only MLflow password, and API key hashes (never the keys),
-# created, listed and revoked here and read by the project's workload.
+# created, listed and revoked here and read by the project's endpoint.
 path "secret/data/projects/+/mlflow-serving" { capabilities = ["create", "read", "update"] }
 path "secret/data/projects/+/api-keys/*" { capabilities = ["create", "read", "update"] }
 path "secret/metadata/projects/+/api-keys/*" { capabilities = ["read", "list", "delete"] }

@@ -1,10 +1,13 @@
-# Workload identity of project {project} (training, serving): its project key and
-# secrets, and audit appends. Never the raw PHI zone: that key is phi-{project}.
+# Workload identity of project {project} (training, monitoring): its project key, read
+# access to its records (the operator writes them), and audit appends. Never the raw PHI
+# zone: that key is phi-{project}.
 path "transit/datakey/plaintext/proj-{project}" { capabilities = ["update"] }
 path "transit/encrypt/proj-{project}" { capabilities = ["update"] }
 path "transit/decrypt/proj-{project}" { capabilities = ["update"] }
 path "transit/keys/proj-{project}" { capabilities = ["read"] }
-path "secret/data/projects/{project}/*" { capabilities = ["create", "read", "update"] }
-path "transit/hmac/audit-log" { capabilities = ["update"] }
-path "transit/verify/audit-log" { capabilities = ["update"] }
-path "secret/data/audit/*" { capabilities = ["create", "read", "update"] }
+path "secret/data/projects/{project}/*" { capabilities = ["read"] }
+# Audit: signs with its own key only; anchors are created, never changed or deleted.
+path "transit/hmac/audit-project-{project}" { capabilities = ["update"] }
+path "transit/verify/audit-*" { capabilities = ["update"] }
+path "secret/data/audit/*" { capabilities = ["create", "read"] }
+path "secret/metadata/audit/*" { capabilities = ["list"] }

@@ -57,7 +57,7 @@ def prepare(settings: Settings) -> Launch:
         f"database_uri = sqlite:///{root / 'auth.db'}\n"
         f"admin_username = {ADMIN}\n"
         f"admin_password = {password}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "authorization_function = services.mlflow.authz:authenticate_request\n"
         # Password checks are scrypt: without the cache each request costs ~0.4 s.
         "auth_cache_ttl_seconds = 60\n"
     )
@@ -114,7 +114,7 @@ def prepare(settings: Settings) -> Launch:
             "--uvicorn-opts",
             # Clients keep connections alive: without a bound, a graceful stop waits forever.
             f"--ssl-keyfile {tls / 'mlflow.key'} --ssl-certfile {tls / 'mlflow.pem'} "
-            "--timeout-graceful-shutdown 5",
+            f"--ssl-ciphers {pki.AEAD_CIPHERS} --timeout-graceful-shutdown 5",
         ],
         env,
     )
@@ -188,6 +188,33 @@ def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
             )
 
 
+def existing(settings: Settings, project: str) -> list[str]:
+    """What of `project`'s MLflow names exists already: its experiment, its registered
+    model, its users (kind and name each)."""
+    admin = _Admin(settings)
+    checks = [
+        (
+            "experiment",
+            experiment_name(project),
+            "2.0/mlflow/experiments/get-by-name",
+            {"experiment_name": experiment_name(project)},
+        ),
+        (
+            "registered model",
+            model_name(project),
+            "2.0/mlflow/registered-models/get",
+            {"name": model_name(project)},
+        ),
+        *(
+            ("user", user, "2.0/mlflow/users/get", {"username": user})
+            for user in (project_user(project), serving_user(project))
+        ),
+    ]
+    return [
+        f"MLflow {kind} {name}" for kind, name, path, params in checks if admin.exists(path, params)
+    ]
+
+
 class _Admin:
     """MLflow's REST API as its admin, over TLS; creating what exists is not an error."""
 
@@ -202,6 +229,16 @@ class _Admin:
         )
         if response.status_code != 200 and "RESOURCE_ALREADY_EXISTS" not in response.text:
             raise ServerError(f"MLflow refused {path} ({response.status_code})")
+
+    def exists(self, path: str, params: dict[str, str]) -> bool:
+        response = requests.get(
+            self.base + path, params=params, auth=self.auth, verify=self.verify, timeout=30
+        )
+        if response.status_code == 404 or "RESOURCE_DOES_NOT_EXIST" in response.text:
+            return False
+        if response.status_code != 200:
+            raise ServerError(f"MLflow refused {path} ({response.status_code})")
+        return True
 
     def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         response = requests.get(

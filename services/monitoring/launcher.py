@@ -44,6 +44,7 @@ def prepare(settings: Settings) -> Launch:
             str(tls / "monitoring.pem"),
             "--ssl-keyfile",
             str(tls / "monitoring.key"),
+            f"--ssl-ciphers={pki.AEAD_CIPHERS}",
             "--no-access-log",
             "--timeout-graceful-shutdown",
             "5",

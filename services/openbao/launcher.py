@@ -23,7 +23,14 @@ import requests
 from safeguards import audit, keys, pki
 from safeguards.errors import ConfigError, Unavailable
 from safeguards.files import write_private
-from safeguards.openbao import client, create_approle, login, openbao_errors, save_credentials
+from safeguards.openbao import (
+    client,
+    create_approle,
+    login,
+    openbao_errors,
+    renew_secret_ids,
+    save_credentials,
+)
 from safeguards.policies import policy
 from safeguards.settings import Settings
 from services.launch import Launch
@@ -90,6 +97,7 @@ listener "tcp" {{
   tls_cert_file   = "{paths.cert}"
   tls_key_file    = "{paths.key}"
   tls_min_version = "tls12"
+  tls_cipher_suites = "{",".join(pki.AEAD_SUITES)}"
 }}
 
 audit "file" "file" {{
@@ -144,13 +152,17 @@ def after_start(settings: Settings) -> None:
 
 
 def _apply_policies(settings: Settings) -> None:
-    """Re-apply the policy files at every start: the repository is their source of truth."""
+    """Re-apply the policy files at every start (the repository is their source of truth)
+    and renew the secret ids that are past half their lifetime."""
     operator = login(settings, "operator")
     with openbao_errors("applying policies"):
         for identity in BOOTSTRAP_IDENTITIES:
             operator.sys.create_or_update_policy(identity, policy(identity))
     for project in keys.projects(operator):
         keys.apply_policies(operator, project)
+    renewed = renew_secret_ids(operator, settings)
+    if renewed:
+        log.info("secret ids renewed", extra={"identities": len(renewed)})
 
 
 def _wait_active(settings: Settings, timeout: float = 30.0) -> None:
@@ -180,10 +192,10 @@ def _bootstrap(settings: Settings, paths: OpenBaoPaths) -> None:
             _configure_pki(bao, paths)
         if "approle/" not in bao.sys.list_auth_methods()["data"]:
             bao.sys.enable_auth_method("approle")
-        bao.secrets.transit.create_key(audit.KEY_NAME, key_type="aes256-gcm96")
+        audit.create_signing_key(bao, "operator")
         for identity in BOOTSTRAP_IDENTITIES:
             bao.sys.create_or_update_policy(identity, policy(identity))
-            role_id, secret_id = create_approle(bao, identity, [identity])
+            role_id, secret_id = create_approle(bao, settings, identity, [identity])
             save_credentials(settings, identity, role_id, secret_id)
     paths.bootstrapped.write_text("bootstrap complete\n")
     log.info("openbao bootstrapped")

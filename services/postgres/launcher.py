@@ -1,16 +1,17 @@
 """Start PostgreSQL natively as MLflow's backend store on the stack: TLS and SCRAM only.
 
-The server listens on the stack's loopback address alone and speaks TLS 1.2 or later with
-a certificate from the stack's PKI. Its pg_hba.conf, rewritten at every start, has no
-plaintext line: the `mlflow` role reaches its database over `hostssl` only, the
-superuser only through the Unix socket inside the 0700 data directory, and every
-password is checked with SCRAM-SHA-256. Both passwords are generated into OpenBao KV.
-The superuser's reaches initdb through a 0600 file deleted right after; the role's is
-sent to the server only as a SCRAM verifier computed here, and MLflow gets it through its
-environment. Connections are logged; statements, their values and error details never
-are, not even when a statement fails. Data pages carry checksums. PostgreSQL refuses to
-run as root: under a root supervisor (a container, CI) it runs in a user namespace of its
-own, where that account is `nobody` and holds no capability outside the namespace.
+The server listens on the stack's loopback address alone and speaks TLS 1.3, or TLS 1.2
+with forward-secret AEAD suites only (`pki.AEAD_CIPHERS`), with a certificate from the
+stack's PKI. Its pg_hba.conf, rewritten at every start, has no plaintext line: the
+`mlflow` role reaches its database over `hostssl` only, the superuser only through the
+Unix socket inside the 0700 data directory, and every password is checked with
+SCRAM-SHA-256. Both passwords are generated into OpenBao KV. The superuser's reaches initdb
+through a 0600 file deleted right after; the role's is sent to the server only as a SCRAM
+verifier computed here, and MLflow gets it through its environment. Connections are
+logged; statements, their values and error details never are, not even when a statement
+fails. Data pages carry checksums. PostgreSQL refuses to run as root: under a root
+supervisor (a container, CI) it runs in a user namespace of its own, where that account
+is `nobody` and holds no capability outside the namespace.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ ssl = on
 ssl_cert_file = '{tls / "postgres.pem"}'
 ssl_key_file = '{tls / "postgres.key"}'
 ssl_min_protocol_version = 'TLSv1.2'
+ssl_ciphers = '{pki.AEAD_CIPHERS}'
 log_connections = on
 log_disconnections = on
 log_line_prefix = '%m [%p] %q%u@%d '

@@ -2,14 +2,15 @@
 target, the stack's alert rules (`monitoring/alerts.yml`) loaded.
 
 Prometheus comes from Debian's package (`make prometheus`) and listens on the stack's
-loopback address only, TLS 1.2 or later with a certificate from the stack's PKI. Every
-path, health checks included, asks for the password of its one user, which is generated
-into OpenBao KV; the 0600 web config holds only its bcrypt hash. Targets are scraped over
-HTTPS verified with the stack's CA bundle, never without verification, with an API key of
-the served project kept in a 0600 file: OpenBao stores the key hashed, so that file is its
-only plaintext copy. No secret is ever on the command line. The admin API, the HTTP
-lifecycle endpoints, remote write and its receiver stay off; the TSDB is bounded. Alerts
-are evaluated and shown by its API only: there is no Alertmanager to send them anywhere.
+loopback address only, TLS 1.3 or TLS 1.2 with ECDHE-AEAD suites (`pki.AEAD_SUITES`), with
+a certificate from the stack's PKI. Every path, health checks included, asks for the
+password of its one user, which is generated into OpenBao KV; the 0600 web config holds
+only its bcrypt hash. Targets are scraped over HTTPS verified with the stack's CA bundle,
+never without verification, with an API key of the served project kept in a 0600 file:
+OpenBao stores the key hashed, so that file is its only plaintext copy. No secret is ever
+on the command line. The admin API, the HTTP lifecycle endpoints, remote write and its
+receiver stay off; the TSDB is bounded. Alerts are evaluated and shown by its API only:
+there is no Alertmanager to send them anywhere.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def render_web_config(settings: Settings, password_hash: str) -> str:
             "cert_file": str(tls / "prometheus.pem"),
             "key_file": str(tls / "prometheus.key"),
             "min_version": "TLS12",
+            "cipher_suites": list(pki.AEAD_SUITES),
         },
         "basic_auth_users": {ADMIN: password_hash},
     }

@@ -23,9 +23,10 @@ import botocore.exceptions
 import hvac
 
 from safeguards import credentials, keys, openbao, pki
-from safeguards.errors import SafeguardError, Unavailable
+from safeguards.errors import ConfigError, SafeguardError, Unavailable
 from safeguards.files import write_private
 from safeguards.objectstore import (
+    PREFIX_ROLES,
     ROLES,
     ZONES,
     S3ObjectStore,
@@ -47,6 +48,7 @@ PLATFORM = "platform"
 # Internal listeners, above the S3 port (base + 2): master, volume, filer and their gRPC.
 _INTERNAL = {"master": 10, "volume": 11, "filer": 12}
 _GRPC = {"master": 13, "volume": 14, "filer": 15, "s3": 16}
+_ACTIONS = {"rw": ("Read", "List", "Write", "Tagging"), "r": ("Read", "List")}
 # The KMS provider logs in once and never renews: its token must outlive the process.
 _KMS_TTL = "768h"
 
@@ -65,6 +67,7 @@ def prepare(settings: Settings) -> Launch:
     root, tls = _dir(settings), settings.data_dir / "tls"
     (root / "data").mkdir(parents=True, exist_ok=True, mode=0o700)
     (root / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
+    root.chmod(0o700)  # s3.sock and filer.sock below are plaintext: the directory is private
     operator = openbao.login(settings, "operator")
     hosts = [settings.host, "localhost", "seaweedfs"]
     pki.issue_server_cert(operator, hosts, tls / "seaweedfs.key", tls / "seaweedfs.pem")
@@ -81,7 +84,7 @@ def prepare(settings: Settings) -> Launch:
         "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n"
     )
     keys.create_project(operator, settings, PLATFORM)
-    render_s3_config(settings, operator, kms_login=_kms_approle(operator))
+    render_s3_config(settings, operator, kms_login=_kms_approle(settings, operator))
     s3 = _port(settings, PORT_OFFSETS["seaweedfs"])
     return Launch(
         [
@@ -131,6 +134,12 @@ def _security_toml(settings: Settings, operator: hvac.Client) -> str:
         f'[jwt.filer_signing]\nkey = "{jwt["filer-signing"]}"',
         f'[jwt.filer_signing.read]\nkey = "{jwt["filer-signing-read"]}"',
         "[access]\nui = false",
+        # Every HTTPS and gRPC listener, S3 included: TLS 1.2 with ECDHE-AEAD suites, or
+        # 1.3. gRPC's advancedtls refuses a minimum without a maximum.
+        "[tls]\n"
+        'min_version = "TLS 1.2"\n'
+        'max_version = "TLS 1.3"\n'
+        f'cipher_suites = "{",".join(pki.AEAD_SUITES)}"',
         "[filer.expose_directory_metadata]\nenabled = false",
         f'[grpc]\nca = "{ca}"',
         *(
@@ -146,11 +155,16 @@ def _security_toml(settings: Settings, operator: hvac.Client) -> str:
     return "\n\n".join(sections) + "\n"
 
 
-def _kms_approle(operator: hvac.Client) -> dict[str, str]:
+def _kms_approle(settings: Settings, operator: hvac.Client) -> dict[str, str]:
     with openbao.openbao_errors("configuring SeaweedFS's KMS identity"):
         operator.sys.create_or_update_policy("seaweedfs", policy("seaweedfs"))
         role_id, secret_id = openbao.create_approle(
-            operator, "seaweedfs", ["seaweedfs"], token_ttl=_KMS_TTL, token_max_ttl=_KMS_TTL
+            operator,
+            settings,
+            "seaweedfs",
+            ["seaweedfs"],
+            token_ttl=_KMS_TTL,
+            token_max_ttl=_KMS_TTL,
         )
     return {"role_id": role_id, "secret_id": secret_id}
 
@@ -167,16 +181,11 @@ def render_s3_config(
         _identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"])
     ]
     for project in keys.projects(operator):
-        for role, zones in ROLES.items():
-            creds = credentials.ensure_s3_identity(operator, s3_credentials_path(project, role))
-            actions = [
-                f"{action}:{bucket_name(project, zone)}"
-                for zone, mode in zones.items()
-                for action in (
-                    ("Read", "List", "Write", "Tagging") if mode == "rw" else ("Read", "List")
-                )
-            ]
-            identities.append(_identity(f"{role}-{project}", creds, actions))
+        try:
+            identities.extend(_project_identities(operator, project))
+        except ConfigError as exc:
+            # One project's broken record must not lock every other project out.
+            log.error("project left out of the S3 identities", extra={"error": str(exc)})
     config = {
         "identities": identities,
         "kms": {
@@ -198,6 +207,28 @@ def render_s3_config(
     write_private(path, json.dumps(config, indent=1).encode())
 
 
+def _project_identities(operator: hvac.Client, project: str) -> list[dict[str, Any]]:
+    """The S3 identities of `project`, one per role, each limited to its zones."""
+    grants: dict[str, list[str]] = {
+        role: [
+            f"{action}:{bucket_name(project, zone)}"
+            for zone, mode in zones.items()
+            for action in _ACTIONS[mode]
+        ]
+        for role, zones in ROLES.items()
+    }
+    for role, (zone, prefix) in PREFIX_ROLES.items():
+        grants[role] = [f"{a}:{bucket_name(project, zone)}/{prefix}*" for a in ("Read", "Write")]
+    return [
+        _identity(
+            f"{role}-{project}",
+            credentials.ensure_s3_identity(operator, s3_credentials_path(project, role)),
+            actions,
+        )
+        for role, actions in grants.items()
+    ]
+
+
 def _identity(name: str, creds: dict[str, str], actions: list[str]) -> dict[str, Any]:
     return {
         "name": name,
@@ -213,7 +244,8 @@ def admin_client(settings: Settings, operator: hvac.Client) -> Any:
 
 def create_buckets(settings: Settings, operator: hvac.Client, project: str) -> None:
     """The project's zone buckets, each with default encryption SSE-KMS under its zone's key
-    (raw PHI under ``phi-<project>``, the others under ``proj-<project>``)."""
+    (raw PHI under ``phi-<project>``, the others under ``proj-<project>``) and a policy
+    that refuses any write naming another key or another kind of encryption."""
     admin = admin_client(settings, operator)
     for zone in ZONES:
         bucket = bucket_name(project, zone)
@@ -231,6 +263,53 @@ def create_buckets(settings: Settings, operator: hvac.Client, project: str) -> N
             admin.put_bucket_encryption(
                 Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]}
             )
+            admin.put_bucket_policy(
+                Bucket=bucket, Policy=json.dumps(bucket_policy(bucket, zone_key(project, zone)))
+            )
+
+
+def bucket_policy(bucket: str, key: str) -> dict[str, Any]:
+    """Writes into `bucket` may ask for SSE-KMS under `key` or for nothing (the bucket's
+    default, the same key, applies); naming another key, SSE-S3 or a customer key, or
+    copying an object in (which could carry its source's key), is denied to everyone.
+
+    `ForAnyValue:` makes a condition on a header the request does not send false, so a
+    write without encryption headers is not caught by the first two statements."""
+    objects = f"arn:aws:s3:::{bucket}/*"
+    writes = ["s3:PutObject", "s3:CreateMultipartUpload"]
+
+    def deny(sid: str, condition: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": writes,
+            "Resource": objects,
+            "Condition": condition,
+        }
+
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            deny(
+                "OnlyTheZoneKey",
+                {
+                    "ForAnyValue:StringNotEquals": {
+                        "s3:x-amz-server-side-encryption-aws-kms-key-id": key
+                    }
+                },
+            ),
+            deny(
+                "OnlySseKms",
+                {"ForAnyValue:StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            ),
+            deny(
+                "NoCustomerKeys",
+                {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}},
+            ),
+            deny("NoCopies", {"Null": {"s3:x-amz-copy-source": "false"}}),
+        ],
+    }
 
 
 def provision(

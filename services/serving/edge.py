@@ -1,7 +1,8 @@
 """The ASGI middleware in front of every route: API keys, readiness, metrics, access log.
 
 Open without a key: ``/healthz`` and ``/livez`` (the process is alive) and ``/readyz``
-(a champion is loaded, and which version: nothing else). The prediction routes and
+(a champion is loaded and OpenBao, which every new API key is checked against, answers;
+which version, and which dependency is missing: nothing else). The prediction routes and
 ``/metrics`` need a valid key of the served project, checked before the request body is
 read. Any other path gets 404: BentoML's own index page (which loads third-party
 scripts), schemas and assets are not served.
@@ -22,12 +23,14 @@ import logging
 import time
 from typing import Protocol
 
+import anyio.to_thread
 import bentoml
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from safeguards.apikeys import KeyVerifier, Verdict
+from safeguards.openbao import HealthProbe
 from services.serving.champion import Champion
 from services.serving.metrics import ROUTES, Metrics, endpoint_label
 
@@ -45,18 +48,23 @@ class State(Protocol):
     keys: KeyVerifier
     champion: Champion
     metrics: Metrics
+    openbao: HealthProbe
 
 
 def error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def readiness(state: State) -> Response:
+async def readiness(state: State) -> Response:
     served = state.champion.current
-    if served is None:
-        body = {"status": "not ready", "model_version": None}
+    missing = [] if served is not None else ["champion"]
+    if not await anyio.to_thread.run_sync(state.openbao.healthy):
+        missing.append("openbao")
+    version = served.version if served else None
+    if missing:
+        body = {"status": "not ready", "model_version": version, "unavailable": missing}
         return Response(json.dumps(body), 503, media_type="application/json")
-    body = {"status": "ready", "model_version": served.version}
+    body = {"status": "ready", "model_version": version}
     return Response(json.dumps(body), 200, media_type="application/json")
 
 
@@ -77,7 +85,7 @@ class Edge:
             return
         state: State = bentoml.get_current_service()
         if scope["path"] == "/readyz":
-            await readiness(state)(scope, receive, send)
+            await (await readiness(state))(scope, receive, send)
             return
         started = time.perf_counter()
         if scope["path"] in ROUTES:

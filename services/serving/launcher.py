@@ -1,5 +1,10 @@
-"""Start the serving endpoint natively: `bentoml serve` over HTTPS, for one project.
+"""Start the serving endpoint natively: one BentoML worker over HTTPS, for one project.
 
+The endpoint runs in one process (`server`: the service's ASGI app under uvicorn, as
+BentoML's worker runs it), not under `bentoml serve`, whose process manager (circus)
+listens on loopback TCP in plaintext with no credentials. The process listens on the
+HTTPS port only; TLS options are uvicorn's (`--ssl-certfile`, `--ssl-keyfile`,
+`--ssl-ciphers`).
 The certificate comes from the stack's PKI. The service reads its settings from the
 environment the supervisor gives it: every non-secret setting is passed on, none of the
 caller's AppRole credentials (the endpoint logs in as its project's workload identity).
@@ -16,6 +21,7 @@ from safeguards.settings import PORT_OFFSETS, Settings
 from services.launch import Launch, environment
 
 SERVICE = "services.serving.service:DiabetesRisk"
+SERVER = "services.serving.server"
 
 
 def url(settings: Settings) -> str:
@@ -37,8 +43,7 @@ def prepare(settings: Settings) -> Launch:
         [
             sys.executable,
             "-m",
-            "bentoml",
-            "serve",
+            SERVER,
             SERVICE,
             "--host",
             settings.host,
@@ -48,6 +53,7 @@ def prepare(settings: Settings) -> Launch:
             str(tls / "serving.pem"),
             "--ssl-keyfile",
             str(tls / "serving.key"),
+            f"--ssl-ciphers={pki.AEAD_CIPHERS}",
             # Clients keep connections alive: without a bound, a graceful stop waits forever.
             "--timeout-graceful-shutdown",
             "5",

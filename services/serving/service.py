@@ -1,9 +1,10 @@
 """The diabetes-risk endpoint, a BentoML service that may receive PHI.
 
 One process serves one project (``HIPAA_MLOPS_SERVING_PROJECT``). It logs in to OpenBao
-as that project's workload identity, reads the read-only MLflow password of its serving
-user, and serves the registry's ``champion`` version, swapped in place when the alias
-moves (`champion`). It listens on HTTPS only: `bentoml serve --ssl-certfile --ssl-keyfile`
+as that project's serving identity (the champion, API key digests and its capture, nothing
+else), reads the read-only MLflow password of its serving user, and serves the registry's
+``champion`` version, swapped in place when the alias moves (`champion`). It listens on
+HTTPS only: `bentoml serve --ssl-certfile --ssl-keyfile`
 with a certificate from the stack's PKI (`launcher`).
 
 Security choices, each against a way PHI could leak or be misused:
@@ -105,11 +106,14 @@ class DiabetesRisk:
         _route_logs(settings)
         project = settings.serving_project
         self.metrics = Metrics()
+        self.openbao = openbao.HealthProbe(settings)
         self.keys = KeyVerifier(
-            project, KeyStore(settings, project).digest, settings.serving_key_cache_seconds
+            project,
+            KeyStore(settings, project, keys.serving_identity(project)).digest,
+            settings.serving_key_cache_seconds,
         )
         self.capture = Capture(
-            lambda: objectstore.open_store(settings, project),
+            lambda: objectstore.open_store(settings, project, role="serving"),
             settings.serving_capture_records,
             settings.serving_capture_seconds,
             on_drop=self.metrics.capture_dropped.inc,
@@ -118,7 +122,7 @@ class DiabetesRisk:
             lambda: ProjectRegistry(
                 settings,
                 project,
-                openbao.login(settings, keys.identity(project)),
+                openbao.login(settings, keys.serving_identity(project)),
                 user=mlflow.serving_user(project),
             ),
             inputs.Record.model_validate(inputs.EXAMPLE),

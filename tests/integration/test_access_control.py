@@ -32,12 +32,13 @@ def test_project_identity_cannot_read_another_projects_or_a_services_secrets(
     a, b = project_pair
     bao_a = openbao.login(stack, keys.identity(a))
     bao_b = openbao.login(stack, keys.identity(b))
-    credentials.ensure_generated(bao_b, f"projects/{b}/api-key")
+    credentials.ensure_generated(operator, f"projects/{b}/mlflow")
     credentials.ensure_generated(operator, "services/test/admin")
+    assert credentials.read(bao_b, f"projects/{b}/mlflow")
     with pytest.raises(AccessDenied):
-        credentials.ensure_generated(bao_a, f"projects/{b}/api-key")
+        credentials.read(bao_a, f"projects/{b}/mlflow")
     with pytest.raises(AccessDenied):
-        credentials.ensure_generated(bao_a, "services/test/admin")
+        credentials.read(bao_a, "services/test/admin")
 
 
 def test_project_identity_cannot_administer(stack: Settings, project_pair: tuple[str, str]) -> None:
@@ -64,9 +65,12 @@ def test_operator_manages_keys_but_cannot_decrypt(
         keys.new_data_key(operator, keys.key_name(a))
 
 
-def test_operator_cannot_destroy_the_audit_key(operator: hvac.Client) -> None:
-    with pytest.raises(AccessDenied), openbao.openbao_errors("audit key config"):
-        operator.secrets.transit.update_key_configuration("audit-log", deletion_allowed=True)
+def test_operator_cannot_destroy_an_audit_key(
+    operator: hvac.Client, project_pair: tuple[str, str]
+) -> None:
+    for key in ("audit-operator", f"audit-{keys.identity(project_pair[0])}"):
+        with pytest.raises(AccessDenied), openbao.openbao_errors("audit key delete"):
+            operator.secrets.transit.delete_key(key)
 
 
 def test_auditor_can_verify_but_not_write(

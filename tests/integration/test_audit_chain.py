@@ -36,7 +36,8 @@ def _write(log: AuditLog, lines: list[str]) -> None:
 
 def test_clean_chain_verifies(log: AuditLog) -> None:
     result = log.verify()
-    assert (result.entries, result.head_seq) == (6, 6)
+    assert (result.entries, result.head_seq, result.anchors) == (6, 6, 2)
+    assert result.signers == ("operator",)
 
 
 def test_auditor_identity_verifies(log: AuditLog, stack: object) -> None:
@@ -135,7 +136,7 @@ def test_an_append_interrupted_before_its_anchor_is_healed_by_the_next(log: Audi
     # what a writer killed between writing and anchoring leaves behind.
     interrupted = AuditLog(log.path, log.bao, anchor=f"{log.anchor}-other")
     interrupted.append("tester", "interrupted", "resource/6")
-    with pytest.raises(AuditChainError, match="entries after the anchored head"):
+    with pytest.raises(AuditChainError, match="entries after the last anchored entry"):
         log.verify()
     assert log.append("tester", "next", "resource/7")["seq"] == 8
     assert log.verify().entries == 8
@@ -148,3 +149,26 @@ def test_an_append_after_a_forged_unanchored_entry_is_refused(log: AuditLog) -> 
     with pytest.raises(AuditChainError, match="not genuine"):
         log.append("tester", "next", "resource/8")
     assert len(_lines(log)) == 7
+
+
+def _respelled(line: str, spell: Callable[[dict[str, object]], str]) -> str:
+    return spell(json.loads(line)) + "\n"
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        # The same content: its MAC still verifies, but a reader may see other values.
+        lambda e: json.dumps(e, sort_keys=True)[:-1] + ', "outcome": "approved"}',
+        lambda e: json.dumps(dict(reversed(list(e.items())))),
+        lambda e: json.dumps(e, sort_keys=True, indent=1).replace("\n", " "),
+    ],
+    ids=["shadowing-duplicate-key", "reordered-keys", "extra-white-space"],
+)
+def test_a_line_that_is_not_the_canonical_form_of_its_content_is_reported(
+    log: AuditLog, spell: Callable[[dict[str, object]], str]
+) -> None:
+    lines = _lines(log)
+    _write(log, [*lines[:2], _respelled(lines[2], spell), *lines[3:]])
+    with pytest.raises(AuditChainError, match=r"^line 3: (a key appears twice|the line is not)"):
+        log.verify()

@@ -82,5 +82,14 @@ def test_the_demo_closes_the_loop_from_data_to_a_retrained_champion(tmp_path: Pa
         for page in reports:
             assert stat.S_IMODE(page.stat().st_mode) == 0o600
         assert "Verdict: the population has drifted" in reports[-1].read_text()
+
+        # Whatever the lifecycle left on disk, datasets (git, DVC) included, is the user's
+        # alone: no file or directory any group or other user can open.
+        shared = [
+            str(p.relative_to(settings.data_dir))
+            for p in [settings.data_dir, *settings.data_dir.rglob("*")]
+            if not p.is_symlink() and stat.S_IMODE(p.lstat().st_mode) & 0o077
+        ]
+        assert not shared, shared[:10]
     finally:
         Supervisor(settings).down()

@@ -78,16 +78,17 @@ def test_a_projects_user_cannot_see_another_projects_experiment(
         ]
 
     base, ca = launcher.url(stack), str(stack.ca_bundle)
-    created = requests.post(
-        f"{base}/api/2.0/mlflow/experiments/create",
+    found = requests.get(
+        f"{base}/api/2.0/mlflow/experiments/get-by-name",
+        params={"experiment_name": launcher.experiment_name(a)},
         verify=ca,
         timeout=30,
-        json={"name": f"{a}-risk"},
         auth=auth(a),
     )
-    assert created.status_code == 200
+    assert found.status_code == 200
     experiment = (
-        f"{base}/api/2.0/mlflow/experiments/get?experiment_id=" + created.json()["experiment_id"]
+        f"{base}/api/2.0/mlflow/experiments/get?experiment_id="
+        + found.json()["experiment"]["experiment_id"]
     )
     assert requests.get(experiment, verify=ca, timeout=30, auth=auth(a)).status_code == 200
     assert requests.get(experiment, verify=ca, timeout=30, auth=auth(b)).status_code == 403

@@ -41,8 +41,8 @@ def test_openbao_audit_device_holds_no_plaintext(
     bao = openbao.login(stack, keys.identity(a))
     payload = " ".join(CANARIES.values()).encode()
     envelope.seal(bao, keys.key_name(a), f"{a}/canary", payload)
-    bao.secrets.kv.v2.create_or_update_secret(
-        f"projects/{a}/note", {"value": CANARIES["ssn"]}, mount_point="secret"
+    operator.secrets.kv.v2.create_or_update_secret(
+        f"projects/{a}/mlflow", {"password": CANARIES["ssn"]}, mount_point="secret"
     )
     audit_device = stack.data_dir / "openbao" / "audit.log"
     server_log = stack.data_dir / "logs" / "openbao.log"

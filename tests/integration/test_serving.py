@@ -353,3 +353,19 @@ def test_captured_predictions_are_sealed_in_the_lake_without_identifiers(
     sealed = on_disk.read_bytes()
     assert sealed.startswith(b"HMENV1") and b"PAR1" not in sealed[:64]
     assert b"fasting_glucose" not in sealed
+
+
+def test_readiness_follows_openbao(endpoint: Endpoint) -> None:
+    supervisor = Supervisor(endpoint.settings)
+
+    def readiness() -> requests.Response:
+        return requests.get(endpoint.url + "/readyz", verify=endpoint.ca, timeout=10)
+
+    supervisor.stop("openbao")
+    try:
+        wait_until(lambda: readiness().status_code == 503, 15, "readiness reporting OpenBao")
+        body = readiness().json()
+        assert body["unavailable"] == ["openbao"] and body["model_version"] is not None
+    finally:
+        supervisor.up("sandbox")
+    wait_until(lambda: readiness().status_code == 200, 15, "readiness once OpenBao is back")

@@ -110,8 +110,9 @@ def test_another_project_cannot_read_register_or_promote(
         call("POST", "registered-models/alias", {"name": name, "alias": "champion", "version": "1"})
         == 403
     )
-    # The name is taken by the operator at provisioning, so it cannot be squatted.
-    assert call("POST", "registered-models/create", {"name": f"{other}-x"}) == 200
+    # Only the operator creates registered models: no name can be squatted, another
+    # project's included.
+    assert call("POST", "registered-models/create", {"name": f"{other}-x"}) == 403
     assert call("POST", "registered-models/create", {"name": name}) in (400, 403)
 
 

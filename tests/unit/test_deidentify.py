@@ -116,6 +116,27 @@ def test_undeclared_columns_are_refused_not_passed_through(column: str) -> None:
         deidentify.deidentify(raw, local_pseudonyms)
 
 
+def test_a_header_that_is_a_patient_row_is_refused_without_repeating_it() -> None:
+    raw = _raw()
+    patient = raw.iloc[0]
+    header = {c: str(patient[c]) for c in ("name", "ssn", "mrn")}
+    renamed = raw.rename(columns={c: v for c, v in header.items()})
+    with pytest.raises(ConfigError) as caught:
+        deidentify.deidentify(renamed, local_pseudonyms)
+    message = str(caught.value)
+    assert "3 undeclared column(s), at position(s)" in message
+    assert not any(value in message for value in header.values())
+
+
+def test_a_missing_admission_date_names_the_row_not_a_value() -> None:
+    raw = _raw()
+    raw.loc[2, "admission_date"] = pd.NaT
+    with pytest.raises(
+        ConfigError, match=r"admission_date is missing in 1 row\(s\), first at row\(s\) 3"
+    ):
+        deidentify.deidentify(raw, local_pseudonyms)
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
