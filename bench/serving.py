@@ -3,7 +3,8 @@
 Four ways to score one patient with the same registered version, in one run, one worker
 each, on loopback:
 
-- this endpoint: HTTPS, an API key, strict validation, capture (`bentoml serve`);
+- this endpoint: HTTPS, an API key, strict validation, capture
+  (`python -m services.serving.server`);
 - `mlflow models serve` of the same version (plain HTTP: it has no TLS option);
 - a minimal FastAPI app calling the same model over HTTPS (`bench/fastapi_peer.py`);
 - the model in this process (the limit): `predict_proba` on a one-row frame, in a loop.

@@ -175,17 +175,18 @@ def _print_states(states: list) -> None:  # type: ignore[type-arg]
 
 
 def audit_log(cfg: Settings, identity: str) -> AuditLog:
-    return AuditLog(cfg.data_dir / "audit" / "audit.jsonl", openbao.login(cfg, identity))
+    return AuditLog.of(cfg, openbao.login(cfg, identity))
 
 
 @audit_app.command("verify")
 @edge
 def audit_verify() -> None:
-    """Verify the whole chain and its anchor, as the auditor identity."""
+    """Verify every entry, the chain and every anchor, as the auditor identity."""
     result = audit_log(settings(), "auditor").verify()
     console.print(
-        f"[green]audit chain verified[/]: {result.entries} entries, "
-        f"anchored head at entry {result.head_seq}"
+        f"[green]audit chain verified[/]: {result.entries} entries signed by "
+        f"{len(result.signers)} identities, {result.anchors} anchors, the last at entry "
+        f"{result.head_seq}"
     )
 
 

@@ -109,7 +109,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
                 "run the demo on a fresh HIPAA_MLOPS_DATA_DIR"
             )
         projects.create_project(operator, settings, project, reload_lake=lambda: None)
-        AuditLog(audit_path, operator).append(ACTOR, "projects.create", f"project/{project}")
+        AuditLog.of(settings, operator).append(ACTOR, "projects.create", f"project/{project}")
         return (
             f"project '{project}' has transit key {keys.key_name(project)}, its own AppRoles, "
             f"and MLflow users with EDIT (training) and READ (serving) on "
@@ -133,7 +133,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         finally:
             path.write_bytes(sealed)
         bao = openbao.login(settings, keys.identity(project))
-        AuditLog(audit_path, bao).append(ACTOR, "object.put", f"{project}-artifacts/demo")
+        AuditLog.of(settings, bao).append(ACTOR, "object.put", f"{project}-artifacts/demo")
         return f"stored {len(record)} B sealed under a fresh data key; a flipped bit is refused"
 
     def synthesise() -> str:
@@ -189,7 +189,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         _wait_for_version(url, ca, champion.version)
         operator = openbao.login(settings, "operator")
         key_id, key = apikeys.create(operator, project, "demo")
-        AuditLog(audit_path, operator).append(
+        AuditLog.of(settings, operator).append(
             ACTOR, "serving.keys.create", f"serving/{project}/{key_id}", client="demo"
         )
         client["key"] = key
@@ -280,11 +280,11 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         version = keys.rotate(operator, project)
         store = objectstore.open_store(settings, project)
         store.get("artifacts", "demo/record-1.json")  # sealed before the rotation
-        AuditLog(audit_path, operator).append(ACTOR, "keys.rotate", f"project/{project}")
+        AuditLog.of(settings, operator).append(ACTOR, "keys.rotate", f"project/{project}")
         return f"project key rotated to version {version}; older objects still open"
 
     def verify_audit() -> str:
-        result = AuditLog(audit_path, openbao.login(settings, "auditor")).verify()
+        result = AuditLog.of(settings, openbao.login(settings, "auditor")).verify()
         return f"audit chain verified by the auditor identity: {result.entries} entries"
 
     steps: list[tuple[str, Callable[[], str]]] = [

@@ -101,7 +101,7 @@ class ModelSteward:
         self.bao = openbao.login(settings, keys.identity(project))
         self.repo = DatasetRepo(settings, project, self.bao, role="workload")
         self.registry = ProjectRegistry(settings, project, self.bao)
-        self.audit = AuditLog(settings.data_dir / "audit" / "audit.jsonl", self.bao)
+        self.audit = AuditLog.of(settings, self.bao)
 
     def training_data(
         self, dataset: str, revision: str = "HEAD"

@@ -9,9 +9,10 @@ an identity can speak for itself, never rewrite what another signed. Because ``p
 does not depend on a MAC, a batch of entries is chained locally and signed in one call.
 
 After every append the new head is anchored in OpenBao KV as a new secret
-``<anchor>/<seq>-<hash of its MAC>``. Policies grant ``create`` there, never ``update``
-or ``delete``: an anchor, once written, cannot be changed or removed by any workload, and
-the random-looking name means nobody can take the next anchor's place in advance. So
+``audit/anchors/<log name>/<seq>-<hash of its MAC>``. Policies grant ``create`` there,
+never ``update`` or ``delete``: an anchor, once written, cannot be changed or removed by
+any workload, and the random-looking name means nobody can take the next anchor's place
+in advance. So
 the anchors are a forward-only history of heads. `verify` checks every one of them: a
 rewritten entry (even re-signed by its own signer, with the chain recomputed after it)
 no longer matches the anchor written when it was appended; a cut-off tail leaves anchors
@@ -49,6 +50,7 @@ import hvac.exceptions
 from safeguards import phi
 from safeguards.errors import AuditChainError, ConfigError, IntegrityError
 from safeguards.openbao import openbao_errors
+from safeguards.settings import Settings
 
 GENESIS = "genesis"
 ANCHORS = "audit/anchors"
@@ -158,13 +160,23 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 
 class AuditLog:
-    """The audit log at `path`, signed and anchored through the OpenBao client `bao`."""
+    """The audit log at `path`, signed and anchored through the OpenBao client `bao`, its
+    anchors under `anchor` (one prefix per log: two logs must not share one)."""
 
-    def __init__(self, path: Path, bao: hvac.Client, anchor: str = ANCHORS) -> None:
+    def __init__(self, path: Path, bao: hvac.Client, anchor: str) -> None:
         self.path = path
         self.bao = bao
         self.anchor = anchor
         self._signer: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings, bao: hvac.Client) -> AuditLog:
+        """The stack's audit log, under the data directory, anchored by its name."""
+        return cls(
+            settings.data_dir / "audit" / "audit.jsonl",
+            bao,
+            anchor=f"{ANCHORS}/{settings.audit_log}",
+        )
 
     @property
     def signer(self) -> str:

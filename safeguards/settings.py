@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     port_base: int = Field(
         default=8200, ge=1024, le=65000, description="OpenBao listens here; others above it."
     )
+    audit_log: str = Field(
+        default="platform",
+        pattern=r"^[a-z][a-z0-9-]{1,62}$",
+        description="The audit log's name: its anchors live under secret/audit/anchors/<name>.",
+    )
     openbao_bound_cidrs: str = Field(
         default="127.0.0.0/8",
         description="Comma-separated CIDRs that AppRole secret ids and tokens work from.",

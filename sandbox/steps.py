@@ -25,7 +25,7 @@ class DataSteward:
         self.bao = openbao.login(settings, keys.ingest_identity(project))
         self.store = objectstore.open_store(settings, project, role="ingest")
         self.repo = DatasetRepo(settings, project, self.bao)
-        self.audit = AuditLog(settings.data_dir / "audit" / "audit.jsonl", self.bao)
+        self.audit = AuditLog.of(settings, self.bao)
 
     def synth(
         self, name: str, rows: int, cohort: str = "baseline", seed: int = 0

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -116,8 +117,7 @@ class DatasetRepo:
         self._dvc("config", "core.analytics", "false")
         self._dvc("config", "core.check_update", "false")
         if self.settings.profile == "sandbox":
-            remote = self.settings.data_dir / "lake" / f"{self.project}-dvc-remote"
-            self._dvc("remote", "add", "-d", "lake", str(remote))
+            self._dvc("remote", "add", "-d", "lake", str(self._local_remote))
         else:
             bucket = objectstore.bucket_name(self.project, "deidentified")
             self._dvc("remote", "add", "-d", "lake", f"s3://{bucket}/dvc")
@@ -172,8 +172,23 @@ class DatasetRepo:
         self._git("add", *files)
         self._git("commit", "-q", "-m", f"dataset {name} {meta['content_hash'][:19]}")
         self._dvc("push", "-q")
+        self._owner_only()
         meta["revision"] = self._git("rev-parse", "HEAD").strip()
         return meta
+
+    @property
+    def _local_remote(self) -> Path:
+        """The sandbox's DVC remote: a directory in its lake."""
+        return self.settings.data_dir / "lake" / f"{self.project}-dvc-remote"
+
+    def _owner_only(self) -> None:
+        """DVC makes its cache and local remote files read-only for everyone (0444): keep
+        them read-only, for their owner alone."""
+        for top in (self.root / ".dvc" / "cache", self._local_remote):
+            for path in top.rglob("*") if top.is_dir() else ():
+                mode = path.lstat().st_mode
+                if stat.S_ISREG(mode) and mode & 0o077:
+                    path.chmod(stat.S_IMODE(mode) & 0o700)
 
     def versions(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every version, newest first, with its metadata."""
@@ -230,6 +245,7 @@ class DatasetRepo:
             raise NotFound(
                 f"dataset {name} could not be fetched from the DVC cache or remote"
             ) from exc
+        self._owner_only()
         plain = envelope.open_sealed(self.bao, f"{self.project}/datasets/{name}", sealed)
         if "sha256:" + hashlib.sha256(plain).hexdigest() != meta["content_hash"]:
             raise IntegrityError(f"dataset {name} does not match its recorded content hash")

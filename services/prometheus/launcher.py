@@ -136,7 +136,7 @@ def ensure_scrape_key(settings: Settings, operator: hvac.Client) -> None:
     key_id, key = apikeys.create(operator, project, CLIENT)
     path.parent.mkdir(exist_ok=True, mode=0o700)
     write_private(path, key.encode())
-    AuditLog(settings.data_dir / "audit" / "audit.jsonl", operator).append(
+    AuditLog.of(settings, operator).append(
         ACTOR, "serving.keys.create", f"serving/{project}/{key_id}", client=CLIENT
     )
 

@@ -25,7 +25,8 @@ def sandbox(stack: Settings, operator: hvac.Client, tmp_path: Path) -> tuple[Set
     """A fresh project whose lake and dataset repository live in a fresh directory."""
     project = f"d{uuid.uuid4().hex[:10]}"
     keys.create_project(operator, stack, project)
-    isolated = stack.model_copy(update={"data_dir": tmp_path})
+    # Its own audit log too: two logs never share the anchors of one.
+    isolated = stack.model_copy(update={"data_dir": tmp_path, "audit_log": f"test-{project}"})
     (tmp_path / "tls").mkdir()
     shutil.copy(stack.ca_bundle, tmp_path / "tls" / "ca.pem")
     shutil.copytree(stack.credentials_dir, tmp_path / "credentials")

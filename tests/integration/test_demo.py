@@ -66,7 +66,7 @@ def test_the_demo_closes_the_loop_from_data_to_a_retrained_champion(tmp_path: Pa
         assert "age" in drift["details"]["drifted_features"]
         finish = next(e for e in entries if e["action"] == "retrain.finish")
         assert finish["outcome"] == "promoted" and finish["details"]["trigger"] == "drift"
-        verified = AuditLog(audit_path, openbao.login(settings, "auditor")).verify()
+        verified = AuditLog.of(settings, openbao.login(settings, "auditor")).verify()
         assert verified.entries == len(entries)
 
         champion = ModelSteward(settings, "diabetes").registry.champion()

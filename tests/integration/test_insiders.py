@@ -28,6 +28,7 @@ from safeguards.settings import Settings
 from services.mlflow import launcher as mlflow
 from services.serving import inputs
 from services.serving import launcher as serving
+from services.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +71,7 @@ def names() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def alpha(stack: Settings, operator: hvac.Client, names: dict[str, str]) -> Alpha:
+    Supervisor(stack).up("sandbox")  # the endpoint, which an earlier module may have stopped
     for project in (names["alpha"], names["beta"]):
         projects.create_project(operator, stack, project, reload_lake=lambda: None)
     a = names["alpha"]

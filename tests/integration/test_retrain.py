@@ -139,5 +139,5 @@ def test_a_retrain_killed_at_any_step_resumes_to_one_consistent_champion(
     assert champion is not None and champion.version == trained_on_week_2[0].version
     assert registry.history()[-1] == champion.version
     assert registry.history().count(champion.version) == 1
-    verified = AuditLog(audit_path, openbao.login(stack, "auditor")).verify()
+    verified = AuditLog.of(stack, openbao.login(stack, "auditor")).verify()
     assert verified.entries == len(audit_path.read_text().splitlines())
