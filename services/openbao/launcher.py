@@ -85,6 +85,8 @@ disable_mlock = true
 api_addr = "https://{host}:{port}"
 cluster_addr = "https://{host}:{port + 1}"
 log_format = "json"
+# The raft cluster port's mutual TLS (under OpenBao's own cluster CA): AEAD suites only.
+cluster_cipher_suites = "{",".join(pki.AEAD_SUITES)}"
 
 storage "raft" {{
   path    = "{paths.raft}"
