@@ -45,20 +45,24 @@ def _state(operator: hvac.Client, project: str) -> str | None:
 
 def _existing(operator: hvac.Client, settings: Settings, project: str) -> list[str]:
     """What of the project already exists, by kind and name (names are not data)."""
+    lookups: list[tuple[str, str, Callable[[str], object]]] = [
+        *(
+            ("transit key", k, operator.secrets.transit.read_key)
+            for k in keys.project_keys(project)
+        ),
+        *(
+            ("AppRole", i, operator.auth.approle.read_role)
+            for i in keys.project_identities(project)
+        ),
+    ]
     found = []
     with openbao_errors(f"checking the names of project '{project}'"):
-        for key in keys.project_keys(project):
+        for kind, name, read in lookups:
             try:
-                operator.secrets.transit.read_key(key)
-                found.append(f"transit key {key}")
+                read(name)
             except hvac.exceptions.InvalidPath:
-                pass
-        for identity in keys.project_identities(project):
-            try:
-                operator.auth.approle.read_role(identity)
-                found.append(f"AppRole {identity}")
-            except hvac.exceptions.InvalidPath:
-                pass
+                continue
+            found.append(f"{kind} {name}")
     return found + mlflow.existing(settings, project)
 
 
