@@ -122,7 +122,7 @@ _ROLE_TOKENS = {
 }
 
 
-def role_settings(settings: Settings, **token_settings: str) -> dict[str, Any]:
+def _role_settings(settings: Settings, **token_settings: str) -> dict[str, Any]:
     cidrs = settings.bound_cidrs
     return {
         **_ROLE_TOKENS,
@@ -141,7 +141,7 @@ def create_approle(
 ) -> tuple[str, str]:
     """Create (or update) `identity`'s AppRole; returns its role id and a fresh secret id."""
     bao.auth.approle.create_or_update_approle(
-        identity, token_policies=policies, **role_settings(settings, **token_settings)
+        identity, token_policies=policies, **_role_settings(settings, **token_settings)
     )
     role_id = bao.auth.approle.read_role_id(identity)["data"]["role_id"]
     secret_id = bao.auth.approle.generate_secret_id(identity)["data"]["secret_id"]
@@ -167,7 +167,7 @@ def renew_secret_ids(operator: hvac.Client, settings: Settings) -> list[str]:
             if info and not _past_half_life(info["data"]):
                 continue
             operator.auth.approle.create_or_update_approle(
-                identity, token_policies=role["token_policies"], **role_settings(settings)
+                identity, token_policies=role["token_policies"], **_role_settings(settings)
             )
             secret_id = operator.auth.approle.generate_secret_id(identity)["data"]["secret_id"]
             save_credentials(settings, identity, creds["role_id"], str(secret_id))

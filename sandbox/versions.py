@@ -11,6 +11,7 @@ on the stack the remote is the project's `deidentified` bucket with SSE-KMS on t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -82,11 +83,11 @@ class DatasetRepo:
         return self._run("git", *_GIT_ID, *args)
 
     def _dvc(self, *args: str) -> str:
-        return self._run(str(Path(sys.executable).with_name("dvc")), *args, env=self._s3_env())
+        return self._run(str(Path(sys.executable).with_name("dvc")), *args, env=self._s3_env)
 
     def _remote_keys(self) -> dict[str, str] | None:
         """The same keys as DVC remote options, for DVC's in-process API."""
-        env = self._s3_env()
+        env = self._s3_env
         if not env:
             return None
         return {
@@ -94,9 +95,10 @@ class DatasetRepo:
             "secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
         }
 
+    @functools.cached_property
     def _s3_env(self) -> dict[str, str]:
-        """The role's S3 keys for DVC's remote, read from OpenBao for each command and
-        handed over in its environment: never written to DVC's config files."""
+        """The role's S3 keys for DVC's remote, read from OpenBao once per repository
+        object and handed to DVC in its environment: never written to its config files."""
         if self.settings.profile == "sandbox":
             return {}
         path = objectstore.s3_credentials_path(self.project, self.role)

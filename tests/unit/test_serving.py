@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from model.train import FEATURES
-from safeguards import apikeys
+from safeguards import apikeys, pki
 from safeguards.errors import ConfigError, Unavailable
 from sandbox.schema import CATEGORIES, IDENTIFIERS, RANGES
 from services.launch import environment
@@ -283,6 +283,9 @@ def test_the_dockerfile_runs_unprivileged_from_a_pinned_base_with_a_healthcheck(
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert "HEALTHCHECK" in instructions and "/healthz" in "\n".join(lines)
     assert "--ssl-certfile" in "\n".join(lines)
+    # The image serves the same process and suites as the native launcher.
+    assert '"services.serving.server"' in "\n".join(lines)
+    assert f'"--ssl-ciphers", "{pki.AEAD_CIPHERS}"' in "\n".join(lines)
     env_and_args = [line for line in lines if line.startswith(("ENV", "ARG")) or "=" in line]
     assert not any(
         re.search(r"(PASSWORD|SECRET_ID|ROLE_ID|TOKEN)\s*=", line) for line in env_and_args
