@@ -7,10 +7,11 @@ BIN := $(VENV)/bin
 # Re-installs only when the pinned requirements or the project metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup seaweedfs prometheus demo test test-unit lint format bench up down status clean
+.PHONY: help setup seaweedfs prometheus engine engine-stop compose-cli images demo test test-unit lint \
+	format bench up down status clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
 
 # The lock pins every transitive dependency, so it is installed as is (--no-deps): NannyML
 # asks for FLAML[automl] and so for `xgboost`, whose Linux wheel pulls NVIDIA's
@@ -38,6 +39,22 @@ prometheus: ## install Prometheus and promtool from Debian's package when they a
 	    apt-get install -y -q --no-install-recommends prometheus; \
 	fi
 
+# The engine the user has (DOCKER_HOST or the default socket); where none answers, as root
+# on Debian, Debian's docker.io and a dockerd of our own on the default socket.
+engine: setup ## make sure a Docker engine answers (starts our own dockerd where none does)
+	$(BIN)/python -m services.containers.engine up
+
+engine-stop: setup ## stop the dockerd that `make engine` started (no other)
+	$(BIN)/python -m services.containers.engine down
+
+compose-cli: engine ## build and install the Compose v2 CLI plugin unless `docker compose` works
+	$(BIN)/python -m services.containers.cli_plugin
+
+# No network inside any build: the base comes from debootstrap, Python packages from a
+# wheelhouse made on the host. Images whose tag exists are not rebuilt.
+images: setup seaweedfs engine ## build the stack's images (base, app, seaweedfs, postgres, prometheus)
+	$(BIN)/python -m services.containers.images build
+
 demo: setup ## run the lifecycle end to end on the sandbox stack (KEEP=1 leaves it running)
 	$(BIN)/hipaa-mlops demo
 
@@ -64,15 +81,22 @@ bench: setup seaweedfs ## run the benchmarks (bench.serving needs wrk: apt-get i
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.monitoring
 
-up: setup seaweedfs prometheus ## start the stack natively (PROFILE=sandbox|stack, default from settings)
-	$(BIN)/hipaa-mlops stack up $(if $(PROFILE),--profile $(PROFILE))
+# `make up` runs the compose stack in its own data directory (`hipaa-mlops` commands reach
+# it with the same three settings); NATIVE=1 starts the same servers as native processes.
+COMPOSE := HIPAA_MLOPS_RUNTIME=compose HIPAA_MLOPS_PROFILE=stack HIPAA_MLOPS_DATA_DIR=.hipaa-mlops-compose
+STACK := $(if $(NATIVE),,$(COMPOSE))
 
-down: setup ## stop every server of the stack
-	$(BIN)/hipaa-mlops stack down
+up: setup $(if $(NATIVE),seaweedfs prometheus,images compose-cli) ## start the compose stack (NATIVE=1: native processes, PROFILE=sandbox|stack)
+	$(STACK) $(BIN)/hipaa-mlops stack up $(if $(PROFILE),--profile $(PROFILE))
 
-status: setup ## show each server's process and health
-	$(BIN)/hipaa-mlops stack status
+down: setup ## stop the stack, keeping its data and the compose volumes (NATIVE=1: the native one)
+	$(STACK) $(BIN)/hipaa-mlops stack down
 
-clean: ## stop the stack and remove its data directory and the virtual environment
+status: setup ## show each server's health (NATIVE=1: the native stack's)
+	$(STACK) $(BIN)/hipaa-mlops stack status
+
+clean: ## stop both stacks, delete the compose volumes, the data directories and the venv
 	-test -x $(BIN)/hipaa-mlops && $(BIN)/hipaa-mlops stack down
-	rm -rf .hipaa-mlops $(VENV)
+	-test -x $(BIN)/hipaa-mlops && docker compose version >/dev/null 2>&1 && \
+	  $(COMPOSE) $(BIN)/hipaa-mlops stack down --volumes
+	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV)

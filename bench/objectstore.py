@@ -28,7 +28,9 @@ PROJECT = "bench"
 def run(settings: Settings, seconds: float) -> list[str]:
     operator = openbao.login(settings, "operator")
     supervisor = Supervisor(settings)
-    seaweedfs.provision(settings, operator, PROJECT, reload=lambda: supervisor.reload("seaweedfs"))
+    seaweedfs.provision_project(
+        settings, operator, PROJECT, reload=lambda: supervisor.reload("seaweedfs")
+    )
     kms = objectstore.open_store(settings, PROJECT)
     assert isinstance(kms, objectstore.S3ObjectStore)
     admin = seaweedfs.admin_client(settings, operator)

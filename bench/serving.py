@@ -43,7 +43,7 @@ import requests
 from bench import stack
 from model.registry import ProjectRegistry
 from pipeline.training import ModelSteward
-from safeguards import apikeys, openbao
+from safeguards import apikeys, openbao, pki
 from safeguards.settings import Settings
 from services.serving import inputs
 from services.serving import launcher as serving
@@ -181,7 +181,7 @@ def main() -> None:
                 sys.exit("the endpoint did not load the champion within 120 s")
             time.sleep(0.5)
         model = mlflow.sklearn.load_model(str(local))
-        tls = settings.data_dir / "tls"
+        tls_key, tls_cert = pki.server_files(settings, "serving")
         base = settings.port_base + 17
         ours = (
             serving.url(settings) + "/v1/predict",
@@ -237,9 +237,9 @@ def main() -> None:
                 "--workers",
                 "1",
                 "--ssl-keyfile",
-                str(tls / "serving.key"),
+                str(tls_key),
                 "--ssl-certfile",
-                str(tls / "serving.pem"),
+                str(tls_cert),
                 "--log-level",
                 "warning",
                 "--no-access-log",

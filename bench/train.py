@@ -101,7 +101,7 @@ def main() -> None:
     with stack.running() as settings:
         operator = openbao.login(settings, "operator")
         keys.create_project(operator, settings, PROJECT)
-        launcher.provision(settings, operator, PROJECT)
+        launcher.provision_project(settings, operator, PROJECT)
         registry = ProjectRegistry(
             settings, PROJECT, openbao.login(settings, keys.identity(PROJECT))
         )

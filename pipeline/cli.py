@@ -33,7 +33,7 @@ from safeguards.settings import Settings, load_settings
 from sandbox.steps import DataSteward, read_table
 from sandbox.synth import COHORTS
 from sandbox.versions import DatasetRepo
-from services.supervisor import Supervisor
+from services.compose import ComposeStack, stack_for
 
 if TYPE_CHECKING:
     from pipeline.retrain import Retrain
@@ -140,27 +140,43 @@ Profile = Annotated[
 @stack_app.command("up")
 @edge
 def stack_up(profile: Profile = None) -> None:
-    """Start the profile's servers, wait until each is healthy over TLS."""
+    """Start the profile's servers, wait until each is healthy over TLS: native processes,
+    or with HIPAA_MLOPS_RUNTIME=compose the compose stack's containers."""
     cfg = settings()
     profile = profile or cfg.profile
-    with console.status(f"starting the {profile} stack"):
-        states = Supervisor(cfg).up(profile)
+    with console.status(f"starting the {profile} stack ({cfg.runtime})"):
+        states = stack_for(cfg).up(profile)
     _print_states(states)
 
 
 @stack_app.command("down")
 @edge
-def stack_down() -> None:
-    """Stop every server of the stack, also after a crashed `stack up`."""
-    Supervisor(settings()).down()
-    console.print("stack stopped")
+def stack_down(
+    volumes: Annotated[
+        bool,
+        typer.Option(help="The compose stack: delete its volumes too (every key, object, log)."),
+    ] = False,
+) -> None:
+    """Stop every server of the stack, also after a crashed `stack up` (the compose
+    stack's volumes stay unless --volumes)."""
+    stack = stack_for(settings())
+    if not volumes:
+        stack.down()
+    elif isinstance(stack, ComposeStack):
+        stack.remove()
+    else:
+        raise ConfigError(
+            "only the compose stack has volumes; the native one keeps its data in "
+            "the data directory"
+        )
+    console.print("stack stopped" + (", its volumes deleted" if volumes else ""))
 
 
 @stack_app.command("status")
 @edge
 def stack_status() -> None:
     """Show each server's process and health."""
-    _print_states(Supervisor(settings()).status())
+    _print_states(stack_for(settings()).status())
 
 
 def _print_states(states: list) -> None:  # type: ignore[type-arg]
@@ -216,14 +232,16 @@ def projects_create(project: Project) -> None:
     resources exist without `projects create` having made them."""
     cfg = settings()
     op = openbao.login(cfg, "operator")
-    supervisor = Supervisor(cfg)
+    stack = stack_for(cfg)
     _operator_action(
         "projects.create",
         project,
         lambda: projects.create_project(
-            op, cfg, project, reload_lake=lambda: supervisor.reload("seaweedfs")
+            op, cfg, project, reload_lake=lambda: stack.reload("seaweedfs")
         ),
     )
+    if project == cfg.serving_project:
+        stack.project_created()
     console.print(f"project [bold]{project}[/] has key {keys.key_name(project)}")
 
 

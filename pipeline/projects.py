@@ -100,10 +100,10 @@ def create_project(
     re-read its identities)."""
     claim(operator, settings, project)
     if settings.profile == "stack":
-        seaweedfs.provision(settings, operator, project, reload=reload_lake)
+        seaweedfs.provision_project(settings, operator, project, reload=reload_lake)
     else:
         keys.create_project(operator, settings, project)
-    mlflow.provision(settings, operator, project)
+    mlflow.provision_project(settings, operator, project)
     with openbao_errors(f"recording project '{project}'"):
         operator.secrets.kv.v2.create_or_update_secret(
             _record(project), {"state": "created"}, mount_point="secret"

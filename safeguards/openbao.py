@@ -22,6 +22,7 @@ import requests
 
 from safeguards.errors import AccessDenied, ConfigError, ServerError, Unavailable
 from safeguards.files import write_private
+from safeguards.policies import policy
 from safeguards.settings import Settings
 
 
@@ -89,6 +90,11 @@ def _read_credentials(path: Path, identity: str) -> dict[str, str]:
     return creds
 
 
+def identity_credentials(settings: Settings, identity: str) -> dict[str, str]:
+    """`identity`'s role id and secret id from its 0600 file, for a server's own config."""
+    return _read_credentials(credentials_path(settings, identity), identity)
+
+
 def client(settings: Settings, token: str | None = None) -> hvac.Client:
     """An unauthenticated (or token) client that verifies the server with the CA bundle."""
     if settings.openbao_addr is None and not settings.ca_bundle.is_file():
@@ -97,13 +103,14 @@ def client(settings: Settings, token: str | None = None) -> hvac.Client:
     return hvac.Client(url=settings.openbao_url, token=token, verify=verify, timeout=30)
 
 
-def login(settings: Settings, identity: str) -> hvac.Client:
-    """A client logged in with `identity`'s AppRole."""
-    if settings.openbao_role_id and settings.openbao_secret_id:
+def login(settings: Settings, identity: str, path: Path | None = None) -> hvac.Client:
+    """A client logged in with `identity`'s AppRole: its credentials from the settings, the
+    file at `path`, or its file in the data directory."""
+    if settings.openbao_role_id and settings.openbao_secret_id and path is None:
         role_id = settings.openbao_role_id.get_secret_value()
         secret_id = settings.openbao_secret_id.get_secret_value()
     else:
-        creds = _read_credentials(credentials_path(settings, identity), identity)
+        creds = _read_credentials(path or credentials_path(settings, identity), identity)
         role_id, secret_id = creds["role_id"], creds["secret_id"]
     bao = client(settings)
     with openbao_errors(f"AppRole login as '{identity}'"):
@@ -146,6 +153,45 @@ def create_approle(
     role_id = bao.auth.approle.read_role_id(identity)["data"]["role_id"]
     secret_id = bao.auth.approle.generate_secret_id(identity)["data"]["secret_id"]
     return str(role_id), str(secret_id)
+
+
+def ensure_identity(
+    operator: hvac.Client,
+    settings: Settings,
+    identity: str,
+    policies: list[str],
+    **token_settings: str,
+) -> None:
+    """A server's own AppRole with `policies` (each from its policy file), and its
+    credentials file (`ensure_credentials`)."""
+    with openbao_errors(f"configuring identity '{identity}'"):
+        for name in policies:
+            operator.sys.create_or_update_policy(name, policy(name))
+        operator.auth.approle.create_or_update_approle(
+            identity, token_policies=policies, **_role_settings(settings, **token_settings)
+        )
+    ensure_credentials(operator, settings, identity)
+
+
+def ensure_credentials(operator: hvac.Client, settings: Settings, identity: str) -> bool:
+    """`identity`'s credentials file, kept while it still logs in (same role id, live
+    secret id), else written with a fresh secret id, so a restart does not pile up secret
+    ids. False, and nothing written, when the identity does not exist (yet)."""
+    path = credentials_path(settings, identity)
+    with openbao_errors(f"issuing the credentials of '{identity}'"):
+        try:
+            role_id = str(operator.auth.approle.read_role_id(identity)["data"]["role_id"])
+        except hvac.exceptions.InvalidPath:
+            return False
+        if path.exists():
+            creds = _read_credentials(path, identity)
+            if creds["role_id"] == role_id and operator.auth.approle.read_secret_id(
+                identity, creds["secret_id"]
+            ):
+                return True
+        secret_id = operator.auth.approle.generate_secret_id(identity)["data"]["secret_id"]
+    save_credentials(settings, identity, role_id, str(secret_id))
+    return True
 
 
 def renew_secret_ids(operator: hvac.Client, settings: Settings) -> list[str]:

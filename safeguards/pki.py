@@ -21,6 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from safeguards.files import write_private
 from safeguards.openbao import openbao_errors
+from safeguards.settings import Settings
 
 ROOT_NAME = "hipaa-mlops root CA"
 # The TLS 1.2 suites every server may offer: forward-secret (ECDHE) with an AEAD cipher.
@@ -180,6 +181,29 @@ def issue_server_cert(
     write_private(key_out, data["private_key"].encode())
     chain = [data["certificate"], *data.get("ca_chain", [])]
     cert_out.write_text("\n".join(c.strip() for c in chain) + "\n")
+
+
+def server_files(settings: Settings, service: str, name: str | None = None) -> tuple[Path, Path]:
+    """`service`'s TLS key and certificate chain (`name` for a second pair), kept in the
+    service's own directory: in the compose stack that directory is the service's volume,
+    which no other server mounts."""
+    tls = settings.data_dir / service / "tls"
+    return tls / f"{name or service}.key", tls / f"{name or service}.pem"
+
+
+def issue_for(
+    bao: hvac.Client,
+    settings: Settings,
+    service: str,
+    name: str | None = None,
+    role: str = "server",
+) -> tuple[Path, Path]:
+    """Issue `service`'s certificate for every name it is reached by (the loopback address,
+    localhost, its compose service name) into `server_files`; returns (key, cert)."""
+    key, cert = server_files(settings, service, name)
+    key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    issue_server_cert(bao, [settings.host, "localhost", service], key, cert, role=role)
+    return key, cert
 
 
 def _is_ip(host: str) -> bool:

@@ -34,6 +34,9 @@ PORT_OFFSETS = {
     "monitoring": 6,
     "prometheus": 7,
 }
+# The compose stack's networks (`compose/compose.yaml`): `edge` carries the published
+# ports, `data` is internal. Clients of the compose stack come from these only.
+COMPOSE_SUBNETS = {"edge": "10.89.10.0/24", "data": "10.89.11.0/24"}
 
 
 class Settings(BaseSettings):
@@ -51,6 +54,15 @@ class Settings(BaseSettings):
         description="Logs, server data, certificates and sandbox credentials live here.",
     )
     host: str = Field(default="127.0.0.1", description="Loopback address servers bind to.")
+    runtime: Literal["native", "compose"] = Field(
+        default="native",
+        description="How the stack's servers run: native processes, or the compose stack.",
+    )
+    network: Literal["loopback", "compose"] = Field(
+        default="loopback",
+        description="Where this process runs: on the host (servers on the loopback address) "
+        "or in a container of the compose stack (servers by their service names).",
+    )
     port_base: int = Field(
         default=8200, ge=1024, le=65000, description="OpenBao listens here; others above it."
     )
@@ -61,7 +73,8 @@ class Settings(BaseSettings):
     )
     openbao_bound_cidrs: str = Field(
         default="127.0.0.0/8",
-        description="Comma-separated CIDRs that AppRole secret ids and tokens work from.",
+        description="Comma-separated CIDRs that AppRole secret ids and tokens work from, "
+        "and PostgreSQL accepts MLflow from (the compose stack's subnets under compose).",
     )
     openbao_addr: str | None = Field(
         default=None, description="An external OpenBao; by default the stack's own."
@@ -143,7 +156,26 @@ class Settings(BaseSettings):
 
     @property
     def bound_cidrs(self) -> list[str]:
+        if self.runtime == "compose":
+            return list(COMPOSE_SUBNETS.values())
         return [c.strip() for c in self.openbao_bound_cidrs.split(",")]
+
+    def port(self, service: str) -> int:
+        """The port `service` listens on (the same on the host and in its container)."""
+        return self.port_base + PORT_OFFSETS[service]
+
+    def service_host(self, service: str) -> str:
+        """The name or address that reaches `service` from where this process runs."""
+        return service if self.network == "compose" else self.host
+
+    @property
+    def bind_host(self) -> str:
+        """The address servers listen on: loopback natively, every interface of their
+        own container in the compose stack (each container has its own network)."""
+        return "0.0.0.0" if self.network == "compose" else self.host  # noqa: S104
+
+    def url(self, service: str) -> str:
+        return f"https://{self.service_host(service)}:{self.port(service)}"
 
     @field_validator("retrain_cron")
     @classmethod
@@ -169,13 +201,11 @@ class Settings(BaseSettings):
 
     @property
     def s3_url(self) -> str:
-        return (
-            self.s3_endpoint or f"https://{self.host}:{self.port_base + PORT_OFFSETS['seaweedfs']}"
-        )
+        return self.s3_endpoint or self.url("seaweedfs")
 
     @property
     def openbao_url(self) -> str:
-        return self.openbao_addr or f"https://{self.host}:{self.port_base}"
+        return self.openbao_addr or self.url("openbao")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,11 +1,11 @@
 """A small native supervisor for the stack's servers.
 
-`up` starts each server of a profile as its own process group (so it outlives the
-command that started it), records it in a pid file, waits for its health check over
-verified TLS and runs its post-start step. `down` stops them in reverse order from the pid
-files alone, so it cleans up after a supervisor that crashed or was killed. A pid file is
-trusted only while the process it names has the same start time, so a recycled pid is never
-signalled. Logs and data live under the settings' data directory.
+`up` provisions each server of a profile as the operator, starts it as its own process
+group (so it outlives the command that started it), records it in a pid file, waits for
+its health check over verified TLS and runs its post-start steps. `down` stops them in
+reverse order from the pid files alone, so it cleans up after a supervisor that crashed
+or was killed. A pid file is trusted only while the process it names has the same start
+time, so a recycled pid is never signalled. Logs and data live under the settings' data directory.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ from pathlib import Path
 
 import requests
 
+from safeguards import openbao
 from safeguards.errors import Unavailable
 from safeguards.settings import Settings
+from services import topology
 from services.topology import Service, services_for
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,6 @@ class ServiceState:
     pid: int | None
     state: str  # running | stopped | unhealthy
     url: str
-
-
-def _service(name: str) -> Service:
-    return next(s for s in services_for("stack") if s.name == name)
 
 
 def _start_time(pid: int) -> str | None:
@@ -84,16 +82,23 @@ class Supervisor:
     def up(self, profile: str, timeout: float = 60.0) -> list[ServiceState]:
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for service in services_for(profile):
-            if self.pid(service) is None:
-                self._start(service)
-            self._wait_alive(service, timeout)
-            if service.after_start is not None:
-                service.after_start(self.settings)
-            log.info("service ready", extra={"service": service.name})
+        for server in services_for(profile):
+            if self.pid(server) is None:
+                self._start(server)
+            self._wait_alive(server, timeout)
+            if server.on_start is not None:
+                server.on_start(self.settings)
+            if server.after_start is not None:
+                server.after_start(self.settings, openbao.login(self.settings, "operator"))
+            log.info("service ready", extra={"service": server.name})
         return self.status(profile)
 
+    def _provision(self, service: Service) -> None:
+        if service.provision is not None:
+            service.provision(self.settings, openbao.login(self.settings, "operator"))
+
     def _start(self, service: Service) -> None:
+        self._provision(service)
         launch = service.prepare(self.settings)
         logfile = (self.log_dir / f"{service.name}.log").open("ab")
         process = subprocess.Popen(
@@ -140,11 +145,17 @@ class Supervisor:
         raise Unavailable(f"{service.name} did not answer its health check in {timeout:.0f} s")
 
     def reload(self, name: str) -> None:
-        """Ask a running server to re-read its configuration (SIGHUP)."""
-        pid = self.pid(_service(name))
+        """Provision a running server again and have it re-read its configuration (SIGHUP)."""
+        server = topology.service(name)
+        pid = self.pid(server)
         if pid is None:
             raise Unavailable(f"{name} is not running")
+        self._provision(server)
         os.kill(pid, signal.SIGHUP)
+
+    def project_created(self) -> None:
+        """Nothing to do natively: servers read a new project's credentials from the data
+        directory, where `projects create` wrote them."""
 
     def down(self, profile: str = "stack", timeout: float = 20.0) -> None:
         """Stop every service of `profile` (the default covers both profiles)."""
@@ -153,7 +164,7 @@ class Supervisor:
 
     def stop(self, name: str, timeout: float = 20.0) -> None:
         """Stop one service as `down` does; `up` starts it again."""
-        self._stop(_service(name), timeout)
+        self._stop(topology.service(name), timeout)
 
     def _stop(self, service: Service, timeout: float) -> None:
         pid = self.pid(service)

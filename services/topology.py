@@ -2,9 +2,18 @@
 
 Every server the stack runs: which profiles include it, its port (relative to the
 settings' ``port_base``), its health check over verified TLS (HTTPS, or the server's own
-protocol), how to prepare, start and stop it natively, and what to do once it answers.
-The native supervisor starts services in this order and stops them in reverse; the
-compose stack is checked against this table.
+protocol), and its four steps:
+
+- ``provision``, as the operator: certificates, generated secrets, configuration files;
+- ``prepare``, beside the server, without the operator: its command line and environment;
+- ``on_start``, beside the server once it answers (unseal, database roles);
+- ``after_start``, as the operator once it answers (the lake's own buckets).
+
+The native supervisor runs all four in this order, service by service, and stops services
+in reverse. The compose stack (`services.compose`) is generated from this table: each
+server is a container running ``prepare`` and ``on_start``; ``provision`` runs in a
+one-shot init job per server, the only containers that hold the operator's credentials,
+and ``after_start`` in a one-shot job once the server is healthy.
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from safeguards.settings import PORT_OFFSETS, Settings
+import hvac
+
+from safeguards.settings import Settings
 from services.launch import Launch
 from services.mlflow import launcher as mlflow
 from services.monitoring import launcher as monitoring
@@ -28,21 +39,31 @@ from services.serving import launcher as serving
 class Service:
     name: str
     profiles: frozenset[str]
-    port_offset: int
     health_path: str = ""
     # Statuses that mean "the server answers" (it may still need `after_start`).
     alive_statuses: frozenset[int] = frozenset({200})
     # A server that speaks no HTTP, or wants credentials even for its health check: its
     # own check, true when it answers, replaces the GET.
     probe: Callable[[Settings], bool] | None = None
+    # What a container's own health check accepts (it holds no credentials to ask with).
+    ready_statuses: frozenset[int] = frozenset({200})
     scheme: str = "https"
+    provision: Callable[[Settings, hvac.Client], None] | None = None
     prepare: Callable[[Settings], Launch]
-    after_start: Callable[[Settings], None] | None = None
+    on_start: Callable[[Settings], None] | None = None
+    after_start: Callable[[Settings, hvac.Client], None] | None = None
     # Sent to the process group by `down`; it must stop the server cleanly within seconds.
     stop_signal: signal.Signals = signal.SIGTERM
+    # The image its container runs, and the compose networks it is on: `data` is
+    # internal; a service on `edge` too has its port published on the host's loopback.
+    image: str = "app"
+    networks: tuple[str, ...] = ("edge", "data")
+    # The servers it talks to, which must be ready before it starts (compose's
+    # `depends_on`; the native supervisor starts servers in this table's order).
+    needs: tuple[str, ...] = ("openbao",)
 
     def port(self, settings: Settings) -> int:
-        return settings.port_base + self.port_offset
+        return settings.port(self.name)
 
     def health_url(self, settings: Settings) -> str:
         return f"{self.scheme}://{settings.host}:{self.port(settings)}{self.health_path}"
@@ -52,71 +73,86 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="openbao",
         profiles=frozenset({"sandbox", "stack"}),
-        port_offset=PORT_OFFSETS["openbao"],
         # 200 active, 429 standby, 501 uninitialised, 503 sealed: all mean "listening".
         health_path="/v1/sys/health",
         alive_statuses=frozenset({200, 429, 501, 503}),
         prepare=openbao.prepare,
-        after_start=openbao.after_start,
+        on_start=openbao.on_start,
+        needs=(),
     ),
     Service(
         name="seaweedfs",
         profiles=frozenset({"stack"}),
-        port_offset=PORT_OFFSETS["seaweedfs"],
         # The S3 gateway's liveness; after_start then waits for a real SSE-KMS write.
         health_path="/healthz",
         alive_statuses=frozenset({200}),
+        provision=seaweedfs.provision,
         prepare=seaweedfs.prepare,
         after_start=seaweedfs.after_start,
+        image="seaweedfs",
     ),
     Service(
         name="postgres",
         profiles=frozenset({"stack"}),
-        port_offset=PORT_OFFSETS["postgres"],
         probe=postgres.ready,
         scheme="postgresql",
+        provision=postgres.provision,
         prepare=postgres.prepare,
-        after_start=postgres.after_start,
+        on_start=postgres.on_start,
+        image="postgres",
+        networks=("data",),
         # SIGTERM waits for every client to leave; SIGINT ends their sessions, checkpoints.
         stop_signal=signal.SIGINT,
     ),
     Service(
         name="mlflow",
         profiles=frozenset({"sandbox", "stack"}),
-        port_offset=PORT_OFFSETS["mlflow"],
         health_path="/health",
         alive_statuses=frozenset({200}),
+        provision=mlflow.provision,
         prepare=mlflow.prepare,
+        needs=("openbao", "seaweedfs", "postgres"),
     ),
     Service(
         name="serving",
         profiles=frozenset({"sandbox", "stack"}),
-        port_offset=PORT_OFFSETS["serving"],
         # Alive; `/readyz` tells whether a champion is loaded (none on a fresh stack).
         health_path="/healthz",
         alive_statuses=frozenset({200}),
+        provision=serving.provision,
         prepare=serving.prepare,
+        needs=("openbao", "seaweedfs", "mlflow"),
     ),
     Service(
         name="monitoring",
         profiles=frozenset({"sandbox", "stack"}),
-        port_offset=PORT_OFFSETS["monitoring"],
         health_path="/healthz",
         alive_statuses=frozenset({200}),
+        provision=monitoring.provision,
         prepare=monitoring.prepare,
+        # Prometheus scrapes it; nobody on the host needs it.
+        networks=("data",),
+        needs=("openbao", "seaweedfs", "mlflow"),
     ),
     Service(
         name="prometheus",
         profiles=frozenset({"stack"}),
-        port_offset=PORT_OFFSETS["prometheus"],
         # Every path asks for the password, this one too: an anonymous GET gets 401 even
         # while storage loads, so the probe asks as Prometheus's user.
         health_path="/-/ready",
         probe=prometheus.ready,
+        # Asked without the password, a listening Prometheus answers 401.
+        ready_statuses=frozenset({200, 401}),
+        provision=prometheus.provision,
         prepare=prometheus.prepare,
+        image="prometheus",
     ),
 )
 
 
 def services_for(profile: str) -> list[Service]:
     return [s for s in SERVICES if profile in s.profiles]
+
+
+def service(name: str) -> Service:
+    return next(s for s in SERVICES if s.name == name)

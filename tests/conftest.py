@@ -113,7 +113,7 @@ def tracking(stack: Settings, lake: Settings) -> Iterator[Settings]:
 
 def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
     """Provision `project` on the running lake, reloading SeaweedFS as `projects create` does."""
-    seaweedfs.provision(
+    seaweedfs.provision_project(
         settings, operator, project, reload=lambda: Supervisor(settings).reload("seaweedfs")
     )
 
@@ -132,7 +132,7 @@ def deidentified_project(
         provision(settings, operator, project)
     else:
         keys.create_project(operator, settings, project)
-    mlflow.provision(settings, operator, project)
+    mlflow.provision_project(settings, operator, project)
     steward = DataSteward(settings, project)
     steward.synth("patients", rows=rows, seed=seed)
     steward.ingest("raw", steward.repo.read("patients"))

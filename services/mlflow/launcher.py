@@ -3,7 +3,9 @@
 The server runs MLflow's basic-auth app with ``default_permission = NO_PERMISSIONS``: an
 anonymous request gets 401, and a user sees only what it was granted. The admin password
 and the Flask session key are generated into OpenBao KV at first start and written only
-into the server's 0600 auth config and environment. TLS comes from the stack's PKI
+into the server's 0600 auth config (`provision`, run as the operator: natively by the
+supervisor, in the compose stack by the server's init job) and its environment (read at
+start as the server's own identity). TLS comes from the stack's PKI
 through uvicorn. Artifacts are proxied by the server (`--serve-artifacts`), so clients
 never hold storage credentials: in the sandbox they go to a directory under the data
 directory, on the stack to the platform's `artifacts` bucket with SSE-KMS. Runs and models
@@ -25,12 +27,15 @@ import requests
 from safeguards import credentials, keys, objectstore, openbao, pki
 from safeguards.errors import ConfigError, ServerError
 from safeguards.files import write_private
-from safeguards.settings import PORT_OFFSETS, Settings
+from safeguards.settings import Settings
 from services.launch import Launch
 from services.postgres import launcher as postgres
 
 ADMIN = "admin"
 ADMIN_CREDENTIAL = "services/mlflow/admin"
+FLASK_SECRET = "services/mlflow/flask-secret"  # noqa: S105 (a KV path)
+# The server's own identity: it reads its secrets at start (policy `mlflow`).
+IDENTITY = "mlflow"
 PLATFORM = "platform"
 
 
@@ -39,17 +44,15 @@ def _dir(settings: Settings) -> Path:
 
 
 def url(settings: Settings) -> str:
-    return f"https://{settings.host}:{settings.port_base + PORT_OFFSETS['mlflow']}"
+    return settings.url("mlflow")
 
 
-def prepare(settings: Settings) -> Launch:
-    """Certificate, auth config and environment; returns the server's command line."""
-    root, tls = _dir(settings), settings.data_dir / "tls"
+def provision(settings: Settings, operator: hvac.Client) -> None:
+    """As the operator: the certificate, the auth config and the server's secret
+    environment (0600 files in MLflow's own directory)."""
+    root = _dir(settings)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    operator = openbao.login(settings, "operator")
-    pki.issue_server_cert(
-        operator, [settings.host, "localhost", "mlflow"], tls / "mlflow.key", tls / "mlflow.pem"
-    )
+    pki.issue_for(operator, settings, "mlflow")
     password = credentials.ensure_generated(operator, ADMIN_CREDENTIAL)
     auth_config = (
         "[mlflow]\n"
@@ -62,23 +65,31 @@ def prepare(settings: Settings) -> Launch:
         "auth_cache_ttl_seconds = 60\n"
     )
     write_private(root / "auth.ini", auth_config.encode())
+    credentials.ensure_generated(operator, FLASK_SECRET)
+    openbao.ensure_identity(operator, settings, IDENTITY, [IDENTITY])
+
+
+def prepare(settings: Settings) -> Launch:
+    """The server's command line and environment. Its secrets are read as its own identity
+    and go into its environment only: a command line is visible to every local user."""
+    root = _dir(settings)
+    key, cert = pki.server_files(settings, "mlflow")
+    bao = openbao.login(settings, IDENTITY)
     env = {
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": credentials.read(bao, FLASK_SECRET)["password"],
         "MLFLOW_AUTH_CONFIG_PATH": str(root / "auth.ini"),
-        "MLFLOW_FLASK_SERVER_SECRET_KEY": credentials.ensure_generated(
-            operator, "services/mlflow/flask-secret"
-        ),
         # The job runner serves GenAI evaluation only: seven processes and ~1 GB saved.
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     if settings.profile == "stack":
         backend = postgres.mlflow_uri(settings)
         destination = f"s3://{objectstore.bucket_name(PLATFORM, 'artifacts')}/mlflow"
-        s3 = credentials.read(operator, objectstore.s3_credentials_path(PLATFORM, "workload"))
+        s3 = credentials.read(bao, objectstore.s3_credentials_path(PLATFORM, "workload"))
         env |= {
-            "PGPASSWORD": postgres.mlflow_password(operator),
-            "MLFLOW_S3_ENDPOINT_URL": settings.s3_url,
+            "PGPASSWORD": credentials.read(bao, postgres.MLFLOW_CREDENTIAL)["password"],
             "AWS_ACCESS_KEY_ID": s3["access_key"],
             "AWS_SECRET_ACCESS_KEY": s3["secret_key"],
+            "MLFLOW_S3_ENDPOINT_URL": settings.s3_url,
             "AWS_CA_BUNDLE": str(settings.ca_bundle),
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -89,7 +100,7 @@ def prepare(settings: Settings) -> Launch:
     else:
         backend = f"sqlite:///{root / 'mlflow.db'}"
         destination = str(root / "artifacts")
-    port = settings.port_base + PORT_OFFSETS["mlflow"]
+    port = settings.port("mlflow")
     return Launch(
         [
             sys.executable,
@@ -104,7 +115,7 @@ def prepare(settings: Settings) -> Launch:
             "--artifacts-destination",
             destination,
             "--host",
-            settings.host,
+            settings.bind_host,
             "--port",
             str(port),
             "--workers",
@@ -113,7 +124,7 @@ def prepare(settings: Settings) -> Launch:
             f"{settings.host}:{port},localhost:{port},mlflow:{port}",
             "--uvicorn-opts",
             # Clients keep connections alive: without a bound, a graceful stop waits forever.
-            f"--ssl-keyfile {tls / 'mlflow.key'} --ssl-certfile {tls / 'mlflow.pem'} "
+            f"--ssl-keyfile {key} --ssl-certfile {cert} "
             f"--ssl-ciphers {pki.AEAD_CIPHERS} --timeout-graceful-shutdown 5",
         ],
         env,
@@ -152,7 +163,7 @@ def model_name(project: str) -> str:
     return f"{keys.validate_project(project)}-diabetes-risk"
 
 
-def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
+def provision_project(settings: Settings, operator: hvac.Client, project: str) -> None:
     """The project's MLflow users, experiment and registered model.
 
     Each user's password is generated into the project's own KV path. The operator creates

@@ -9,26 +9,28 @@ from __future__ import annotations
 
 import sys
 
-from safeguards import openbao, pki
-from safeguards.settings import PORT_OFFSETS, Settings
+import hvac
+
+from safeguards import keys, openbao, pki
+from safeguards.settings import Settings
 from services.launch import Launch, environment
 
 APP = "pipeline.worker:create_app"
 
 
 def url(settings: Settings) -> str:
-    return f"https://{settings.host}:{settings.port_base + PORT_OFFSETS['monitoring']}"
+    return settings.url("monitoring")
+
+
+def provision(settings: Settings, operator: hvac.Client) -> None:
+    """As the operator: the worker's certificate, and the credentials of the served
+    project's workload identity once the project exists."""
+    pki.issue_for(operator, settings, "monitoring")
+    openbao.ensure_credentials(operator, settings, keys.identity(settings.serving_project))
 
 
 def prepare(settings: Settings) -> Launch:
-    tls = settings.data_dir / "tls"
-    operator = openbao.login(settings, "operator")
-    pki.issue_server_cert(
-        operator,
-        [settings.host, "localhost", "monitoring"],
-        tls / "monitoring.key",
-        tls / "monitoring.pem",
-    )
+    key, cert = pki.server_files(settings, "monitoring")
     return Launch(
         [
             sys.executable,
@@ -37,13 +39,13 @@ def prepare(settings: Settings) -> Launch:
             APP,
             "--factory",
             "--host",
-            settings.host,
+            settings.bind_host,
             "--port",
-            str(settings.port_base + PORT_OFFSETS["monitoring"]),
+            str(settings.port("monitoring")),
             "--ssl-certfile",
-            str(tls / "monitoring.pem"),
+            str(cert),
             "--ssl-keyfile",
-            str(tls / "monitoring.key"),
+            str(key),
             f"--ssl-ciphers={pki.AEAD_CIPHERS}",
             "--no-access-log",
             "--timeout-graceful-shutdown",

@@ -67,10 +67,11 @@ class OpenBaoPaths:
     unseal_key = property(lambda self: self.root / "unseal.key")
     root_token = property(lambda self: self.root / "root.token")
     bootstrapped = property(lambda self: self.root / "bootstrap.done")
-    root_ca_key = property(lambda self: self.tls / "root-ca.key")
+    # Beside OpenBao's data, never in the CA bundle's directory (which every server reads).
+    root_ca_key = property(lambda self: self.root / "root-ca.key")
     ca_bundle = property(lambda self: self.tls / "ca.pem")
-    cert = property(lambda self: self.tls / "openbao.pem")
-    key = property(lambda self: self.tls / "openbao.key")
+    cert = property(lambda self: self.root / "tls" / "openbao.pem")
+    key = property(lambda self: self.root / "tls" / "openbao.key")
 
 
 def binary() -> Path:
@@ -78,7 +79,7 @@ def binary() -> Path:
 
 
 def render_config(settings: Settings, paths: OpenBaoPaths) -> str:
-    host, port = settings.host, settings.port_base
+    host, bind, port = settings.service_host("openbao"), settings.bind_host, settings.port_base
     return f"""\
 ui = false
 disable_mlock = true
@@ -94,8 +95,8 @@ storage "raft" {{
 }}
 
 listener "tcp" {{
-  address         = "{host}:{port}"
-  cluster_address = "{host}:{port + 1}"
+  address         = "{bind}:{port}"
+  cluster_address = "{bind}:{port + 1}"
   tls_cert_file   = "{paths.cert}"
   tls_key_file    = "{paths.key}"
   tls_min_version = "tls12"
@@ -115,7 +116,9 @@ def prepare(settings: Settings) -> Launch:
     """Certificates and config for a start; returns the server's command line."""
     paths = OpenBaoPaths.of(settings)
     paths.raft.mkdir(parents=True, exist_ok=True, mode=0o700)
-    paths.tls.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths.cert.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Public (a certificate bundle); in the compose stack every server mounts it read-only.
+    paths.tls.mkdir(parents=True, exist_ok=True, mode=0o755)
     if not paths.ca_bundle.exists():
         pki.create_root(paths.root_ca_key, paths.ca_bundle)
     if not paths.cert.exists():
@@ -132,7 +135,7 @@ def prepare(settings: Settings) -> Launch:
     return Launch([str(binary()), "server", f"-config={paths.config}"])
 
 
-def after_start(settings: Settings) -> None:
+def on_start(settings: Settings) -> None:
     """Initialise on first start, unseal on every start, finish bootstrap if unfinished."""
     paths = OpenBaoPaths.of(settings)
     bao = client(settings)

@@ -29,7 +29,7 @@ from psycopg2.extensions import encrypt_password
 from safeguards import credentials, openbao, pki
 from safeguards.errors import ConfigError, ServerError
 from safeguards.files import write_private
-from safeguards.settings import PORT_OFFSETS, Settings
+from safeguards.settings import Settings
 from services.launch import Launch
 
 BIN = Path("/usr/lib/postgresql/15/bin")
@@ -37,15 +37,25 @@ SUPERUSER = "postgres"
 ADMIN_CREDENTIAL = "services/postgres/admin"
 MLFLOW_CREDENTIAL = "services/postgres/mlflow"
 
-_HBA = """\
-# TYPE  DATABASE  USER      ADDRESS       METHOD
-local   all       postgres                scram-sha-256
-hostssl mlflow    mlflow    127.0.0.1/32  scram-sha-256
-"""
+IDENTITY = "postgres"
+
+
+def _hba(settings: Settings) -> str:
+    lines = [
+        "# TYPE  DATABASE  USER      ADDRESS       METHOD",
+        "local   all       postgres                scram-sha-256",
+        *(f"hostssl mlflow    mlflow    {cidr}  scram-sha-256" for cidr in settings.bound_cidrs),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _dir(settings: Settings) -> Path:
+    """The server's directory: its Unix socket, its certificate and (`data`) the cluster."""
     return settings.data_dir / "postgres"
+
+
+def _pgdata(settings: Settings) -> Path:
+    return _dir(settings) / "data"
 
 
 def _binary(name: str) -> str:
@@ -62,20 +72,22 @@ def _unprivileged(command: list[str]) -> list[str]:
 
 
 def port(settings: Settings) -> int:
-    return settings.port_base + PORT_OFFSETS["postgres"]
+    return settings.port("postgres")
 
 
 def render_config(settings: Settings) -> str:
-    root, tls = _dir(settings), settings.data_dir / "tls"
+    key, cert = pki.server_files(settings, "postgres")
     return f"""\
-listen_addresses = '{settings.host}'
+listen_addresses = '{settings.bind_host}'
 port = {port(settings)}
-unix_socket_directories = '{root}'
+unix_socket_directories = '{_dir(settings)}'
 unix_socket_permissions = 0700
 password_encryption = scram-sha-256
+# The images carry no LLVM; MLflow's small queries gain nothing from it natively either.
+jit = off
 ssl = on
-ssl_cert_file = '{tls / "postgres.pem"}'
-ssl_key_file = '{tls / "postgres.key"}'
+ssl_cert_file = '{cert}'
+ssl_key_file = '{key}'
 ssl_min_protocol_version = 'TLSv1.2'
 ssl_ciphers = '{pki.AEAD_CIPHERS}'
 log_connections = on
@@ -87,32 +99,34 @@ log_error_verbosity = terse
 """
 
 
+def provision(settings: Settings, operator: hvac.Client) -> None:
+    """As the operator: the cluster (first start only), the server's identity, its
+    certificate and config."""
+    root, pgdata = _dir(settings), _pgdata(settings)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root.chmod(0o700)  # the superuser's Unix socket is here
+    if not (pgdata / "PG_VERSION").exists():
+        _initdb(pgdata, credentials.ensure_generated(operator, ADMIN_CREDENTIAL))
+    openbao.ensure_identity(operator, settings, IDENTITY, [IDENTITY])
+    mlflow_password(operator)
+    pki.issue_for(operator, settings, "postgres")
+    (pgdata / "postgresql.conf").write_text(render_config(settings))
+    (pgdata / "pg_hba.conf").write_text(_hba(settings))
+
+
 def prepare(settings: Settings) -> Launch:
-    """The cluster (first start only), certificate and config; returns the command line."""
-    root, tls = _dir(settings), settings.data_dir / "tls"
-    operator = openbao.login(settings, "operator")
-    if not (root / "PG_VERSION").exists():
-        _initdb(root, credentials.ensure_generated(operator, ADMIN_CREDENTIAL))
-    pki.issue_server_cert(
-        operator,
-        [settings.host, "localhost", "postgres"],
-        tls / "postgres.key",
-        tls / "postgres.pem",
-    )
-    (root / "postgresql.conf").write_text(render_config(settings))
-    (root / "pg_hba.conf").write_text(_HBA)
-    return Launch(_unprivileged([_binary("postgres"), "-D", str(root)]))
+    return Launch(_unprivileged([_binary("postgres"), "-D", str(_pgdata(settings))]))
 
 
-def _initdb(root: Path, password: str) -> None:
-    pwfile = root.with_name("postgres-init.pw")
+def _initdb(pgdata: Path, password: str) -> None:
+    pwfile = pgdata.with_name("postgres-init.pw")
     write_private(pwfile, password.encode())
     try:
         result = subprocess.run(
             _unprivileged(
                 [
                     _binary("initdb"),
-                    f"--pgdata={root}",
+                    f"--pgdata={pgdata}",
                     f"--username={SUPERUSER}",
                     f"--pwfile={pwfile}",
                     "--auth-local=scram-sha-256",
@@ -132,9 +146,13 @@ def _initdb(root: Path, password: str) -> None:
         raise ConfigError(f"initdb failed: {result.stderr.strip()}")
 
 
-def after_start(settings: Settings) -> None:
-    """Create the `mlflow` role and database once; set the role's password at every start."""
-    operator = openbao.login(settings, "operator")
+def on_start(settings: Settings) -> None:
+    """Create the `mlflow` role and database once; set the role's password at every start.
+
+    Runs beside the server (in its container on the compose stack), as the server's own
+    identity, which may read the two passwords and nothing else; it comes in through the
+    Unix socket, the superuser's only way in."""
+    bao = openbao.login(settings, IDENTITY)
     try:
         with closing(
             psycopg2.connect(
@@ -142,11 +160,12 @@ def after_start(settings: Settings) -> None:
                 port=port(settings),
                 user=SUPERUSER,
                 dbname="postgres",
-                password=credentials.ensure_generated(operator, ADMIN_CREDENTIAL),
+                password=credentials.read(bao, ADMIN_CREDENTIAL)["password"],
             )
         ) as conn:
             conn.autocommit = True
-            verifier = encrypt_password(mlflow_password(operator), "mlflow", conn, "scram-sha-256")
+            mlflow = credentials.read(bao, MLFLOW_CREDENTIAL)["password"]
+            verifier = encrypt_password(mlflow, "mlflow", conn, "scram-sha-256")
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'mlflow'")
                 if cur.fetchone() is None:
@@ -168,7 +187,7 @@ def ready(settings: Settings) -> bool:
     proves the server answers and leaves no failed login in its log.
     """
     conninfo = (
-        f"host={settings.host} port={port(settings)} dbname=mlflow user=mlflow "
+        f"host={settings.service_host('postgres')} port={port(settings)} dbname=mlflow user=mlflow "
         f"sslmode=verify-full sslrootcert='{settings.ca_bundle}'"
     )
     check = [_binary("pg_isready"), "--quiet", "--timeout=2", f"--dbname={conninfo}"]
@@ -182,4 +201,5 @@ def mlflow_password(operator: hvac.Client) -> str:
 def mlflow_uri(settings: Settings) -> str:
     """MLflow's backend store, without its password (MLflow gets it as PGPASSWORD)."""
     tls = urlencode({"sslmode": "verify-full", "sslrootcert": str(settings.ca_bundle)})
-    return f"postgresql+psycopg2://mlflow@{settings.host}:{port(settings)}/mlflow?{tls}"
+    host = settings.service_host("postgres")
+    return f"postgresql+psycopg2://mlflow@{host}:{port(settings)}/mlflow?{tls}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from importlib.resources import files
 from pathlib import Path
 
 import bcrypt
@@ -28,7 +29,7 @@ from safeguards import apikeys, credentials, openbao, pki
 from safeguards.audit import AuditLog
 from safeguards.errors import ConfigError, SafeguardError
 from safeguards.files import write_private
-from safeguards.settings import PORT_OFFSETS, Settings
+from safeguards.settings import Settings
 from services.launch import Launch
 
 ADMIN = "prometheus-admin"
@@ -36,8 +37,8 @@ ADMIN_CREDENTIAL = "services/prometheus/admin"
 # The client its API keys are issued to, as `serving keys list` shows it.
 CLIENT = "prometheus"
 ACTOR = "pipeline:stack"
-# Read from the checkout (`make setup` installs the project editable), beside the worker.
-RULES = Path(__file__).resolve().parents[2] / "monitoring" / "alerts.yml"
+# Shipped in the `monitoring` package, beside the worker that exports their metrics.
+RULES = Path(str(files("monitoring").joinpath("alerts.yml")))
 # The targets whose /metrics takes an API key of the served project. MLflow is not among
 # them: its exporter needs prometheus-flask-exporter (not installed), and under
 # basic auth only MLflow's admin may read its /metrics.
@@ -49,11 +50,11 @@ def _dir(settings: Settings) -> Path:
 
 
 def port(settings: Settings) -> int:
-    return settings.port_base + PORT_OFFSETS["prometheus"]
+    return settings.port("prometheus")
 
 
 def url(settings: Settings) -> str:
-    return f"https://{settings.host}:{port(settings)}"
+    return settings.url("prometheus")
 
 
 def key_file(settings: Settings) -> Path:
@@ -83,7 +84,7 @@ def render_config(settings: Settings) -> str:
             "tls_config": {"ca_file": str(settings.ca_bundle), "min_version": "TLS12"},
             "authorization": {"type": "Bearer", "credentials_file": str(key_file(settings))},
             "static_configs": [
-                {"targets": [f"{settings.host}:{settings.port_base + PORT_OFFSETS[name]}"]}
+                {"targets": [f"{settings.service_host(name)}:{settings.port(name)}"]}
             ],
         }
         for name in KEYED_TARGETS
@@ -98,11 +99,11 @@ def render_config(settings: Settings) -> str:
 
 def render_web_config(settings: Settings, password_hash: str) -> str:
     """The web config: Prometheus's TLS listener and its one user's bcrypt hash."""
-    tls = settings.data_dir / "tls"
+    key, cert = pki.server_files(settings, "prometheus")
     config = {
         "tls_server_config": {
-            "cert_file": str(tls / "prometheus.pem"),
-            "key_file": str(tls / "prometheus.key"),
+            "cert_file": str(cert),
+            "key_file": str(key),
             "min_version": "TLS12",
             "cipher_suites": list(pki.AEAD_SUITES),
         },
@@ -141,27 +142,25 @@ def ensure_scrape_key(settings: Settings, operator: hvac.Client) -> None:
     )
 
 
-def prepare(settings: Settings) -> Launch:
-    """Certificate, web config, API key and scrape config; returns the command line."""
-    root, tls = _dir(settings), settings.data_dir / "tls"
+def provision(settings: Settings, operator: hvac.Client) -> None:
+    """As the operator: certificate, web config, API key and scrape config."""
+    root = _dir(settings)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    operator = openbao.login(settings, "operator")
-    pki.issue_server_cert(
-        operator,
-        [settings.host, "localhost", "prometheus"],
-        tls / "prometheus.key",
-        tls / "prometheus.pem",
-    )
+    pki.issue_for(operator, settings, "prometheus")
     password = credentials.ensure_generated(operator, ADMIN_CREDENTIAL)
     write_private(root / "web.yml", render_web_config(settings, bcrypt_hash(password)).encode())
     ensure_scrape_key(settings, operator)
     write_private(root / "prometheus.yml", render_config(settings).encode())
+
+
+def prepare(settings: Settings) -> Launch:
+    root = _dir(settings)
     return Launch(
         [
             _binary(),
             f"--config.file={root / 'prometheus.yml'}",
             f"--web.config.file={root / 'web.yml'}",
-            f"--web.listen-address={settings.host}:{port(settings)}",
+            f"--web.listen-address={settings.bind_host}:{port(settings)}",
             # By default any origin's pages may read the API; here only its own may.
             f"--web.cors.origin={re.escape(url(settings))}",
             f"--storage.tsdb.path={root / 'data'}",

@@ -36,6 +36,11 @@ def binary_path() -> Path:
 
 
 def ensure_built() -> Path:
+    """The pinned binary: the SeaweedFS image's own copy (`HIPAA_MLOPS_WEED_BINARY`), or
+    the cached build, built first when missing."""
+    installed = os.environ.get("HIPAA_MLOPS_WEED_BINARY")
+    if installed:
+        return Path(installed)
     target = binary_path()
     if target.is_file():
         return target

@@ -36,14 +36,15 @@ from safeguards.objectstore import (
     s3_errors,
     zone_key,
 )
-from safeguards.policies import policy
-from safeguards.settings import PORT_OFFSETS, Settings
+from safeguards.settings import Settings
 from services.launch import Launch
 from services.seaweedfs.build import ensure_built
 
 log = logging.getLogger(__name__)
 
 ADMIN = "services/seaweedfs/admin"
+# The KMS provider's own identity (policy `seaweedfs`): project keys' data keys only.
+KMS = "seaweedfs"
 PLATFORM = "platform"
 # Internal listeners, above the S3 port (base + 2): master, volume, filer and their gRPC.
 _INTERNAL = {"master": 10, "volume": 11, "filer": 12}
@@ -61,31 +62,32 @@ def _port(settings: Settings, offset: int) -> int:
     return settings.port_base + offset
 
 
-def prepare(settings: Settings) -> Launch:
-    """Certificates, security.toml and the S3/KMS config; returns the command line."""
-    binary = ensure_built()
-    root, tls = _dir(settings), settings.data_dir / "tls"
+def provision(settings: Settings, operator: hvac.Client) -> None:
+    """As the operator: certificates, security.toml, the platform's keys and the S3/KMS
+    config. Run again, it re-renders the S3 identities (every project's) for a reload."""
+    root = _dir(settings)
     (root / "data").mkdir(parents=True, exist_ok=True, mode=0o700)
     (root / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
     root.chmod(0o700)  # s3.sock and filer.sock below are plaintext: the directory is private
-    operator = openbao.login(settings, "operator")
-    hosts = [settings.host, "localhost", "seaweedfs"]
-    pki.issue_server_cert(operator, hosts, tls / "seaweedfs.key", tls / "seaweedfs.pem")
-    pki.issue_server_cert(
-        operator,
-        hosts,
-        tls / "seaweedfs-internal.key",
-        tls / "seaweedfs-internal.pem",
-        role="internal",
-    )
+    pki.issue_for(operator, settings, "seaweedfs")
+    pki.issue_for(operator, settings, "seaweedfs", name="seaweedfs-internal", role="internal")
     write_private(root / "security.toml", _security_toml(settings, operator).encode())
     # One volume per bucket to start with (not seven): each bucket is its own collection.
     (root / "master.toml").write_text(
         "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n"
     )
     keys.create_project(operator, settings, PLATFORM)
-    render_s3_config(settings, operator, kms_login=_kms_approle(settings, operator))
-    s3 = _port(settings, PORT_OFFSETS["seaweedfs"])
+    openbao.ensure_identity(
+        operator, settings, KMS, [KMS], token_ttl=_KMS_TTL, token_max_ttl=_KMS_TTL
+    )
+    render_s3_config(settings, operator)
+
+
+def prepare(settings: Settings) -> Launch:
+    binary = ensure_built()
+    root = _dir(settings)
+    key, cert = pki.server_files(settings, "seaweedfs")
+    s3 = settings.port("seaweedfs")
     return Launch(
         [
             str(binary),
@@ -93,8 +95,11 @@ def prepare(settings: Settings) -> Launch:
             f"-config_dir={root}",
             "server",
             f"-dir={root / 'data'}",
+            # The components listen on, and reach each other over, loopback (on the compose
+            # stack, the container's own); only the S3 port is for clients.
             f"-ip={settings.host}",
             f"-ip.bind={settings.host}",
+            f"-s3.ip.bind={settings.bind_host}",
             f"-master.port={_port(settings, _INTERNAL['master'])}",
             f"-master.port.grpc={_port(settings, _GRPC['master'])}",
             f"-volume.port={_port(settings, _INTERNAL['volume'])}",
@@ -110,8 +115,8 @@ def prepare(settings: Settings) -> Launch:
             f"-s3.port={s3}",
             f"-s3.port.grpc={_port(settings, _GRPC['s3'])}",
             f"-s3.config={root / 's3.json'}",
-            f"-s3.cert.file={tls / 'seaweedfs.pem'}",
-            f"-s3.key.file={tls / 'seaweedfs.key'}",
+            f"-s3.cert.file={cert}",
+            f"-s3.key.file={key}",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-s3.iam=false",
@@ -122,12 +127,12 @@ def prepare(settings: Settings) -> Launch:
 
 
 def _security_toml(settings: Settings, operator: hvac.Client) -> str:
-    tls = settings.data_dir / "tls"
     jwt = {
         name: credentials.ensure_generated(operator, f"services/seaweedfs/jwt-{name}", "key")
         for name in ("signing", "signing-read", "filer-signing", "filer-signing-read")
     }
-    cert, key, ca = tls / "seaweedfs-internal.pem", tls / "seaweedfs-internal.key", tls / "ca.pem"
+    key, cert = pki.server_files(settings, "seaweedfs", "seaweedfs-internal")
+    ca = settings.ca_bundle
     sections = [
         f'[jwt.signing]\nkey = "{jwt["signing"]}"',
         f'[jwt.signing.read]\nkey = "{jwt["signing-read"]}"',
@@ -155,27 +160,10 @@ def _security_toml(settings: Settings, operator: hvac.Client) -> str:
     return "\n\n".join(sections) + "\n"
 
 
-def _kms_approle(settings: Settings, operator: hvac.Client) -> dict[str, str]:
-    with openbao.openbao_errors("configuring SeaweedFS's KMS identity"):
-        operator.sys.create_or_update_policy("seaweedfs", policy("seaweedfs"))
-        role_id, secret_id = openbao.create_approle(
-            operator,
-            settings,
-            "seaweedfs",
-            ["seaweedfs"],
-            token_ttl=_KMS_TTL,
-            token_max_ttl=_KMS_TTL,
-        )
-    return {"role_id": role_id, "secret_id": secret_id}
-
-
-def render_s3_config(
-    settings: Settings, operator: hvac.Client, kms_login: dict[str, str] | None = None
-) -> None:
+def render_s3_config(settings: Settings, operator: hvac.Client) -> None:
     """Write the identities (admin + one per project) and the KMS provider, 0600."""
     path = _dir(settings) / "s3.json"
-    if kms_login is None:
-        kms_login = json.loads(path.read_text())["kms"]["providers"]["openbao"]
+    kms_login = openbao.identity_credentials(settings, KMS)
     admin = credentials.ensure_s3_identity(operator, ADMIN)
     identities: list[dict[str, Any]] = [
         _identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"])
@@ -312,17 +300,19 @@ def bucket_policy(bucket: str, key: str) -> dict[str, Any]:
     }
 
 
-def provision(
+def provision_project(
     settings: Settings,
     operator: hvac.Client,
     project: str,
     reload: Callable[[], None],
     timeout: float = 60.0,
 ) -> None:
-    """Give `project` its S3 identity and zone buckets, and wait until it can write."""
+    """Give `project` its S3 identity and zone buckets, and wait until it can write.
+
+    `reload` makes the running server take the new identities: it provisions the server
+    again (which re-renders them) and signals it."""
     keys.create_project(operator, settings, project)
     creds = credentials.ensure_s3_identity(operator, s3_credentials_path(project, "workload"))
-    render_s3_config(settings, operator)
     reload()
     client = s3_client(
         settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
@@ -345,7 +335,7 @@ def provision(
         time.sleep(0.5)
 
 
-def after_start(settings: Settings) -> None:
-    """Wait until a real SSE-KMS write succeeds: /healthz answers before writes work."""
-    operator = openbao.login(settings, "operator")
-    provision(settings, operator, PLATFORM, reload=lambda: None, timeout=120)
+def after_start(settings: Settings, operator: hvac.Client) -> None:
+    """The platform's buckets; waits until a real SSE-KMS write succeeds (/healthz answers
+    before writes work)."""
+    provision_project(settings, operator, PLATFORM, reload=lambda: None, timeout=120)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import sys
 
-from safeguards import openbao, pki
-from safeguards.settings import PORT_OFFSETS, Settings
+import hvac
+
+from safeguards import keys, openbao, pki
+from safeguards.settings import Settings
 from services.launch import Launch, environment
 
 SERVICE = "services.serving.service:DiabetesRisk"
@@ -25,16 +27,20 @@ SERVER = "services.serving.server"
 
 
 def url(settings: Settings) -> str:
-    return f"https://{settings.host}:{settings.port_base + PORT_OFFSETS['serving']}"
+    return settings.url("serving")
+
+
+def provision(settings: Settings, operator: hvac.Client) -> None:
+    """As the operator: the endpoint's certificate, and the credentials of the served
+    project's serving identity once the project exists."""
+    pki.issue_for(operator, settings, "serving")
+    openbao.ensure_credentials(operator, settings, keys.serving_identity(settings.serving_project))
 
 
 def prepare(settings: Settings) -> Launch:
-    root, tls = settings.data_dir / "serving", settings.data_dir / "tls"
+    root = settings.data_dir / "serving"
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    operator = openbao.login(settings, "operator")
-    pki.issue_server_cert(
-        operator, [settings.host, "localhost", "serving"], tls / "serving.key", tls / "serving.pem"
-    )
+    key, cert = pki.server_files(settings, "serving")
     env = environment(settings) | {
         "BENTOML_HOME": str(root / "bentoml"),
         "BENTOML_DO_NOT_TRACK": "True",
@@ -46,13 +52,13 @@ def prepare(settings: Settings) -> Launch:
             SERVER,
             SERVICE,
             "--host",
-            settings.host,
+            settings.bind_host,
             "--port",
-            str(settings.port_base + PORT_OFFSETS["serving"]),
+            str(settings.port("serving")),
             "--ssl-certfile",
-            str(tls / "serving.pem"),
+            str(cert),
             "--ssl-keyfile",
-            str(tls / "serving.key"),
+            str(key),
             f"--ssl-ciphers={pki.AEAD_CIPHERS}",
             # Clients keep connections alive: without a bound, a graceful stop waits forever.
             "--timeout-graceful-shutdown",

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from safeguards import pki
 from safeguards.settings import PORT_OFFSETS, Settings
 from services.postgres import launcher as postgres
 from services.supervisor import Supervisor
@@ -36,7 +37,7 @@ from services.topology import SERVICES, services_for
 pytestmark = pytest.mark.integration
 
 # Client certificates of the stack, by server, for listeners that ask for one.
-CLIENT_CERTS = {"seaweedfs": ("seaweedfs-internal.pem", "seaweedfs-internal.key")}
+CLIENT_CERTS = {"seaweedfs": "seaweedfs-internal"}
 # SeaweedFS's master, volume and filer HTTPS and gRPC ports, and the S3 gateway's gRPC:
 # mutual TLS; the S3 port itself authenticates requests with S3 signatures instead.
 SEAWEEDFS_MTLS = range(10, 17)
@@ -223,9 +224,11 @@ def _unverified(alpn: str | None) -> ssl.SSLContext:
 
 
 def _client_cert(settings: Settings, service: str) -> tuple[Path, Path] | None:
-    files = CLIENT_CERTS.get(service)
-    tls = settings.data_dir / "tls"
-    return None if files is None else (tls / files[0], tls / files[1])
+    name = CLIENT_CERTS.get(service)
+    if name is None:
+        return None
+    key, cert = pki.server_files(settings, service, name)
+    return cert, key
 
 
 def _connector(listener: Listener) -> Callable[[], socket.socket]:

@@ -68,8 +68,8 @@ def test_a_projects_user_cannot_see_another_projects_experiment(
 ) -> None:
     a, b = project_pair
     for project in (a, b):
-        launcher.provision(stack, operator, project)
-    launcher.provision(stack, operator, a)  # idempotent
+        launcher.provision_project(stack, operator, project)
+    launcher.provision_project(stack, operator, a)  # idempotent
 
     def auth(project: str) -> tuple[str, str]:
         bao = openbao.login(stack, keys.identity(project))

@@ -14,7 +14,7 @@ import hvac
 import pytest
 import requests
 
-from safeguards import apikeys, keys
+from safeguards import apikeys, keys, pki
 from safeguards.settings import Settings
 from services.mlflow import launcher as mlflow
 from services.prometheus import launcher
@@ -41,7 +41,7 @@ def scraping(stack: Settings, lake: Settings, operator: hvac.Client) -> Iterator
         supervisor.stop(name)
     launcher.ensure_scrape_key(settings, operator)
     keys.create_project(operator, stack, project)
-    mlflow.provision(stack, operator, project)
+    mlflow.provision_project(stack, operator, project)
     try:
         supervisor.up("stack")
         yield settings
@@ -136,9 +136,9 @@ def test_secrets_stay_off_the_command_line_and_in_private_files(scraping: Settin
     for exposed in (Path(f"/proc/{pid}/cmdline"), Path(f"/proc/{pid}/environ")):
         content = exposed.read_bytes().decode(errors="ignore")
         assert password not in content and key not in content, exposed.name
-    root, tls = scraping.data_dir / "prometheus", scraping.data_dir / "tls"
+    root = scraping.data_dir / "prometheus"
     private = [root / "web.yml", root / "prometheus.yml", launcher.key_file(scraping)]
-    for path in [*private, tls / "prometheus.key"]:
+    for path in [*private, pki.server_files(scraping, "prometheus")[0]]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     log = scraping.data_dir / "logs" / "prometheus.log"
     for path in [root / "web.yml", root / "prometheus.yml", log]:

@@ -43,6 +43,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
+from safeguards import pki
 from safeguards.settings import PORT_OFFSETS, Settings
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
@@ -118,9 +119,9 @@ class Scanner:
     def __init__(self, settings: Settings, target: Target) -> None:
         self.host, self.target = settings.host, target
         self.port = settings.port_base + target.offset
-        tls = settings.data_dir / "tls"
-        self.ca = tls / "ca.pem"
-        self.client = (tls / "seaweedfs-internal.pem", tls / "seaweedfs-internal.key")
+        self.ca = settings.ca_bundle
+        key, cert = pki.server_files(settings, "seaweedfs", "seaweedfs-internal")
+        self.client = (cert, key)
 
     def _context(self, version: ssl.TLSVersion, suites: str, verify: bool) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

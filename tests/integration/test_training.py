@@ -89,7 +89,7 @@ def test_another_project_cannot_read_register_or_promote(
 ) -> None:
     other = f"m{uuid.uuid4().hex[:10]}"
     keys.create_project(operator, stack, other)
-    launcher.provision(stack, operator, other)
+    launcher.provision_project(stack, operator, other)
     password = credentials.read(
         openbao.login(stack, keys.identity(other)), f"projects/{other}/mlflow"
     )["password"]

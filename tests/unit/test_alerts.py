@@ -48,14 +48,17 @@ def rules() -> list[dict[str, Any]]:
 def configured(tmp_path: Path) -> Settings:
     """Settings in `tmp_path` with the files promtool checks: CA, certificate, key file."""
     settings = Settings(data_dir=tmp_path, profile="stack", prometheus_scrape_seconds=2)
-    tls = tmp_path / "tls"
-    pki.create_root(tls / "root.key", settings.ca_bundle)
+    root_key = tmp_path / "root.key"
+    key, cert = pki.server_files(settings, "prometheus")
+    for directory in (settings.ca_bundle.parent, key.parent):
+        directory.mkdir(parents=True)
+    pki.create_root(root_key, settings.ca_bundle)
     pki.issue_bootstrap_server_cert(
-        tls / "root.key",
+        root_key,
         settings.ca_bundle,
         [settings.host, "localhost"],
-        tls / "prometheus.key",
-        tls / "prometheus.pem",
+        key,
+        cert,
     )
     write_private(launcher.key_file(settings), b"diabetes_0123456789abcdef.not-a-real-key")
     return settings

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from model.train import FEATURES
-from safeguards import apikeys, pki
+from safeguards import apikeys
 from safeguards.errors import ConfigError, Unavailable
 from sandbox.schema import CATEGORIES, IDENTIFIERS, RANGES
 from services.launch import environment
@@ -267,30 +267,6 @@ def test_the_launcher_passes_settings_but_no_credentials() -> None:
     assert env["HIPAA_MLOPS_SERVING_PROJECT"] == "alpha"
     assert not any("ROLE_ID" in k or "SECRET_ID" in k for k in env)
     assert "r" * 36 not in json.dumps(env)
-
-
-def test_the_dockerfile_runs_unprivileged_from_a_pinned_base_with_a_healthcheck() -> None:
-    lines = (SERVING / "Dockerfile").read_text().splitlines()
-    instructions = [
-        line.split()[0]
-        for line in lines
-        if line and not line[0].isspace() and not line.startswith("#")
-    ]
-    base = next(line.split()[1] for line in lines if line.startswith("FROM "))
-    assert "@sha256:" in base or re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*", base), base
-    assert "latest" not in base
-    user = [line.split()[1] for line in lines if line.startswith("USER ")]
-    assert user and user[-1].split(":")[0] not in ("root", "0")
-    assert "HEALTHCHECK" in instructions and "/healthz" in "\n".join(lines)
-    assert "--ssl-certfile" in "\n".join(lines)
-    # The image serves the same process and suites as the native launcher.
-    assert '"services.serving.server"' in "\n".join(lines)
-    assert f'"--ssl-ciphers", "{pki.AEAD_CIPHERS}"' in "\n".join(lines)
-    env_and_args = [line for line in lines if line.startswith(("ENV", "ARG")) or "=" in line]
-    assert not any(
-        re.search(r"(PASSWORD|SECRET_ID|ROLE_ID|TOKEN)\s*=", line) for line in env_and_args
-    )
-    assert not any(line.startswith(("COPY .hipaa-mlops", "ADD ")) for line in lines)
 
 
 def test_the_bentofile_names_the_service_and_the_locked_requirements() -> None:

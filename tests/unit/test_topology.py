@@ -4,9 +4,8 @@ from safeguards.policies import policy
 from services.topology import SERVICES, services_for
 
 
-def test_services_have_unique_names_and_ports() -> None:
+def test_services_have_unique_names() -> None:
     assert len({s.name for s in SERVICES}) == len(SERVICES)
-    assert len({s.port_offset for s in SERVICES}) == len(SERVICES)
 
 
 def test_sandbox_is_a_subset_of_stack() -> None:

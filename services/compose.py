@@ -1,0 +1,347 @@
+"""The compose stack: `compose/compose.yaml`, generated from the topology, and the class
+that runs it with the same interface as the native supervisor.
+
+    python -m services.compose render     # print the compose file the topology gives
+
+Each server of the `stack` profile is a container that runs `python -m services.container
+run NAME` in its image. Before it, a one-shot `NAME-init` job provisions it as the
+operator (certificates, secrets, config) into the server's own volume; a server with an
+operator step once it answers (the lake's buckets) gets a `NAME-ready` job after it. Only
+those jobs mount the operator's credentials. Every volume is mounted at the same path as
+the native data directory, so each launcher's files are where the native stack has them.
+
+Nothing is defaulted: images, ports and the settings file come from the environment that
+`ComposeStack` gives `docker compose` (`${VAR:?}` where compose needs a value). Ports are
+published on 127.0.0.1 only, and only for the servers on the `edge` network; `data` is
+internal. Every container runs as uid 10001 with a read-only root, no capabilities and
+no privilege escalation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from safeguards import openbao
+from safeguards.errors import ConfigError, Unavailable
+from safeguards.files import write_private
+from safeguards.settings import COMPOSE_SUBNETS, Settings
+from services import container, topology
+from services.launch import environment
+from services.supervisor import ServiceState, Supervisor
+from services.topology import Service
+
+COMPOSE_FILE = Path(__file__).resolve().parents[1] / "compose" / "compose.yaml"
+IMAGES = ("app", "seaweedfs", "postgres", "prometheus")
+USER = "10001:10001"
+# Settings each container gets from its own definition, not from the shared settings file.
+_PER_CONTAINER = {
+    "data_dir", "host", "profile", "network", "runtime", "audit_log", "image_digest",
+}  # fmt: skip
+_HARDENED: dict[str, Any] = {
+    "user": USER,
+    "read_only": True,
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges:true"],
+    "tmpfs": ["/tmp"],  # noqa: S108 (a tmpfs of its own per container)
+    "env_file": ["${HIPAA_MLOPS_COMPOSE_ENV:?set by hipaa-mlops stack up}"],
+}
+
+
+def _var(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def image_ref(image: str) -> str:
+    return f"${{HIPAA_MLOPS_IMAGE_{_var(image)}:?run make images}}"
+
+
+def _port(server: Service) -> str:
+    return f"${{HIPAA_MLOPS_PORT_{_var(server.name)}:?}}"
+
+
+def _health(server: Service) -> dict[str, str]:
+    """What the image's health check (`services.healthcheck`) asks, inside the container."""
+    path = server.health_path if server.scheme == "https" else ""
+    health = {
+        "HIPAA_MLOPS_HEALTH_URL": f"{server.scheme}://127.0.0.1:{_port(server)}{path}",
+        "HIPAA_MLOPS_HEALTH_STATUSES": " ".join(map(str, sorted(server.ready_statuses))),
+    }
+    if server.on_start is not None:
+        health["HIPAA_MLOPS_HEALTH_READY_MARK"] = str(container.ready_mark(server))
+    return health
+
+
+def _environment(server: Service) -> dict[str, str]:
+    return {
+        "HIPAA_MLOPS_SERVICE": server.name,
+        "HIPAA_MLOPS_PROFILE": "stack",
+        "HIPAA_MLOPS_RUNTIME": "compose",
+        "HIPAA_MLOPS_NETWORK": "compose",
+        # One audit log per volume: the server and its jobs share its chain.
+        "HIPAA_MLOPS_AUDIT_LOG": server.name,
+        "HIPAA_MLOPS_IMAGE_DIGEST": f"${{HIPAA_MLOPS_IMAGE_ID_{_var(server.image)}:?}}",
+    }
+
+
+def _job(server: Service, step: str, depends: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "image": image_ref(server.image),
+        "command": [step, server.name],
+        **_HARDENED,
+        "environment": _environment(server),
+        "volumes": [f"{server.name}:/data", "ca:/data/tls:ro", "credentials:/operator:ro"],
+        "networks": ["data"],
+        "depends_on": depends,
+        "healthcheck": {"disable": True},
+        "restart": "no",
+    }
+
+
+def _ready(name: str) -> dict[str, Any]:
+    """What `depends_on` waits for to call server `name` ready."""
+    if topology.service(name).after_start is not None:
+        return {f"{name}-ready": {"condition": "service_completed_successfully"}}
+    return {name: {"condition": "service_healthy"}}
+
+
+def _server(server: Service) -> dict[str, Any]:
+    volumes = [f"{server.name}:/data", "ca:/data/tls:ro"]
+    if server.name == "openbao":
+        # It makes the CA bundle and the operator's and auditor's credentials.
+        volumes = ["openbao:/data", "ca:/data/tls", "credentials:/data/credentials"]
+    depends: dict[str, Any] = {}
+    for need in server.needs:
+        depends |= _ready(need)
+    if server.provision is not None:
+        depends[f"{server.name}-init"] = {"condition": "service_completed_successfully"}
+    definition: dict[str, Any] = {
+        "image": image_ref(server.image),
+        "command": ["run", server.name],
+        **_HARDENED,
+        "environment": _environment(server) | _health(server),
+        "volumes": volumes,
+        "networks": list(server.networks),
+    }
+    if "edge" in server.networks:
+        definition["ports"] = [f"127.0.0.1:{_port(server)}:{_port(server)}"]
+    if depends:
+        definition["depends_on"] = depends
+    definition |= {
+        "healthcheck": {
+            "test": ["CMD", "python", "-m", "services.healthcheck"],
+            "interval": "2s",
+            "timeout": "5s",
+            "retries": 5,
+            "start_period": "180s",
+        },
+        "stop_signal": server.stop_signal.name,
+        "stop_grace_period": "20s",
+        "restart": "unless-stopped",
+    }
+    return definition
+
+
+def render() -> dict[str, Any]:
+    """The compose file: every server of the `stack` profile, its jobs, networks, volumes."""
+    services: dict[str, Any] = {}
+    for server in topology.services_for("stack"):
+        if server.provision is not None:
+            services[f"{server.name}-init"] = _job(
+                server, "provision", {"openbao": {"condition": "service_healthy"}}
+            )
+        services[server.name] = _server(server)
+        if server.after_start is not None:
+            services[f"{server.name}-ready"] = _job(
+                server, "after-start", {server.name: {"condition": "service_healthy"}}
+            )
+    names = [s.name for s in topology.services_for("stack")]
+    return {
+        "services": services,
+        "networks": {
+            "edge": {"ipam": {"config": [{"subnet": COMPOSE_SUBNETS["edge"]}]}},
+            # Internal (no route out), and without an address on the host's side of the
+            # bridge: the host cannot reach a container on it either.
+            "data": {
+                "internal": True,
+                "driver_opts": {"com.docker.network.bridge.inhibit_ipv4": "true"},
+                "ipam": {"config": [{"subnet": COMPOSE_SUBNETS["data"]}]},
+            },
+        },
+        "volumes": {name: {} for name in ("ca", "credentials", *names)},
+    }
+
+
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
+    """Each service in full (no YAML anchors for what they share); lists on one line."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+    def represent_list(self, data: Any) -> yaml.Node:
+        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+_Dumper.add_representer(list, _Dumper.represent_list)
+
+
+def render_text() -> str:
+    header = (
+        "# Generated from services/topology.py by `python -m services.compose render`;\n"
+        "# tests/unit/test_compose.py fails when the two differ. Start it with `make up`.\n"
+    )
+    body = yaml.dump(render(), Dumper=_Dumper, sort_keys=False, width=100)
+    return header + str(body)
+
+
+class ComposeStack:
+    """The compose stack, run through `docker compose`, as `Supervisor` runs the native one.
+
+    The host keeps what a client needs and nothing of any server: the CA bundle and the
+    operator's and auditor's credentials, copied from OpenBao's container at `up` (and the
+    credentials of projects it creates, as natively)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.runtime != "compose":
+            raise ConfigError("the compose stack needs HIPAA_MLOPS_RUNTIME=compose")
+        self.settings = settings
+        self.project = f"hipaa-mlops-{settings.port_base}"
+        # The containers' settings, and the values compose interpolates into the file.
+        self.settings_file = settings.data_dir / "compose.env"
+        self.variables_file = settings.data_dir / "compose.vars"
+
+    def write_files(self) -> None:
+        """The containers' shared settings and compose's variables, from these settings and
+        the images `make images` recorded."""
+        from services.containers.images import load_record
+
+        record = load_record()
+        missing = [name for name in IMAGES if name not in record]
+        if missing:
+            raise ConfigError(f"images {', '.join(missing)} are not built: run `make images`")
+        shared = {
+            k: v
+            for k, v in environment(self.settings).items()
+            if k.removeprefix("HIPAA_MLOPS_").lower() not in _PER_CONTAINER
+        }
+        variables = {"COMPOSE_PROJECT_NAME": self.project}
+        for name in IMAGES:
+            variables[f"HIPAA_MLOPS_IMAGE_{_var(name)}"] = record[name]["tag"]
+            variables[f"HIPAA_MLOPS_IMAGE_ID_{_var(name)}"] = record[name]["id"]
+        for server in topology.services_for("stack"):
+            variables[f"HIPAA_MLOPS_PORT_{_var(server.name)}"] = str(
+                self.settings.port(server.name)
+            )
+        variables["HIPAA_MLOPS_COMPOSE_ENV"] = str(self.settings_file)
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for path, values in ((self.settings_file, shared), (self.variables_file, variables)):
+            write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()).encode())
+
+    def compose(self, *args: str) -> str:
+        """Run `docker compose` on this stack; its output, or one line on failure."""
+        if shutil.which("docker") is None:
+            raise Unavailable("the docker CLI is not installed: run `make engine`")
+        command = [
+            "docker", "compose", "-f", str(COMPOSE_FILE), "--env-file", str(self.variables_file),
+            *args,
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
+        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise Unavailable(f"docker compose {args[0]} failed: {detail[:300]}")
+        return result.stdout
+
+    def up(self, profile: str = "stack", timeout: float = 300.0) -> list[ServiceState]:
+        if profile != "stack":
+            raise ConfigError("the compose stack runs the stack profile; the sandbox is native")
+        if (self.settings.data_dir / "openbao").exists():
+            raise ConfigError(
+                "this data directory belongs to a native stack: give the compose stack its own "
+                "HIPAA_MLOPS_DATA_DIR"
+            )
+        self.write_files()
+        self.compose("up", "--detach", "--wait", "--wait-timeout", str(round(timeout)))
+        self.started()
+        return self.status()
+
+    def started(self) -> None:
+        """Once every server is healthy: the client's files, and its secret ids renewed."""
+        self._fetch_client_files()
+        openbao.renew_secret_ids(openbao.login(self.settings, "operator"), self.settings)
+
+    def _fetch_client_files(self) -> None:
+        tls, creds = self.settings.ca_bundle.parent, self.settings.credentials_dir
+        for directory in (tls, creds):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.compose("cp", "openbao:/data/tls/ca.pem", str(self.settings.ca_bundle))
+        for identity in ("operator", "auditor"):
+            path = openbao.credentials_path(self.settings, identity)
+            if not path.exists():
+                self.compose("cp", f"openbao:/data/credentials/{identity}.json", str(path))
+            path.chmod(0o600)
+
+    def down(self, profile: str = "stack", timeout: float = 20.0) -> None:
+        """Stop and remove the containers; the volumes (data, keys, audit logs) stay."""
+        self.compose("down", "--timeout", str(round(timeout)))
+
+    def remove(self) -> None:
+        """Stop the stack and delete its volumes: every key, object and log is gone."""
+        self.compose("down", "--volumes", "--timeout", "20")
+
+    def stop(self, name: str, timeout: float = 20.0) -> None:
+        self.compose("stop", "--timeout", str(round(timeout)), name)
+
+    def restart(self, *names: str, timeout: float = 300.0) -> None:
+        """Recreate servers (their volumes stay) and wait until they are healthy."""
+        self.compose(
+            "up", "--detach", "--wait", "--wait-timeout", str(round(timeout)),
+            "--no-deps", "--force-recreate", *names,
+        )  # fmt: skip
+
+    def reload(self, name: str) -> None:
+        """Provision a running server again (its init job) and signal it to re-read it."""
+        self.compose("run", "--rm", "--no-deps", f"{name}-init")
+        self.compose("kill", "--signal", "SIGHUP", name)
+
+    def project_created(self) -> None:
+        """Give the endpoint and the worker the served project's credentials (their init
+        jobs) and restart them with it."""
+        workloads = ("serving", "monitoring")
+        for name in workloads:
+            self.compose("run", "--rm", "--no-deps", f"{name}-init")
+        self.restart(*workloads)
+
+    def status(self, profile: str = "stack") -> list[ServiceState]:
+        running = {}
+        for line in self.compose("ps", "--all", "--format", "json").splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                running[entry["Service"]] = entry
+        states = []
+        for server in topology.services_for("stack"):
+            entry = running.get(server.name, {})
+            state = "stopped"
+            if entry.get("State") == "running":
+                state = "running" if entry.get("Health") == "healthy" else "unhealthy"
+            states.append(ServiceState(server.name, None, state, server.health_url(self.settings)))
+        return states
+
+
+def stack_for(settings: Settings) -> Supervisor | ComposeStack:
+    """The stack the settings name: native processes, or the compose stack."""
+    return ComposeStack(settings) if settings.runtime == "compose" else Supervisor(settings)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["render"]:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        sys.exit(0 if sys.argv[1:] in (["--help"], ["-h"]) else 2)
+    sys.stdout.write(render_text())

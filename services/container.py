@@ -1,0 +1,93 @@
+"""What each container of the compose stack runs: one step of one server of the topology.
+
+    python -m services.container run SERVICE          the server, beside its start-up steps
+    python -m services.container provision SERVICE    its init job, as the operator
+    python -m services.container after-start SERVICE  its post-start job, as the operator
+
+Every container sees the same data directory layout as the native stack (``/data``): its
+own volume, with the CA bundle mounted read-only at ``/data/tls``. Only the one-shot jobs
+mount the operator's credentials (read-only, at ``/operator``), so a server's container
+never holds them. `run` starts the server as a child process, runs its `on_start` step
+once it answers, marks itself ready (the health check wants the mark) and passes every
+stop signal on to the child until it exits, with the child's status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from safeguards import logs, openbao
+from safeguards.errors import SafeguardError, Unavailable
+from safeguards.settings import Settings, load_settings
+from services import healthcheck, topology
+from services.topology import Service
+
+log = logging.getLogger(__name__)
+
+OPERATOR = Path("/operator/operator.json")
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+def ready_mark(server: Service) -> Path:
+    """What `services.healthcheck` waits for, on the container's tmpfs: a restarted
+    container starts unready."""
+    return Path("/tmp") / f"{server.name}.ready"  # noqa: S108 (a tmpfs of its own)
+
+
+def run(settings: Settings, server: Service, timeout: float = 120.0) -> int:
+    launch = server.prepare(settings)
+    child = subprocess.Popen(launch.command, env={**os.environ, **launch.env}, umask=0o077)
+    for signum in _FORWARDED:
+        signal.signal(signum, lambda received, _: child.send_signal(received))
+    if server.on_start is not None:
+        url, ca = server.health_url(settings), str(settings.ca_bundle)
+        deadline = time.monotonic() + timeout
+        while not healthcheck.healthy(url, set(server.alive_statuses), None, ca):
+            if child.poll() is not None:
+                return child.returncode
+            if time.monotonic() > deadline:
+                raise Unavailable(f"{server.name} did not answer in {timeout:.0f} s")
+            time.sleep(0.2)
+        server.on_start(settings)
+    ready_mark(server).touch()
+    log.info("service ready", extra={"service": server.name})
+    return child.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.container", description=__doc__.split("\n\n")[0]
+    )
+    steps = parser.add_subparsers(dest="step", required=True)
+    names = [s.name for s in topology.SERVICES]
+    for step, text in (
+        ("run", "start the server and its start-up step; pass stop signals on"),
+        ("provision", "the server's init job: certificates, secrets, config, as the operator"),
+        ("after-start", "the server's post-start job, as the operator"),
+    ):
+        steps.add_parser(step, help=text).add_argument("service", choices=names)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        logs.configure(settings.log_level)
+        server = topology.service(args.service)
+        if args.step == "run":
+            return run(settings, server)
+        job = server.provision if args.step == "provision" else server.after_start
+        if job is not None:
+            job(settings, openbao.login(settings, "operator", OPERATOR))
+        return 0
+    except SafeguardError as exc:
+        print(f"{args.step} {getattr(args, 'service', '')}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The compose stack against its real containers: what the native tests assert, asserted
+of `make up`'s stack. Every published port speaks TLS only, verified with the stack's CA;
+the data plane cannot be reached from the host; a project goes from data to a score over
+HTTPS with an API key through the same CLI as natively; another project is refused
+everything of it; containers restart with their data, unsealed; the audit chains verify.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from safeguards import credentials, keys, objectstore, openbao
+from safeguards.audit import ANCHORS, AuditLog
+from safeguards.errors import AccessDenied
+from safeguards.objectstore import s3_client
+from safeguards.settings import COMPOSE_SUBNETS
+from services.containers.images import load_record
+from services.serving import inputs
+from services.topology import services_for
+from tests.conftest import wait_until
+from tests.docker.conftest import Running
+
+# The first test waits for the stack to come up (two minutes on a loaded 2-core machine).
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
+
+PROJECT, OTHER = "diabetes", "otherteam"
+PUBLISHED = [s.name for s in services_for("stack") if "edge" in s.networks]
+UNPUBLISHED = [s.name for s in services_for("stack") if "edge" not in s.networks]
+# SeaweedFS's master, volume and filer ports and their gRPC, and the S3 gateway's gRPC:
+# never published; the first six on its container's loopback only.
+SEAWEEDFS_INTERNAL = range(10, 17)
+SEAWEEDFS_INSIDE = range(10, 16)
+
+
+def _handshake(running: Running, port: int) -> str:
+    context = ssl.create_default_context(cafile=str(running.settings.ca_bundle))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        return str(tls.version())
+
+
+def _plaintext_answer(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw.settimeout(3)
+        try:
+            return raw.recv(64)
+        except (TimeoutError, ConnectionResetError):
+            return b""
+
+
+def _connects(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_every_server_is_healthy(compose_stack: Running) -> None:
+    states = {s.name: s.state for s in compose_stack.stack.status()}
+    assert states == {s.name: "running" for s in services_for("stack")}
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_published_ports_speak_tls_only_verified_with_the_stack_ca(
+    compose_stack: Running, name: str
+) -> None:
+    port = compose_stack.settings.port(name)
+    assert _handshake(compose_stack, port) in ("TLSv1.2", "TLSv1.3")
+    answer = _plaintext_answer(port)
+    # Nothing, a TLS alert, or Go's one-line "HTTP request to an HTTPS server" refusal.
+    assert answer == b"" or answer[:1] == b"\x15" or answer.startswith(b"HTTP/1.0 400"), answer
+
+
+def _host_addresses() -> list[ipaddress.IPv4Interface]:
+    shown = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True)
+    return [
+        ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}")
+        for link in json.loads(shown.stdout)
+        for a in link.get("addr_info", [])
+    ]
+
+
+def _networks(running: Running, service: str) -> dict[str, dict[str, str]]:
+    """The service's container's networks by compose network name."""
+    container = running.compose.get_container(service).ID
+    shown = subprocess.run(
+        ["docker", "inspect", "-f", "{{json .NetworkSettings.Networks}}", container],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    project = running.stack.project
+    return {k.removeprefix(f"{project}_"): v for k, v in json.loads(shown.stdout).items()}
+
+
+def _address(running: Running, service: str, network: str) -> str:
+    return _networks(running, service)[network]["IPAddress"]
+
+
+def test_the_data_plane_cannot_be_reached_from_the_host(compose_stack: Running) -> None:
+    settings = compose_stack.settings
+    hidden = [settings.port(n) for n in UNPUBLISHED]
+    hidden += [settings.port_base + offset for offset in SEAWEEDFS_INTERNAL]
+    assert not [p for p in hidden if _connects("127.0.0.1", p)]
+    # Its servers' only addresses are on the internal network, and the host has no address
+    # there (its bridge carries none), so no route from the host leads to them. (Nothing
+    # is sent: a connection would leave by the default route.)
+    data = ipaddress.IPv4Network(COMPOSE_SUBNETS["data"])
+    assert not [a for a in _host_addresses() if a.ip in data]
+    for name in UNPUBLISHED:
+        networks = _networks(compose_stack, name)
+        addresses = [ipaddress.IPv4Address(n["IPAddress"]) for n in networks.values()]
+        assert addresses and all(a in data for a in addresses), name
+    # SeaweedFS's master, volume and filer listen on its container's loopback only: its
+    # address on `edge` (which the host's side of that bridge reaches) answers on the S3
+    # port and the S3 gateway's gRPC port (mutual TLS) alone.
+    seaweedfs = _address(compose_stack, "seaweedfs", "edge")
+    assert _connects(seaweedfs, settings.port("seaweedfs"))
+    inside = [settings.port_base + offset for offset in SEAWEEDFS_INSIDE]
+    assert not [p for p in inside if _connects(seaweedfs, p)]
+
+
+def _score(running: Running, key: str) -> requests.Response:
+    return requests.post(
+        f"{running.settings.url('serving')}/v1/predict",
+        json=dict(inputs.EXAMPLE),
+        headers={"Authorization": f"Bearer {key}"},
+        verify=str(running.settings.ca_bundle),
+        timeout=30,
+    )
+
+
+@pytest.fixture(scope="module")
+def served(compose_stack: Running) -> str:
+    """The served project from data to champion through the CLI; its API key."""
+    cli = compose_stack.cli
+    cli("projects", "create", PROJECT)
+    cli("data", "synth", "patients", "--project", PROJECT, "--rows", "6000", "--seed", "3")
+    cli("data", "ingest", "--project", PROJECT, "--name", "raw", "--synthetic", "patients")
+    cli("data", "deidentify", "clean", "--project", PROJECT, "--source", "raw")
+    cli("model", "train", "--project", PROJECT, "--dataset", "clean")
+    cli("model", "promote", "1", "--project", PROJECT)
+    key = cli("serving", "keys", "create", "--project", PROJECT, "--client", "tests").stdout
+    ready = f"{compose_stack.settings.url('serving')}/readyz"
+
+    def loaded() -> bool:
+        response = requests.get(ready, verify=str(compose_stack.settings.ca_bundle), timeout=5)
+        return response.status_code == 200
+
+    wait_until(loaded, 120, "the endpoint loading the champion", every=1)
+    return key.strip()
+
+
+def test_a_project_goes_from_data_to_a_score_over_https_with_a_key(
+    compose_stack: Running, served: str
+) -> None:
+    response = _score(compose_stack, served)
+    assert response.status_code == 200, response.text
+    assert 0.0 <= response.json()["probability"] <= 1.0
+    assert _score(compose_stack, "diabetes_0000000000000000.not-a-key").status_code == 401
+
+
+def test_another_project_is_refused_everything_of_the_first(
+    compose_stack: Running, served: str
+) -> None:
+    settings = compose_stack.settings
+    compose_stack.cli("projects", "create", OTHER)
+    intruder = openbao.login(settings, keys.identity(OTHER))
+    with pytest.raises(AccessDenied):
+        credentials.read(intruder, objectstore.s3_credentials_path(PROJECT, "workload"))
+    own = credentials.read(intruder, objectstore.s3_credentials_path(OTHER, "workload"))
+    s3 = s3_client(settings.s3_url, own["access_key"], own["secret_key"], settings.ca_bundle)
+    for zone in ("raw-phi", "deidentified", "artifacts"):
+        with pytest.raises(Exception, match="AccessDenied"):
+            s3.list_objects_v2(Bucket=objectstore.bucket_name(PROJECT, zone))
+    other_key = compose_stack.cli(
+        "serving", "keys", "create", "--project", OTHER, "--client", "intruder"
+    ).stdout.strip()
+    # A valid key, of another project: refused as such.
+    assert _score(compose_stack, other_key).status_code == 403
+
+
+def test_restarted_containers_keep_their_data_and_come_back_unsealed(
+    compose_stack: Running, served: str
+) -> None:
+    before = _score(compose_stack, served).json()["probability"]
+    compose_stack.stack.restart("openbao", "serving")
+    operator = openbao.login(compose_stack.settings, "operator")
+    assert keys.describe(operator, PROJECT)["latest_version"] == 1
+    assert _score(compose_stack, served).json()["probability"] == before
+
+
+def test_training_lineage_names_the_image_the_worker_runs(compose_stack: Running) -> None:
+    digest = compose_stack.exec(
+        "monitoring", "python", "-c",
+        "from safeguards.settings import load_settings; print(load_settings().image_digest)",
+    ).strip()  # fmt: skip
+    container = compose_stack.compose.get_container("monitoring").ID
+    image = subprocess.run(
+        ["docker", "inspect", "-f", "{{.Image}}", container],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert digest == image == load_record()["app"]["id"]
+
+
+def test_every_audit_chain_verifies(compose_stack: Running, served: str, tmp_path: Path) -> None:
+    verified = compose_stack.cli("audit", "verify").stdout
+    assert "audit chain verified" in verified
+    auditor = openbao.login(compose_stack.settings, "auditor")
+    # Prometheus's init job recorded the API key it made, in its own volume's chain.
+    copy = tmp_path / "prometheus.jsonl"
+    compose_stack.stack.compose("cp", "prometheus:/data/audit/audit.jsonl", str(copy))
+    result = AuditLog(copy, auditor, anchor=f"{ANCHORS}/prometheus").verify()
+    assert result.entries >= 1
