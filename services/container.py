@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             job(settings, openbao.login(settings, "operator", OPERATOR))
         return 0
     except SafeguardError as exc:
-        print(f"{args.step} {getattr(args, 'service', '')}: {exc}", file=sys.stderr)
+        print(f"{args.step} {args.service}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -13,15 +13,23 @@ COPY requirements.lock /build/requirements.lock
 COPY wheels/ /build/wheels/
 # The lock without what no server runs: the development tools (pyproject's `dev` extra)
 # and kaleido, NannyML's static-image exporter for plotly (the reports draw with
-# matplotlib), 221 MB; then without the packages' own test suites, 167 MB.
+# matplotlib), 221 MB; then without the packages' own test suites, 167 MB, and NannyML's
+# sample datasets (its `datasets` module stays importable), 67 MB. The venv has no pip,
+# setuptools or wheel (25 MB): no server needs them (MLflow, logging a model, records
+# pip's version where it finds one, else names it unpinned; only the `nml` and `pyfiglet`
+# commands, which nothing runs, import setuptools' pkg_resources). The locked wheels and
+# the project's are installed with the pip wheel that python3-venv ships, run from the
+# wheel itself.
 ARG UNUSED="hypothesis|kaleido|mypy|pytest|pytest-timeout|ruff|testcontainers|types-[a-z0-9-]+"
 RUN grep -v -E "^(${UNUSED})==" /build/requirements.lock > /build/runtime.lock \
-    && python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+    && python3 -m venv --without-pip /opt/venv \
+    && set -- /usr/share/python-wheels/pip-*.whl \
+    && /opt/venv/bin/python "$1/pip" install --no-cache-dir --disable-pip-version-check \
         --no-index --find-links /build/wheels --no-deps -r /build/runtime.lock \
     && find /opt/venv/lib/python3.11/site-packages -depth -type d -name tests \
         -exec rm -rf {} + \
-    && /opt/venv/bin/python -c "import mlflow, bentoml, nannyml, sklearn, statsmodels.api, dvc, psycopg2"
+    && rm -rf /opt/venv/lib/python3.11/site-packages/nannyml/datasets/data \
+    && /opt/venv/bin/python -c "import mlflow, bentoml, nannyml, nannyml.datasets, sklearn, statsmodels.api, dvc, psycopg2"
 
 FROM ${BASE}
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -47,7 +55,9 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=builder /opt/venv /opt/venv
 # The project: a small layer of its own, so a code change does not rebuild the one above.
 COPY project/ /tmp/project/
-RUN pip install --no-cache-dir --disable-pip-version-check --no-index --no-deps /tmp/project/*.whl \
+RUN set -- /usr/share/python-wheels/pip-*.whl \
+    && python "$1/pip" install --no-cache-dir --disable-pip-version-check --no-index --no-deps \
+        /tmp/project/*.whl \
     && rm -rf /tmp/project \
     && bao version
 

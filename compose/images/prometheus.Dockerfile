@@ -1,11 +1,16 @@
-# Prometheus 2 on the app image: `prometheus` and `promtool` come from the base's Debian
-# package (its /etc/prometheus is unused: the launcher writes its own configuration); the
-# launcher, the user, the data directories, the entry point and the health check come from
-# the app image.
+# Prometheus 2 on the app image. `prometheus` and `promtool` come from
+# server-prometheus.tar, which `make images` (services/containers/images.py) makes by
+# installing Debian's prometheus in a copy of the base's root file system and keeping what
+# that adds or changes, the account files, logs and caches aside: ADD unpacks a local
+# tarball, nothing is fetched. Its /etc/prometheus is unused: the launcher writes its own
+# configuration. The launcher, the user, the data directories, the entry point and the
+# health check come from the app image.
 ARG APP_IMAGE
 
 FROM ${APP_IMAGE}
-RUN prometheus --version && promtool --version
+ADD server-prometheus.tar /
+# As the servers run: uid 10001, which the app image's USER already is.
+RUN test "$(id -u)" = 10001 && prometheus --version && promtool --version
 # Last, so that a new commit's labels do not invalidate the cached layers above.
 ARG REVISION
 ARG SOURCE

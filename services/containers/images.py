@@ -3,11 +3,14 @@
     python -m services.containers.images build [--only NAME]
     python -m services.containers.images list
 
-`base` is Debian bookworm from debootstrap (minbase) with Python 3.11, PostgreSQL 15,
-Prometheus and tini, imported with `docker import`: no image registry is needed. `app` is
-built on it from a wheelhouse of the locked requirements, downloaded on the host once per
-lock, plus the project's own wheel; `seaweedfs`, `postgres` and `prometheus` are built on
-`app`. Every `docker build` runs with --network=none and the classic builder.
+`base` is Debian bookworm from debootstrap (minbase) with Python 3.11 and tini, its security
+updates applied, imported with `docker import`: no image registry is needed. `app` is built
+on it from a wheelhouse of the locked requirements, downloaded on the host once per lock,
+plus the project's own wheel; `seaweedfs`, `postgres` and `prometheus` are built on `app`.
+PostgreSQL and Prometheus are in their own images only: each is installed on the host, in a
+chroot, in a copy of the base's root file system, and what that adds or changes is kept
+as a tarball (`server-NAME-<hash12>.tar`) that the image's Dockerfile unpacks with ADD.
+Every `docker build` runs with --network=none and the classic builder.
 
 Tags. `base` is tagged by its recipe (suite, mirrors, packages, clean-up, what the import
 adds): bookworm-<hash12>. The others share one tag, <commit12>-<lock sha256[:12]>, and where the
@@ -16,9 +19,9 @@ and not ignored), so that a rebuild after any change gets a new tag. An image wh
 exists is not rebuilt. Each build works from one snapshot of those files, taken at its
 start, so the tag, the lock and the project's wheel agree however the tree changes meanwhile.
 
-The root file system tarball, the wheelhouse and the build contexts are cached under
-~/.cache/hipaa-mlops/ (never in the repository); each image's reference and ID are recorded
-in .hipaa-mlops/images.json (`load_record()`).
+The root file system tarball, the servers' tarballs, the wheelhouse and the build contexts
+are cached under ~/.cache/hipaa-mlops/ (never in the repository); each image's reference
+and ID are recorded in .hipaa-mlops/images.json (`load_record()`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -53,12 +57,10 @@ MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 # Installed by debootstrap itself: none of them starts a service.
 BOOTSTRAP_PACKAGES = ("ca-certificates", "python3", "python3-venv", "libgomp1", "tini")
-# Installed in a second step, inside the chroot, with services kept from starting and
-# PostgreSQL's `main` cluster not created.
-SERVER_PACKAGES = ("postgresql-15", "prometheus")
-# Left in the root file system by the steps above, and not wanted in an image: apt's
+# Left in a root file system by debootstrap and apt, and not wanted in an image: apt's
 # lists and caches (emptied), the host's resolver and name (Docker provides both at run
-# time), and ssl-cert's snakeoil key pair, which would be one private key in every container.
+# time), and ssl-cert's snakeoil key pair (PostgreSQL's dependency), which would be one
+# private key in every container.
 EMPTIED = ("var/lib/apt/lists", "var/cache/apt")
 REMOVED = (
     "etc/resolv.conf",
@@ -66,20 +68,67 @@ REMOVED = (
     "etc/ssl/private/ssl-cert-snakeoil.key",
     "etc/ssl/certs/ssl-cert-snakeoil.pem",
 )
-# Shipped by the packages above and unused here, removed for size (about 430 MB): the
-# documentation and translations; the time-zone database of Prometheus's web UI, which the
-# stack does not serve (its API and rules need none of it); PostgreSQL's LLVM JIT, which
-# the stack's config turns off (`jit = off`).
-STRIPPED = (
-    "usr/share/doc",
-    "usr/share/man",
-    "usr/share/locale",
-    "usr/share/javascript/moment-timezone",
-    "usr/lib/postgresql/15/lib/bitcode",
-    "usr/lib/postgresql/15/lib/llvmjit.so",
-    "usr/lib/postgresql/15/lib/llvmjit_types.bc",
-    "usr/lib/x86_64-linux-gnu/libLLVM-14.so.1",
-    "usr/lib/x86_64-linux-gnu/libLLVM-14.so",
+# Shipped by every package and unused here, removed for size: documentation, translations.
+STRIPPED = ("usr/share/doc", "usr/share/man", "usr/share/locale")
+
+
+@dataclass(frozen=True)
+class Server:
+    """Debian packages that only one image gets: installed with services kept from
+    starting and no recommendations, in a chroot in a copy of the base's root file system;
+    what that adds or changes goes into a tarball that the image's Dockerfile unpacks."""
+
+    #: the image that gets them
+    name: str
+    packages: tuple[str, ...]
+    #: what they ship and the stack does not use, removed for size
+    stripped: tuple[str, ...] = ()
+
+    @property
+    def archive(self) -> str:
+        """The tarball's name in the image's build context (`ADD <archive> /`)."""
+        return f"server-{self.name}.tar"
+
+
+# PostgreSQL without its LLVM JIT (the stack's config turns it off, `jit = off`) and with
+# no `main` cluster (postgresql-common is installed first and told not to create it);
+# Prometheus without the time-zone database of its web UI, which the stack does not serve
+# (its API and rules need none of it).
+SERVERS = (
+    Server(
+        "postgres",
+        ("postgresql-15",),
+        stripped=(
+            "usr/lib/postgresql/15/lib/bitcode",
+            "usr/lib/postgresql/15/lib/llvmjit.so",
+            "usr/lib/postgresql/15/lib/llvmjit_types.bc",
+            "usr/lib/x86_64-linux-gnu/libLLVM-14.so.1",
+            "usr/lib/x86_64-linux-gnu/libLLVM-14.so",
+        ),
+    ),
+    Server("prometheus", ("prometheus",), stripped=("usr/share/javascript/moment-timezone",)),
+)
+SERVER_OF = {server.name: server for server in SERVERS}
+# What a server's install changes and its tarball does not carry: the account files (the
+# app image adds its own user to them, which an overwrite would drop: the accounts the
+# packages create are left out, and the files they own keep a numeric owner with no name;
+# nothing runs as them, the launchers run every server as uid 10001 in its own data
+# directory), dpkg's backup, apt's and the system's caches, logs and scratch, and what
+# Docker provides at run time. Each entry is a path and everything under it.
+UNCARRIED = (
+    *(
+        f"etc/{name}{suffix}"
+        for name in ("passwd", "group", "shadow", "gshadow")
+        for suffix in ("", "-")
+    ),
+    "var/lib/dpkg/status-old",
+    "var/cache",
+    "var/log",
+    "var/lib/apt",
+    "tmp",
+    "run",
+    "etc/resolv.conf",
+    "etc/hostname",
 )
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # What `docker import` adds to the root file system (an imported image has no ENV).
@@ -121,11 +170,14 @@ def sha256(data: bytes) -> str:
 
 
 def rootfs_key() -> str:
-    recipe = [
-        SUITE, MIRROR, SECURITY_MIRROR, BOOTSTRAP_PACKAGES, SERVER_PACKAGES, EMPTIED, REMOVED,
-        STRIPPED,
-    ]  # fmt: skip
+    recipe = [SUITE, MIRROR, SECURITY_MIRROR, BOOTSTRAP_PACKAGES, EMPTIED, REMOVED, STRIPPED]
     return f"{SUITE}-{sha256(json.dumps(recipe).encode())[:12]}"
+
+
+def server_key(server: Server) -> str:
+    """The base's recipe, the server's packages and clean-up, and what its tarball leaves out."""
+    recipe = [rootfs_key(), server.name, server.packages, server.stripped, UNCARRIED]
+    return sha256(json.dumps(recipe).encode())[:12]
 
 
 def base_tag() -> str:
@@ -281,22 +333,11 @@ def in_chroot(rootfs: Path, script: str, log: str) -> None:
     run(["chroot", str(rootfs), "/bin/sh", "-euxc", script], log, env=env)
 
 
-def install_servers(rootfs: Path) -> None:
-    """Security updates, then PostgreSQL and Prometheus with no cluster and no service
-    started: postgresql-common is installed first and told not to create `main`."""
-    (rootfs / "etc/apt/sources.list").write_text(
-        f"deb {MIRROR} {SUITE} main\n"
-        f"deb {MIRROR} {SUITE}-updates main\n"
-        f"deb {SECURITY_MIRROR} {SUITE}-security main\n"
-    )
-    apt = "apt-get -y -q -o Dpkg::Options::=--force-confold --no-install-recommends"
-    with services_not_started(rootfs / "usr/sbin/policy-rc.d"):
-        in_chroot(rootfs, f"apt-get update -q && {apt} dist-upgrade", "base-upgrade")
-        in_chroot(rootfs, f"{apt} install postgresql-common", "base-postgresql-common")
-        config = rootfs / "etc/postgresql-common/createcluster.conf"
-        text = re.sub(r"(?m)^#?\s*create_main_cluster\s*=.*\n?", "", config.read_text())
-        config.write_text(text + "create_main_cluster = false\n")
-        in_chroot(rootfs, f"{apt} install {' '.join(SERVER_PACKAGES)}", "base-servers")
+APT = "apt-get -y -q -o Dpkg::Options::=--force-confold --no-install-recommends"
+
+
+def clean(rootfs: Path, stripped: Sequence[str]) -> None:
+    """Empty apt's lists and caches, remove what an image must not hold, strip for size."""
     for entry in (child for emptied in EMPTIED for child in (rootfs / emptied).iterdir()):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
@@ -304,14 +345,24 @@ def install_servers(rootfs: Path) -> None:
             entry.unlink()
     for relative in REMOVED:
         (rootfs / relative).unlink(missing_ok=True)
-    for relative in STRIPPED:
+    for relative in stripped:
         path = rootfs / relative
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-    if (rootfs / "var/lib/postgresql/15/main").exists():
-        raise SystemExit("postgresql-common created a `main` cluster in the base image")
+
+
+def upgrade(rootfs: Path) -> None:
+    """Security (and stable) updates, with no service started."""
+    (rootfs / "etc/apt/sources.list").write_text(
+        f"deb {MIRROR} {SUITE} main\n"
+        f"deb {MIRROR} {SUITE}-updates main\n"
+        f"deb {SECURITY_MIRROR} {SUITE}-security main\n"
+    )
+    with services_not_started(rootfs / "usr/sbin/policy-rc.d"):
+        in_chroot(rootfs, f"apt-get update -q && {APT} dist-upgrade", "base-upgrade")
+    clean(rootfs, STRIPPED)
 
 
 def base_tarball() -> Path:
@@ -330,11 +381,120 @@ def base_tarball() -> Path:
         include = ",".join(BOOTSTRAP_PACKAGES)
         command = ["debootstrap", "--variant=minbase", f"--include={include}", SUITE]
         run([*command, str(rootfs), MIRROR], "base-debootstrap")
-    with step(f"install {', '.join(SERVER_PACKAGES)} in the chroot"):
-        install_servers(rootfs)
+    with step("apt-get dist-upgrade in the chroot"):
+        upgrade(rootfs)
     partial = tarball.with_name(tarball.name + ".partial")
     with step(f"tar {tarball.name}"):
         run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."], "base-tar")
+    # A server's tarball holds what it changed in the base tarball it was made on.
+    for server in SERVERS:
+        server_tarball_path(server).unlink(missing_ok=True)
+    partial.replace(tarball)
+    remove_rootfs(rootfs)
+    return tarball
+
+
+# -- the servers: installed in a copy of the base's root file system ---------------------
+
+#: what tells that a path changed: its type, size, mtime, permissions, owner, link target
+Entry = tuple[int, int, int, int, int, int, str]
+CARRIED_TYPES = frozenset((stat.S_IFREG, stat.S_IFLNK, stat.S_IFDIR))
+
+
+def manifest(rootfs: Path) -> dict[str, Entry]:
+    """Every path under a root file system, relative, with what tells a change; symlinks
+    are not followed."""
+    found: dict[str, Entry] = {}
+    for top, dirs, files in os.walk(rootfs):
+        for name in (*dirs, *files):
+            path = os.path.join(top, name)
+            info = os.lstat(path)
+            target = os.readlink(path) if stat.S_ISLNK(info.st_mode) else ""
+            found[os.path.relpath(path, rootfs)] = (
+                stat.S_IFMT(info.st_mode), info.st_size, info.st_mtime_ns,
+                stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, target,
+            )  # fmt: skip
+    return found
+
+
+def uncarried(relative: str) -> bool:
+    return any(relative == path or relative.startswith(f"{path}/") for path in UNCARRIED)
+
+
+def changes(before: dict[str, Entry], after: dict[str, Entry]) -> list[str]:
+    """The paths that are new or changed in `after`, UNCARRIED ones aside, parents first.
+    A path that `after` no longer has is not among them: a tarball unpacked on the base
+    cannot remove it (none is expected: the install only adds packages), so it stays."""
+    found = sorted(
+        path for path, entry in after.items() if before.get(path) != entry and not uncarried(path)
+    )
+    others = [path for path in found if after[path][0] not in CARRIED_TYPES]
+    if others:
+        raise SystemExit(f"neither a file, a symlink nor a directory: {', '.join(others[:5])}")
+    return found
+
+
+def server_tarball_path(server: Server) -> Path:
+    return cache_dir() / f"server-{server.name}-{server_key(server)}.tar"
+
+
+def install_server(rootfs: Path, server: Server) -> None:
+    """The server's packages with no service started; for PostgreSQL, postgresql-common
+    first, told not to create a `main` cluster."""
+    # apt resolves the mirror's name from within the chroot
+    shutil.copyfile("/etc/resolv.conf", rootfs / "etc/resolv.conf")
+    log = f"server-{server.name}"
+    with services_not_started(rootfs / "usr/sbin/policy-rc.d"):
+        in_chroot(rootfs, "apt-get update -q", f"{log}-update")
+        if server.name == "postgres":
+            in_chroot(rootfs, f"{APT} install postgresql-common", f"{log}-common")
+            config = rootfs / "etc/postgresql-common/createcluster.conf"
+            text = re.sub(r"(?m)^#?\s*create_main_cluster\s*=.*\n?", "", config.read_text())
+            config.write_text(text + "create_main_cluster = false\n")
+        in_chroot(rootfs, f"{APT} install {' '.join(server.packages)}", log)
+    clean(rootfs, (*STRIPPED, *server.stripped))
+    if server.name == "postgres" and (rootfs / "var/lib/postgresql/15/main").exists():
+        raise SystemExit("postgresql-common created a `main` cluster")
+
+
+def write_tarball(rootfs: Path, paths: Sequence[str], tarball: Path, log: str) -> None:
+    """These paths (not what is under them), with numeric owners and their modes."""
+    listing = tarball.with_name(tarball.name + ".list")
+    listing.write_bytes(b"".join(os.fsencode(f"./{path}") + b"\0" for path in paths))
+    command = ["tar", "--numeric-owner", "--no-recursion", "-C", str(rootfs), "-cf", str(tarball)]
+    try:
+        run([*command, "--null", "--verbatim-files-from", "-T", str(listing)], log)
+    finally:
+        listing.unlink()
+
+
+def server_tarball(server: Server) -> Path:
+    """What installing the server in the base's root file system adds or changes."""
+    tarball = server_tarball_path(server)
+    if tarball.is_file():
+        return tarball
+    base = base_tarball()
+    if not can_provision():
+        raise SystemExit(f"making {tarball.name} needs root on Debian (chroot)")
+    rootfs = cache_dir() / "rootfs" / f"{tarball.stem}.partial"
+    if rootfs.exists():
+        remove_rootfs(rootfs)
+    rootfs.mkdir(parents=True)
+    log = f"server-{server.name}"
+    # The copy comes from the base's tarball, exactly what `docker import` made the base of.
+    with step(f"copy {base.name} for {server.name}"):
+        run(["tar", "--numeric-owner", "-C", str(rootfs), "-xpf", str(base)], f"{log}-copy")
+        before = manifest(rootfs)
+    with step(f"install {', '.join(server.packages)} in the chroot"):
+        install_server(rootfs, server)
+    partial = tarball.with_name(tarball.name + ".partial")
+    with step(f"tar {tarball.name}"):
+        after = manifest(rootfs)
+        write_tarball(rootfs, changes(before, after), partial, f"{log}-tar")
+        gone = [path for path in before.keys() - after.keys() if not uncarried(path)]
+        if gone:
+            CONSOLE.print(f"{len(gone)} paths removed by the install stay in the image: "
+                          f"{', '.join(sorted(gone)[:5])}", style="yellow")  # fmt: skip
     partial.replace(tarball)
     remove_rootfs(rootfs)
     return tarball
@@ -407,6 +567,9 @@ def context(image: Image, tree: Snapshot) -> Path:
             run([*pip, "--no-deps", str(tree.root), "-w", str(path / "project")], "project")
     elif image.name == "seaweedfs":
         link_or_copy(ensure_built(), path / "weed")
+    elif image.name in SERVER_OF:
+        server = SERVER_OF[image.name]
+        link_or_copy(server_tarball(server), path / server.archive)
     return path
 
 
