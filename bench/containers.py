@@ -1,9 +1,9 @@
 """The compose stack against the native stack, in one run: time to healthy, memory, image
 sizes.
 
-- cold: every image of ours removed (the Debian root file system and the wheelhouse stay
-  cached, as on any machine that built once), then `make images` and `stack up` on fresh
-  volumes: what a first `make up` costs once the caches are warm;
+- cold: every image of ours removed and rebuilt without Docker's layer cache (the Debian
+  root file systems and the wheelhouse stay cached, as on any machine that built once),
+  then `stack up` on fresh volumes;
 - warm: images built, fresh volumes: `stack up` to all-healthy (OpenBao initialised,
   every certificate issued, the lake's buckets made);
 - restart: `stack down` (volumes kept), then `stack up` again: OpenBao unsealed, nothing
@@ -129,7 +129,7 @@ def main() -> None:
                 console.print("cold: removing our images, then make images and stack up")
                 refs = [load_record()[name]["tag"] for name in IMAGES]
                 subprocess.run(["docker", "image", "rm", *refs], check=True, capture_output=True)
-                build = [sys.executable, "-m", "services.containers.images", "build"]
+                build = [sys.executable, "-m", "services.containers.images", "build", "--no-cache"]
                 figures["cold"] = _timed(lambda: subprocess.run(build, check=True))
                 figures["cold"] += _timed(lambda: _cli(settings, "stack", "up"))
                 stack.remove()

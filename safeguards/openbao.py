@@ -194,7 +194,9 @@ def ensure_credentials(operator: hvac.Client, settings: Settings, identity: str)
     return True
 
 
-def renew_secret_ids(operator: hvac.Client, settings: Settings) -> list[str]:
+def renew_secret_ids(
+    operator: hvac.Client, settings: Settings, skip: frozenset[str] = frozenset()
+) -> list[str]:
     """Give every identity with a credentials file a fresh secret id once half of its
     lifetime is gone (and destroy the old one); returns the identities renewed.
 
@@ -203,6 +205,8 @@ def renew_secret_ids(operator: hvac.Client, settings: Settings) -> list[str]:
     renewed = []
     for path in sorted(settings.credentials_dir.glob("*.json")):
         identity = path.stem
+        if identity in skip:
+            continue
         creds = _read_credentials(path, identity)
         with openbao_errors(f"renewing the secret id of '{identity}'"):
             try:

@@ -35,6 +35,7 @@ from safeguards.files import write_private
 from safeguards.settings import COMPOSE_SUBNETS, Settings
 from services import container, topology
 from services.launch import environment
+from services.openbao.launcher import BOOTSTRAP_IDENTITIES
 from services.supervisor import ServiceState, Supervisor
 from services.topology import Service
 
@@ -273,19 +274,21 @@ class ComposeStack:
         return self.status()
 
     def started(self) -> None:
-        """Once every server is healthy: the client's files, and its secret ids renewed."""
+        """Once every server is healthy: the client's files, and the secret ids of the
+        projects' identities renewed (OpenBao's container renews the operator's and the
+        auditor's, whose copies the host takes at every start)."""
         self._fetch_client_files()
-        openbao.renew_secret_ids(openbao.login(self.settings, "operator"), self.settings)
+        operator = openbao.login(self.settings, "operator")
+        openbao.renew_secret_ids(operator, self.settings, skip=frozenset(BOOTSTRAP_IDENTITIES))
 
     def _fetch_client_files(self) -> None:
         tls, creds = self.settings.ca_bundle.parent, self.settings.credentials_dir
         for directory in (tls, creds):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.compose("cp", "openbao:/data/tls/ca.pem", str(self.settings.ca_bundle))
-        for identity in ("operator", "auditor"):
+        for identity in BOOTSTRAP_IDENTITIES:
             path = openbao.credentials_path(self.settings, identity)
-            if not path.exists():
-                self.compose("cp", f"openbao:/data/credentials/{identity}.json", str(path))
+            self.compose("cp", f"openbao:/data/credentials/{identity}.json", str(path))
             path.chmod(0o600)
 
     def down(self, profile: str = "stack", timeout: float = 20.0) -> None:
@@ -293,8 +296,11 @@ class ComposeStack:
         self.compose("down", "--timeout", str(round(timeout)))
 
     def remove(self) -> None:
-        """Stop the stack and delete its volumes: every key, object and log is gone."""
+        """Stop the stack and delete its volumes: every key, object and log is gone, and
+        with them what the host held of it (the CA bundle, every identity's credentials)."""
         self.compose("down", "--volumes", "--timeout", "20")
+        shutil.rmtree(self.settings.credentials_dir, ignore_errors=True)
+        self.settings.ca_bundle.unlink(missing_ok=True)
 
     def stop(self, name: str, timeout: float = 20.0) -> None:
         self.compose("stop", "--timeout", str(round(timeout)), name)

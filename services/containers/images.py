@@ -580,7 +580,9 @@ def source_url() -> str:
     return done.stdout.strip() if done.returncode == 0 else REPOSITORY
 
 
-def build_on_parent(image: Image, ref: str, parent: str, tree: Snapshot) -> None:
+def build_on_parent(
+    image: Image, ref: str, parent: str, tree: Snapshot, cache: bool = True
+) -> None:
     path = context(image, tree)
     args = {
         image.parent_arg: parent,
@@ -590,6 +592,7 @@ def build_on_parent(image: Image, ref: str, parent: str, tree: Snapshot) -> None
     }
     dockerfile = str(image.dockerfile(tree.root))
     command = ["docker", "build", "--network=none", "-f", dockerfile, "-t", ref]
+    command += [] if cache else ["--no-cache"]
     command += [arg for name, value in args.items() for arg in ("--build-arg", f"{name}={value}")]
     with step(f"docker build {ref}"):
         env = {**os.environ, "DOCKER_BUILDKIT": "0"}
@@ -607,7 +610,7 @@ def wanted(only: str | None) -> list[Image]:
     return chain
 
 
-def build(only: str | None) -> None:
+def build(only: str | None, cache: bool = True) -> None:
     if not docker_answers():
         raise SystemExit("no Docker engine answers: run `make engine` first")
     with tempfile.TemporaryDirectory() as scratch:
@@ -618,7 +621,7 @@ def build(only: str | None) -> None:
             ref = refs[image.name]
             if image_id(ref) is None:
                 if image.parent:
-                    build_on_parent(image, ref, refs[image.parent], tree)
+                    build_on_parent(image, ref, refs[image.parent], tree, cache)
                 else:
                     build_base(ref)
             else:
@@ -656,12 +659,17 @@ def main(argv: list[str] | None = None) -> None:
     build_parser.add_argument(
         "--only", choices=list(BY_NAME), help="build this image (and any it is built on)"
     )
+    build_parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="rebuild every layer (the base's tarball and the wheelhouse stay cached)",
+    )
     commands.add_parser("list", help="show the recorded images, their IDs and sizes")
     options = parser.parse_args(argv)
     if shutil.which("docker") is None:
         raise SystemExit("no `docker` CLI on PATH: run `make engine` first")
     if options.command == "build":
-        build(options.only)
+        build(options.only, cache=not options.no_cache)
     else:
         show()
 
