@@ -22,11 +22,6 @@ from pathlib import Path
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 
 
-def cache_dir() -> Path:
-    """~/.cache/hipaa-mlops (XDG_CACHE_HOME respected), shared with services.seaweedfs.build."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hipaa-mlops"
-
-
 def can_provision() -> bool:
     """Whether missing tools may be installed here: root on a Debian-like machine."""
     return os.geteuid() == 0 and shutil.which("apt-get") is not None

@@ -13,31 +13,23 @@ Needs only the Go toolchain and the Go module proxy.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from services.containers import cache_dir
+from services.gobuild import GoBinary, cache_dir
 
-HERE = Path(__file__).parent / "compose-cli"
 MODULE = "github.com/docker/compose/v2"
-
-
-def pinned_version() -> str:
-    match = re.search(rf"^require {re.escape(MODULE)} (\S+)", (HERE / "go.mod").read_text(), re.M)
-    if not match:
-        raise SystemExit(f"compose-cli/go.mod does not pin {MODULE}")
-    return match.group(1)
-
-
-def binary_path() -> Path:
-    digest = hashlib.sha256((HERE / "go.sum").read_bytes()).hexdigest()[:12]
-    return cache_dir() / f"docker-compose-{pinned_version()}-{digest}"
+COMPOSE = GoBinary(
+    name="docker-compose",
+    wrapper=Path(__file__).parent / "compose-cli",
+    module=MODULE,
+    package=f"{MODULE}/cmd",
+    cold="about 2 minutes on 2 cores",
+    version_flag=f"{MODULE}/internal.Version",
+)
 
 
 def plugin_path() -> Path:
@@ -55,29 +47,6 @@ def compose_version() -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def ensure_built() -> Path:
-    target = binary_path()
-    if target.is_file():
-        return target
-    if shutil.which("go") is None:
-        raise SystemExit("no `go` on PATH: Go 1.24 or later builds the Compose plugin")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    version = pinned_version()
-    print(f"building docker-compose {version} (cold: about 2 minutes on 2 cores)", file=sys.stderr)
-    started = time.monotonic()
-    ldflags = f"-s -w -X {MODULE}/internal.Version={version}"
-    subprocess.run(
-        ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(partial), f"{MODULE}/cmd"],
-        cwd=HERE,
-        check=True,
-        env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"},
-    )
-    partial.replace(target)
-    print(f"built {target} in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return target
-
-
 def install() -> Path:
     """The plugin `docker` runs: the existing one if it works, else the cached build."""
     plugin = plugin_path()
@@ -86,7 +55,7 @@ def install() -> Path:
     if working is not None and not ours:
         print(f"docker compose {working} already works", file=sys.stderr)
         return plugin
-    built = ensure_built()
+    built = COMPOSE.ensure_built()
     plugin.parent.mkdir(parents=True, exist_ok=True)
     link = plugin.with_name(plugin.name + ".partial")
     link.unlink(missing_ok=True)
@@ -99,7 +68,8 @@ def install() -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m services.containers.cli_plugin",
-        description=f"Build the Compose v2 CLI plugin ({MODULE} {pinned_version()}, cached) "
+        description=f"Build the Compose v2 CLI plugin ({MODULE} {COMPOSE.pinned_version()}, "
+        "cached) "
         f"and install it as {plugin_path()} unless `docker compose` already works.",
     )
     parser.parse_args(argv)

@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from services.containers import apt_install, cache_dir, can_provision
+from services.containers import apt_install, can_provision
+from services.gobuild import cache_dir
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 RUN_DIR = Path("/run/hipaa-mlops/docker")

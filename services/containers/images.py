@@ -44,7 +44,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from services.containers import apt_install, cache_dir, can_provision, services_not_started
+from services.containers import apt_install, can_provision, services_not_started
+from services.gobuild import cache_dir
 from services.seaweedfs.build import ensure_built
 
 ROOT = Path(__file__).resolve().parents[2]
