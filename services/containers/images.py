@@ -73,6 +73,9 @@ REMOVED = (
 STRIPPED = ("usr/share/doc", "usr/share/man", "usr/share/locale")
 
 
+APT = "apt-get -y -q -o Dpkg::Options::=--force-confold --no-install-recommends"
+
+
 @dataclass(frozen=True)
 class Server:
     """Debian packages that only one image gets: installed with services kept from
@@ -84,6 +87,10 @@ class Server:
     packages: tuple[str, ...]
     #: what they ship and the stack does not use, removed for size
     stripped: tuple[str, ...] = ()
+    #: run in the chroot before the packages are installed
+    setup: str = ""
+    #: paths the install must not have created
+    absent: tuple[str, ...] = ()
 
     @property
     def archive(self) -> str:
@@ -92,13 +99,20 @@ class Server:
 
 
 # PostgreSQL without its LLVM JIT (the stack's config turns it off, `jit = off`) and with
-# no `main` cluster (postgresql-common is installed first and told not to create it);
+# no `main` cluster (postgresql-common is installed first and told not to create one);
 # Prometheus without the time-zone database of its web UI, which the stack does not serve
 # (its API and rules need none of it).
 SERVERS = (
     Server(
         "postgres",
         ("postgresql-15",),
+        setup=(
+            f"{APT} install postgresql-common"
+            " && sed -i -E '/^#?[[:space:]]*create_main_cluster[[:space:]]*=/d'"
+            " /etc/postgresql-common/createcluster.conf"
+            " && echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf"
+        ),
+        absent=("var/lib/postgresql/15/main",),
         stripped=(
             "usr/lib/postgresql/15/lib/bitcode",
             "usr/lib/postgresql/15/lib/llvmjit.so",
@@ -177,7 +191,9 @@ def rootfs_key() -> str:
 
 def server_key(server: Server) -> str:
     """The base's recipe, the server's packages and clean-up, and what its tarball leaves out."""
-    recipe = [rootfs_key(), server.name, server.packages, server.stripped, UNCARRIED]
+    recipe = [
+        rootfs_key(), server.name, server.packages, server.stripped, server.setup, UNCARRIED,
+    ]  # fmt: skip
     return sha256(json.dumps(recipe).encode())[:12]
 
 
@@ -334,9 +350,6 @@ def in_chroot(rootfs: Path, script: str, log: str) -> None:
     run(["chroot", str(rootfs), "/bin/sh", "-euxc", script], log, env=env)
 
 
-APT = "apt-get -y -q -o Dpkg::Options::=--force-confold --no-install-recommends"
-
-
 def clean(rootfs: Path, stripped: Sequence[str]) -> None:
     """Empty apt's lists and caches, remove what an image must not hold, strip for size."""
     for entry in (child for emptied in EMPTIED for child in (rootfs / emptied).iterdir()):
@@ -440,22 +453,19 @@ def server_tarball_path(server: Server) -> Path:
 
 
 def install_server(rootfs: Path, server: Server) -> None:
-    """The server's packages with no service started; for PostgreSQL, postgresql-common
-    first, told not to create a `main` cluster."""
+    """The server's packages (after its setup) with no service started."""
     # apt resolves the mirror's name from within the chroot
     shutil.copyfile("/etc/resolv.conf", rootfs / "etc/resolv.conf")
     log = f"server-{server.name}"
     with services_not_started(rootfs / "usr/sbin/policy-rc.d"):
         in_chroot(rootfs, "apt-get update -q", f"{log}-update")
-        if server.name == "postgres":
-            in_chroot(rootfs, f"{APT} install postgresql-common", f"{log}-common")
-            config = rootfs / "etc/postgresql-common/createcluster.conf"
-            text = re.sub(r"(?m)^#?\s*create_main_cluster\s*=.*\n?", "", config.read_text())
-            config.write_text(text + "create_main_cluster = false\n")
+        if server.setup:
+            in_chroot(rootfs, server.setup, f"{log}-setup")
         in_chroot(rootfs, f"{APT} install {' '.join(server.packages)}", log)
     clean(rootfs, (*STRIPPED, *server.stripped))
-    if server.name == "postgres" and (rootfs / "var/lib/postgresql/15/main").exists():
-        raise SystemExit("postgresql-common created a `main` cluster")
+    made = [path for path in server.absent if (rootfs / path).exists()]
+    if made:
+        raise SystemExit(f"installing {server.name} created {', '.join(made)}")
 
 
 def write_tarball(rootfs: Path, paths: Sequence[str], tarball: Path, log: str) -> None:
