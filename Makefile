@@ -64,10 +64,11 @@ test: setup seaweedfs prometheus ## run every test; integration tests start thei
 test-unit: setup prometheus ## run the tests that need no server
 	$(BIN)/pytest tests/unit
 
-lint: setup ## ruff, format check and strict mypy
+lint: setup ## ruff, format check, strict mypy and the layers of the import graph
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: setup ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
@@ -77,6 +78,7 @@ bench: setup seaweedfs ## run the benchmarks (bench.serving needs wrk: apt-get i
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.objectstore
 	$(BIN)/python -m bench.data
+	$(BIN)/python -m bench.contract
 	$(BIN)/python -m bench.train
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.monitoring

@@ -105,7 +105,7 @@ def native_memory(root: Path) -> dict[str, float]:
         return {
             s.name: _tree_rss_mib(pid)
             for s in services_for("stack")
-            if (pid := supervisor.pid(s)) is not None
+            if (pid := supervisor.pid(s.name)) is not None
         }
     finally:
         supervisor.down()
@@ -167,7 +167,7 @@ def report(figures: dict[str, Any]) -> None:
             times.add_row(step, f"{figures[step]:.1f}", f"{figures[step] / warm:.2f}x")
     memory = Table("server", "compose MiB", "native MiB", "ratio", title="resident memory, idle")
     compose, native = figures["memory_compose"], figures["memory_native"]
-    for name in [s.name for s in services_for("stack")]:
+    for name in [s.name for s in services_for("stack") if not s.per_project]:
         ours, theirs = compose.get(name, 0.0), native.get(name, 0.0)
         ratio = f"{ours / theirs:.2f}x" if theirs else "-"
         memory.add_row(name, f"{ours:.0f}", f"{theirs:.0f}", ratio)

@@ -104,6 +104,21 @@ def _peak_mib() -> float:
 # --- inputs, built once in a child of their own so the parent stays small -------------
 
 
+def _diabetes() -> Any:
+    import contract as contracts
+
+    return contracts.parse(contracts.example("diabetes"))
+
+
+def _columns() -> tuple[list[str], list[str]]:
+    """The diabetes contract's numeric features, and the others (categories, flags)."""
+    import contract as contracts
+
+    diabetes = _diabetes()
+    numeric = [f for f in diabetes.features if diabetes.column(f).type in contracts.NUMERIC]
+    return numeric, [f for f in diabetes.features if f not in numeric]
+
+
 def _pseudonyms(values: Any) -> dict[str, str]:
     import hashlib
 
@@ -115,18 +130,19 @@ def _captured(model: Any, rows: int, seed: int) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    from model.train import FEATURES, features
+    import contract as contracts
     from sandbox import synth
-    from sandbox.schema import LABEL
 
+    diabetes = _diabetes()
+    features, label = diabetes.features, diabetes.label
     halves = []
     for i, (cohort, count) in enumerate([("baseline", rows // 2), ("older", rows - rows // 2)]):
         # The population and copula `synthesize(..., seed=0)` uses; fresh draws from it.
-        population = synth.seed_population(5000, cohort, seed=0).drop(columns=[LABEL])
+        population = synth.seed_population(5000, cohort, seed=0).drop(columns=[label])
         halves.append(synth.GaussianCopula().fit(population).sample(count, seed=seed + i))
-    frame = pd.concat(halves, ignore_index=True)[FEATURES]
+    frame = pd.concat(halves, ignore_index=True)[features]
     frame["age"] = frame["age"].clip(upper=90)
-    frame["probability"] = model.predict_proba(features(frame.assign(**{LABEL: False})))[:, 1]
+    frame["probability"] = model.predict_proba(contracts.model_frame(frame, diabetes))[:, 1]
     rng = np.random.default_rng(seed)
     hexes = rng.bytes(16 * rows).hex()
     frame["prediction_id"] = [hexes[i : i + 32] for i in range(0, 32 * rows, 32)]
@@ -141,18 +157,20 @@ def prepare(work: Path, sizes: list[int]) -> int:
     """Write the references and one analysis frame per size; returns the held-out rows."""
     from model import train
     from monitoring import analysis
+    from safeguards.registry import SklearnScorer
     from sandbox import deidentify, synth
 
-    raw, _ = synth.synthesize(REFERENCE_ROWS, "baseline", seed=0)
-    rows, _ = deidentify.deidentify(raw, _pseudonyms)
+    diabetes = _diabetes()
+    raw, _ = synth.synthesize(diabetes, REFERENCE_ROWS, "baseline", seed=0)
+    rows, _ = deidentify.deidentify(raw, diabetes, _pseudonyms)
     config = train.TrainConfig()
-    train_rows, held_out = train.split(rows, config)
-    model = train.fit(train_rows, config)
-    analysis.drift_reference(rows).to_parquet(work / "drift_ref.parquet")
-    performance = analysis.performance_reference(model, held_out)
+    train_rows, held_out = train.split(rows, diabetes, config)
+    model = train.fit(train_rows, diabetes, config)
+    analysis.drift_reference(rows, diabetes).to_parquet(work / "drift_ref.parquet")
+    performance = analysis.performance_reference(SklearnScorer(model), held_out, diabetes)
     performance.to_parquet(work / "performance_ref.parquet")
     for size in sizes:
-        frame = analysis.analysis_frame(_captured(model, size, seed=100))
+        frame = analysis.analysis_frame(_captured(model, size, seed=100), diabetes)
         frame.to_parquet(work / f"captured-{size}.parquet")
     return len(performance)
 
@@ -164,12 +182,11 @@ def _floor(reference: pd.DataFrame, window: pd.DataFrame) -> str:
     import pandas as pd
     from scipy import stats
 
-    from model.train import BOOLEAN, CATEGORICAL, NUMERIC
-
+    numeric, discrete = _columns()
     p_values = {}
-    for column in NUMERIC:
+    for column in numeric:
         p_values[column] = stats.ks_2samp(reference[column], window[column]).pvalue
-    for column in CATEGORICAL + BOOLEAN:
+    for column in discrete:
         counts = pd.concat(
             [reference[column].value_counts(), window[column].value_counts()], axis=1
         ).fillna(0)
@@ -180,7 +197,7 @@ def _floor(reference: pd.DataFrame, window: pd.DataFrame) -> str:
 def _ours(drift: pd.DataFrame, performance: pd.DataFrame, window: pd.DataFrame, chunk: int) -> str:
     from monitoring import analysis
 
-    result = analysis.analyse(drift, performance, window, "1", chunk)
+    result = analysis.analyse(drift, performance, window, "1", chunk, _diabetes())
     return (
         f"{result.chunks} chunks; drifted: {', '.join(result.drifted_features) or 'none'}; "
         f"multivariate alert {result.multivariate.alert}; "
@@ -196,16 +213,17 @@ def _peer(
     statistics off before NannyML is first imported."""
     import nannyml as nml
 
-    from model.train import BOOLEAN, CATEGORICAL, FEATURES
     from monitoring import analysis
 
+    numeric, discrete = _columns()
+    features = [*numeric, *discrete]
     chunker = nml.chunk.SizeBasedChunker(chunk, incomplete="append")
     unlabelled = window.drop(columns=[analysis._TRUE], errors="ignore")
     if kind == "univariate":
         result = (
             nml.UnivariateDriftCalculator(
-                column_names=FEATURES,
-                treat_as_categorical=CATEGORICAL + BOOLEAN,
+                column_names=features,
+                treat_as_categorical=discrete,
                 continuous_methods=[analysis.METHOD],
                 categorical_methods=[analysis.METHOD],
                 chunker=chunker,
@@ -215,7 +233,7 @@ def _peer(
         )
     elif kind == "reconstruction":
         result = (
-            nml.DataReconstructionDriftCalculator(column_names=FEATURES, chunker=chunker)
+            nml.DataReconstructionDriftCalculator(column_names=features, chunker=chunker)
             .fit(drift)
             .calculate(unlabelled)
         )

@@ -41,18 +41,21 @@ import psutil
 import requests
 
 from bench import stack
-from model.registry import ProjectRegistry
 from pipeline.training import ModelSteward
 from safeguards import apikeys, openbao, pki
+from safeguards.registry import ProjectRegistry
 from safeguards.settings import Settings
-from services.serving import inputs
 from services.serving import launcher as serving
 from services.supervisor import Supervisor
-from services.topology import services_for
-from tests.conftest import deidentified_project
+from tests.conftest import deidentified_project, endpoint
 
 PROJECT = "bench"
-RECORD = dict(inputs.EXAMPLE)
+# A valid record that is nobody's.
+RECORD = {
+    "age": 50, "sex": "F", "bmi": 27.0, "fasting_glucose": 100.0, "hba1c": 5.6,
+    "systolic_bp": 125, "diastolic_bp": 80, "insulin": 12.0, "pregnancies": 1,
+    "family_history": False, "physical_activity": "moderate", "smoking": "never",
+}  # fmt: skip
 _LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -130,8 +133,7 @@ def peer(
 
 def worker_state(settings: Settings, key: str) -> tuple[float, int]:
     """The serving worker's resident MiB and its GC-tracked objects (from its metrics)."""
-    service = next(s for s in services_for("sandbox") if s.name == "serving")
-    pid = Supervisor(settings).pid(service)
+    pid = Supervisor(settings).pid(f"serving-{PROJECT}")
     assert pid is not None
     processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     rss = max(p.memory_info().rss for p in processes) / 2**20
@@ -145,15 +147,17 @@ def worker_state(settings: Settings, key: str) -> tuple[float, int]:
     return rss, tracked
 
 
-def prepare(settings: Settings) -> tuple[str, Path]:
-    """A project with a champion, an API key for it; returns (key, the model's local copy)."""
+def prepare(settings: Settings) -> tuple[str, Path, Settings]:
+    """A project with a champion, its endpoint started, an API key for it; returns (key, the
+    model's local copy, the endpoint's settings)."""
     operator = openbao.login(settings, "operator")
-    deidentified_project(settings, operator, rows=10_000, seed=2, project=PROJECT)
+    deidentified_project(settings, operator, rows=10_000, seed=2, project=PROJECT, served=True)
     model = ModelSteward(settings, PROJECT)
     version = model.train("clean").registered.version
     promotion = model.promote(version, approver="pipeline:bench")
     if not promotion.decision.approved:
         sys.exit(f"the gate refused the bench's model: {promotion.decision.failed}")
+    Supervisor(settings).serve()
     _, key = apikeys.create(operator, PROJECT, "bench")
     registry = ProjectRegistry(settings, PROJECT, model.bao)
     local = settings.data_dir / "bench-model"
@@ -161,7 +165,7 @@ def prepare(settings: Settings) -> tuple[str, Path]:
         mlflow.artifacts.download_artifacts(
             f"models:/{registry.name}/{version}", dst_path=str(local)
         )
-    return key, local
+    return key, local, endpoint(settings, operator, PROJECT)
 
 
 def main() -> None:
@@ -172,8 +176,8 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     results: dict[tuple[str, int], dict] = {}
-    with stack.running(serving_project=PROJECT, serving_poll_seconds=1) as settings:
-        key, local = prepare(settings)
+    with stack.running(serving_poll_seconds=1) as settings:
+        key, local, settings = prepare(settings)
         ready = serving.url(settings) + "/readyz"
         deadline = time.monotonic() + 120
         while requests.get(ready, verify=str(settings.ca_bundle), timeout=5).status_code != 200:
@@ -181,7 +185,7 @@ def main() -> None:
                 sys.exit("the endpoint did not load the champion within 120 s")
             time.sleep(0.5)
         model = mlflow.sklearn.load_model(str(local))
-        tls_key, tls_cert = pki.server_files(settings, "serving")
+        tls_key, tls_cert = pki.server_files(settings, serving.instance(settings))
         base = settings.port_base + 17
         ours = (
             serving.url(settings) + "/v1/predict",

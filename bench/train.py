@@ -25,31 +25,33 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+import contract as contracts
 from bench import stack
 from model import train
-from model.registry import ProjectRegistry
 from pipeline.training import typical_example
 from safeguards import keys, openbao
+from safeguards.registry import ProjectRegistry
 from sandbox import deidentify, synth
 from services.mlflow import launcher
 
 PROJECT = "bench"
+DIABETES = contracts.parse(contracts.example("diabetes"))
 WAYS = ("training alone", "+ local MLflow store", "+ MLflow server (TLS, auth)")
 
 
 def dataset(rows: int) -> pd.DataFrame:
-    raw, _ = synth.synthesize(rows, "baseline", seed=1)
+    raw, _ = synth.synthesize(DIABETES, rows, "baseline", seed=1)
     out, _ = deidentify.deidentify(
-        raw, lambda v: {x: hashlib.sha256(x.encode()).hexdigest()[:32] for x in set(v)}
+        raw, DIABETES, lambda v: {x: hashlib.sha256(x.encode()).hexdigest()[:32] for x in set(v)}
     )
     return out
 
 
 def fit_and_evaluate(frame: pd.DataFrame) -> tuple[object, dict[str, float]]:
     config = train.TrainConfig()
-    train_rows, test_rows = train.split(frame, config)
-    model = train.fit(train_rows, config)
-    return model, train.evaluate(model, test_rows).metrics()
+    train_rows, test_rows = train.split(frame, DIABETES, config)
+    model = train.fit(train_rows, DIABETES, config)
+    return model, train.evaluate(model, test_rows, DIABETES).metrics()
 
 
 def local_store(frame: pd.DataFrame, root: Path, lineage: dict[str, str]) -> None:
@@ -62,22 +64,26 @@ def local_store(frame: pd.DataFrame, root: Path, lineage: dict[str, str]) -> Non
         else mlflow.create_experiment("bench", artifact_location=(root / "artifacts").as_uri())
     )
     with mlflow.start_run(experiment_id=experiment_id):
-        mlflow.log_params(train.TrainConfig().as_params())
+        mlflow.log_params(train.TrainConfig().as_params(DIABETES))
         mlflow.log_metrics(metrics)
         mlflow.set_tags(lineage)
         info = mlflow.sklearn.log_model(
-            model, name="model", input_example=typical_example(frame), pip_requirements=[]
+            model,
+            name="model",
+            serialization_format="skops",
+            input_example=typical_example(frame, DIABETES),
+            pip_requirements=[],
         )
     mlflow.register_model(info.model_uri, "bench", tags=lineage)
 
 
 def server(frame: pd.DataFrame, registry: ProjectRegistry, lineage: dict[str, str]) -> None:
     config = train.TrainConfig()
-    train_rows, test_rows = train.split(frame, config)
-    model = train.fit(train_rows, config)
-    metrics = train.evaluate(model, test_rows).metrics()
+    train_rows, test_rows = train.split(frame, DIABETES, config)
+    model = train.fit(train_rows, DIABETES, config)
+    metrics = train.evaluate(model, test_rows, DIABETES).metrics()
     run_id, uri = registry.log_run(
-        model, typical_example(frame), config.as_params(), metrics, lineage, {}
+        model, typical_example(frame, DIABETES), config.as_params(DIABETES), metrics, lineage, {}
     )
     registry.register(run_id, uri, lineage)
 

@@ -1,1 +1,1 @@
-"""TRAIN: the diabetes risk model, its evaluation and its model card."""
+"""TRAIN: a project's model of its contract, its evaluation and its model card."""

@@ -1,4 +1,5 @@
-"""The model card: intended use, data, metrics, subgroups, limitations, a calibration plot.
+"""The model card: intended use, data, metrics, subgroups, limitations, a calibration plot,
+written from the project's contract.
 
 Rendered as Markdown with a PNG beside it; both go to MLflow as artifacts of the run.
 Nothing in it comes from a row of data: only aggregates and the dataset's lineage.
@@ -14,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from contract import Contract
 from model.train import Evaluation
 
 
@@ -26,8 +28,8 @@ def calibration_png(evaluation: Evaluation) -> bytes:
         marker="o",
         label="model",
     )
-    axis.set_xlabel("predicted five-year risk")
-    axis.set_ylabel("observed onset rate")
+    axis.set_xlabel("predicted probability")
+    axis.set_ylabel("observed rate")
     axis.set_title("Calibration on held-out data")
     axis.legend(loc="upper left")
     top = max(max(evaluation.calibration["predicted"]), max(evaluation.calibration["observed"]))
@@ -40,29 +42,45 @@ def calibration_png(evaluation: Evaluation) -> bytes:
     return buffer.getvalue()
 
 
-def card_markdown(name: str, version: str, evaluation: Evaluation, lineage: dict[str, Any]) -> str:
+def card_markdown(
+    name: str,
+    version: str,
+    evaluation: Evaluation,
+    lineage: dict[str, Any],
+    contract: Contract,
+    origin: str = "trained here",
+) -> str:
     subgroups = "\n".join(
         f"| {group} | {values['rows']:,} | {values['prevalence']:.3f} | {values['auroc']:.3f} |"
         for group, values in evaluation.subgroups.items()
     )
     lines = "\n".join(f"| {k} | `{v}` |" for k, v in sorted(lineage.items()))
+    features = "\n".join(
+        f"| {c.name} | {c.type} | {c.unit or ''} | {c.description} |"
+        for c in (contract.column(f) for f in contract.features)
+    )
+    label = contract.column(contract.label)
     return f"""# Model card: {name} version {version}
 
 ## Intended use
-Estimates the five-year risk of type 2 diabetes onset for adult patients, to prioritise
-preventive outreach by a care team. Not a diagnosis; not for use without clinical review;
-not validated outside the population it was trained on.
+{contract.intended_use}
 
 ## Data
-Trained on a de-identified or synthetic dataset only (no identifiers reach the model).
-Features: age, sex, BMI, fasting glucose, HbA1c, blood pressure, insulin, pregnancies,
-family history, physical activity, smoking.
+{contract.description}
+
+Contract `{contract.name}` version {contract.version} (`{contract.fingerprint}`). The model
+was {origin}; it sees the contract's features only, from a de-identified or synthetic
+dataset (no identifier reaches it). It predicts `{label.name}`: {label.meaning}.
+
+| feature | type | unit | description |
+|---|---|---|---|
+{features}
 
 | lineage | value |
 |---|---|
 {lines}
 
-## Metrics on held-out data ({evaluation.rows:,} patients)
+## Metrics on rows it was not trained on ({evaluation.rows:,} records)
 
 | metric | value |
 |---|---|
@@ -75,12 +93,12 @@ family history, physical activity, smoking.
 
 ## Subgroups
 
-| subgroup | patients | prevalence | AUROC |
+| subgroup | records | prevalence | AUROC |
 |---|---|---|---|
 {subgroups}
 
 ## Limitations
-Synthetic or de-identified training data may not reflect the deployment population;
-monitor drift and estimated performance after deployment. Ages over 89 are recorded as
-90. Subgroups with few positive cases have wide uncertainty.
+{contract.limitations or "None stated in the contract."} Ages over 89 are recorded as 90.
+Subgroups with few positive cases have wide uncertainty; monitor drift and estimated
+performance after deployment.
 """

@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import re
 import uuid
+from pathlib import Path
 
 import pandas as pd
 
@@ -75,6 +76,22 @@ def check_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
         row = int(values.isna().to_numpy().nonzero()[0][0]) + 1
         raise ConfigError(f"row {row}: an outcome is true/false or 1/0")
     return pd.DataFrame({"prediction_id": ids, "outcome": values.astype(bool)})
+
+
+def read_outcomes(path: Path) -> pd.DataFrame:
+    """An outcomes file (CSV, every cell read as text, or Parquet), checked."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ConfigError(f"{path.name} is missing or empty")
+    try:
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path, dtype="str", keep_default_na=False)
+        elif path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            raise ConfigError("an outcomes file is a .csv or .parquet file")
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path.name} is not a readable table") from exc
+    return check_outcomes(frame)
 
 
 def put_outcomes(store: ObjectStore, frame: pd.DataFrame) -> str:

@@ -1,6 +1,6 @@
 """Prometheus metrics of the monitoring worker, in a registry of its own.
 
-Labels come from fixed sets: a feature is one of the model's twelve, a method one of
+Labels come from fixed sets: a feature is one of the contract's, a method one of
 NannyML's, an outcome or trigger one of a handful of words. Nothing is per patient or
 per prediction: every value is a statistic of a chunk of hundreds of rows.
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from monitoring.analysis import DRIFTED_FEATURES, Analysis, Signal
+from monitoring.analysis import DRIFTED_FEATURES, MIN_VERDICT_CHUNKS, Analysis, Signal
 
 _PLOTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("univariate", "Drift of each feature (Jensen-Shannon distance)", {"kind": "drift"}),
@@ -59,7 +59,8 @@ in {analysis.chunks} chunks; {analysis.labelled_rows:,} with a reported outcome.
 Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC.</p>
 <p><strong>Verdict: {verdict}.</strong> A feature drifts when it leaves its band in at least
 half of the chunks; the population has drifted when {DRIFTED_FEATURES} or more features do,
-or all features together do. Values are the newest chunk's.</p>
+or all features together do, over at least {MIN_VERDICT_CHUNKS} chunks. Values are the newest
+chunk's.</p>
 <table><tr><th>statistic</th><th>newest chunk</th><th>band</th><th>state</th></tr>
 {"".join(rows)}
 </table>

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from model.train import Evaluation, TrainConfig
+import contract as contracts
+from model.train import ALGORITHMS, Evaluation, TrainConfig
 from monitoring import lake
 from pipeline import projects
 from pipeline.training import ModelSteward
@@ -30,10 +32,12 @@ from safeguards.audit import AuditLog
 from safeguards.errors import ConfigError, GateRefused, SafeguardError, ServerError
 from safeguards.files import write_private
 from safeguards.settings import Settings, load_settings
-from sandbox.steps import DataSteward, read_table
-from sandbox.synth import COHORTS
+from sandbox import deidentify
+from sandbox.steps import DataSteward
+from sandbox.synth import COHORTS, SYNTHESIZERS
 from sandbox.versions import DatasetRepo
 from services.compose import ComposeStack, stack_for
+from services.serving import launcher as serving
 
 if TYPE_CHECKING:
     from pipeline.retrain import Retrain
@@ -211,7 +215,7 @@ def audit_verify() -> None:
 Project = Annotated[str, typer.Argument(help="Project name: lowercase letters, digits, dashes.")]
 
 
-def _operator_action(action: str, project: str, run: Callable[[], object]) -> object:
+def _operator_action(action: str, project: str, run: Callable[[], R]) -> R:
     cfg = settings()
     keys.validate_project(project)
     log = audit_log(cfg, "operator")
@@ -226,23 +230,78 @@ def _operator_action(action: str, project: str, run: Callable[[], object]) -> ob
 
 @projects_app.command("create")
 @edge
-def projects_create(project: Project) -> None:
-    """Create a project: its keys, policies, AppRoles and MLflow names; on the stack also
-    its S3 identities and zone buckets with SSE-KMS. Refuses a name that exists, or whose
-    resources exist without `projects create` having made them."""
+def projects_create(
+    project: Project,
+    contract: Annotated[
+        Path,
+        typer.Option(
+            "--contract",
+            help="The project's data contract (YAML), or a shipped example by name: "
+            f"{', '.join(contracts.EXAMPLES)}.",
+        ),
+    ],
+) -> None:
+    """Create a project from its data contract: its keys, policies, AppRoles and MLflow
+    names, the contract kept in OpenBao; on the stack also its S3 identities and zone
+    buckets with SSE-KMS. Refuses a name that exists, or whose resources exist without
+    `projects create` having made them."""
     cfg = settings()
+    text = contracts.load_file(contract)
     op = openbao.login(cfg, "operator")
     stack = stack_for(cfg)
-    _operator_action(
+    made = _operator_action(
         "projects.create",
         project,
         lambda: projects.create_project(
-            op, cfg, project, reload_lake=lambda: stack.reload("seaweedfs")
+            op, cfg, project, text, reload_lake=lambda: stack.reload("seaweedfs")
         ),
     )
-    if project == cfg.serving_project:
-        stack.project_created()
-    console.print(f"project [bold]{project}[/] has key {keys.key_name(project)}")
+    console.print(
+        f"project [bold]{project}[/] has key {keys.key_name(project)} and contract "
+        f"{made.name} ({len(made.columns)} columns, {len(made.features)} features)"
+    )
+
+
+@projects_app.command("show")
+@edge
+def projects_show(
+    project: Project,
+    raw: Annotated[bool, typer.Option("--yaml", help="Print the contract file only.")] = False,
+) -> None:
+    """Show a project's contract: every column's role, type and allowed values, and what
+    de-identification keeps."""
+    op = openbao.login(settings(), "operator")
+    if raw:
+        print(contracts.text(op, project), end="")
+        return
+    contract = contracts.load(op, project)
+    console.print(
+        f"[bold]{project}[/]: contract {contract.name} version {contract.version} "
+        f"({contract.fingerprint})\n{contract.description}"
+    )
+    table = Table("column", "role", "type", "unit", "allowed", "missing", "Safe Harbor")
+    for c in contract.columns:
+        allowed = f"{c.range[0]:g}-{c.range[1]:g}" if c.range else ", ".join(c.categories or ())
+        treatment = deidentify.action(c) if deidentify.category(c) is not None else "kept"
+        if c.role == contracts.Role.LABEL:
+            treatment = f"kept; {c.meaning}"
+        table.add_row(
+            c.name + (f" (from {c.source})" if c.source else ""),
+            c.role.value
+            + (f": {c.category.value}" if c.category else "")
+            + (f": {c.kind.value}" if c.kind else ""),
+            c.type.value,
+            c.unit or "",
+            allowed,
+            "yes" if c.missing else "",
+            treatment,
+        )
+    console.print(table)
+    console.print(f"de-identified columns: {', '.join(contract.deidentified_types)}")
+    groups = ", ".join(g.column for g in contract.subgroups) or "none"
+    console.print(
+        f"features: {len(contract.features)}; label: {contract.label}; subgroups: {groups}"
+    )
 
 
 @keys_app.command("show")
@@ -311,12 +370,33 @@ def data_synth(
     name: Name,
     project: ProjectOpt,
     rows: Annotated[int, typer.Option(min=1, max=10_000_000, help="Rows to generate.")] = 10_000,
-    cohort: Annotated[str, typer.Option(help=f"One of: {', '.join(COHORTS)}.")] = "baseline",
+    cohort: Annotated[
+        str, typer.Option(help=f"The diabetes example's cohort: {', '.join(COHORTS)}.")
+    ] = "baseline",
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same rows.")] = 0,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="A de-identified dataset to mirror: its synthetic twin, with new identifiers.",
+        ),
+    ] = None,
+    revision: Annotated[str, typer.Option(help="Revision of --from.")] = "HEAD",
+    synthesizer: Annotated[
+        str,
+        typer.Option(
+            help=f"One of: {', '.join(SYNTHESIZERS)} (SDV is an opt-in extra under the "
+            "Business Source License 1.1)."
+        ),
+    ] = "copula",
 ) -> None:
-    """Generate a privacy-gated synthetic PHI-shaped set and version it."""
-    with console.status(f"synthesising {rows:,} patients ({cohort})"):
-        meta = DataSteward(settings(), project).synth(name, rows, cohort, seed)
+    """Generate a privacy-gated synthetic PHI-shaped table of the project's contract and
+    version it: from the contract itself, or as the twin of a de-identified dataset."""
+    what = f"a twin of {source}" if source else f"{rows:,} records"
+    with console.status(f"synthesising {what}"):
+        meta = DataSteward(settings(), project).synth(
+            name, rows, cohort, seed, source, revision, synthesizer
+        )
     gate = meta["privacy_gate"]
     console.print(
         f"dataset {name} @ {meta['revision'][:12]}: {meta['rows']:,} rows; privacy gate "
@@ -325,24 +405,48 @@ def data_synth(
     )
 
 
+Mapping = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="Rename a source column: SOURCE=COLUMN (repeat it); the contract's own `source` "
+        "names apply too.",
+    ),
+]
+
+
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        source, sep, column = pair.partition("=")
+        if not sep or not source or not column:
+            raise ConfigError("a mapping is SOURCE=COLUMN, e.g. --map glu=fasting_glucose")
+        mapping[source] = column
+    return mapping
+
+
 @data_app.command("ingest")
 @edge
 def data_ingest(
     project: ProjectOpt,
     name: Annotated[str, typer.Option(help="Name in the raw-phi zone.")],
     file: Annotated[Path | None, typer.Option(help="A raw table: .parquet or .csv.")] = None,
+    mapping: Mapping = None,
     synthetic: Annotated[
         str | None, typer.Option(help="Or: a synthetic dataset to ingest as if it were raw.")
     ] = None,
 ) -> None:
-    """Admit a raw table (PHI) into the project's raw-phi zone after a schema check."""
+    """Admit a raw table (PHI) into the project's raw-phi zone after checking it against
+    the project's contract."""
     if (file is None) == (synthetic is None):
         raise ConfigError("give exactly one of --file and --synthetic")
     steward = DataSteward(settings(), project)
     with console.status("checking and storing the raw table"):
-        table = read_table(file) if file else steward.repo.read(str(synthetic))
-        steward.ingest(name, table)
-    console.print(f"raw table {name} ({len(table):,} rows) stored in {project}-raw-phi")
+        if file is not None:
+            rows = steward.ingest_file(name, file, _mapping(mapping or []))
+        else:
+            rows = steward.ingest(name, steward.repo.read(str(synthetic)))
+    console.print(f"raw table {name} ({rows:,} rows) stored in {project}-raw-phi")
 
 
 @data_app.command("deidentify")
@@ -417,19 +521,46 @@ def model_train(
     project: ProjectOpt,
     dataset: Annotated[str, typer.Option(help="A de-identified dataset.")],
     revision: Annotated[str, typer.Option(help="Its revision (`data versions`).")] = "HEAD",
+    algorithm: Annotated[str, typer.Option(help=f"One of: {', '.join(ALGORITHMS)}.")] = "logistic",
     seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
-    c: Annotated[float, typer.Option("--C", min=1e-6, help="Inverse regularisation.")] = 1.0,
+    c: Annotated[
+        float, typer.Option("--C", min=1e-6, help="Logistic: inverse regularisation.")
+    ] = 1.0,
+    learning_rate: Annotated[
+        float, typer.Option(min=1e-4, max=1.0, help="Gradient boosting: learning rate.")
+    ] = 0.1,
 ) -> None:
     """Train on a de-identified dataset version, log the run with its lineage, register it."""
+    config = TrainConfig(algorithm=algorithm, seed=seed, C=c, learning_rate=learning_rate)
     steward = ModelSteward(settings(), project)
     with console.status("training") as status:
-        trained = steward.train(
-            dataset, revision, TrainConfig(seed=seed, C=c), actor=actor(), progress=status.update
-        )
+        trained = steward.train(dataset, revision, config, actor=actor(), progress=status.update)
     console.print(
         _evaluation_table(
             f"{steward.registry.name} version {trained.registered.version} "
             f"(run {trained.registered.run_id[:12]})",
+            trained.evaluation,
+        )
+    )
+
+
+@model_app.command("import")
+@edge
+def model_import(
+    file: Annotated[Path, typer.Argument(help="A scikit-learn pipeline (.skops) or .onnx model.")],
+    project: ProjectOpt,
+    dataset: Annotated[str, typer.Option(help="The de-identified dataset to validate it on.")],
+    revision: Annotated[str, typer.Option(help="Its revision (`data versions`).")] = "HEAD",
+) -> None:
+    """Register a model your team trained elsewhere, validated on every row of a
+    de-identified dataset version; promote it through the gate like any other."""
+    steward = ModelSteward(settings(), project)
+    with console.status("importing") as status:
+        trained = steward.import_model(file, dataset, revision, actor(), status.update)
+    console.print(
+        _evaluation_table(
+            f"{steward.registry.name} version {trained.registered.version} (imported, "
+            f"validated on every row of {dataset})",
             trained.evaluation,
         )
     )
@@ -455,10 +586,23 @@ def model_evaluate(
 
 @model_app.command("promote")
 @edge
-def model_promote(version: Version, project: ProjectOpt) -> None:
-    """Run the promotion gate; move `champion` to VERSION only if every check passes."""
+def model_promote(
+    version: Version,
+    project: ProjectOpt,
+    override: Annotated[
+        str | None,
+        typer.Option(
+            help="Promote past failed metric checks (never lineage or the PHI scan), for "
+            "this reason, which the audit log keeps."
+        ),
+    ] = None,
+) -> None:
+    """Run the promotion gate; move `champion` to VERSION only if every check passes, or
+    an operator overrides failed metric checks with a reason."""
     with console.status("running the promotion gate"):
-        promotion = ModelSteward(settings(), project).promote(version, approver=actor())
+        promotion = ModelSteward(settings(), project).promote(
+            version, approver=actor(), override=override
+        )
     table = Table("check", "result", "detail", title=f"promotion gate for version {version}")
     for check in promotion.decision.checks:
         table.add_row(
@@ -468,7 +612,29 @@ def model_promote(version: Version, project: ProjectOpt) -> None:
     if not promotion.decision.approved:
         failed = ", ".join(c.name for c in promotion.decision.failed)
         raise GateRefused(f"version {version} not promoted: {failed} failed")
-    console.print(f"version {version} is the champion (was {promotion.champion or 'none'})")
+    if promotion.champion is None:
+        _serve(project)
+    overridden = (
+        f"; checks overridden: {', '.join(c.name for c in promotion.decision.failed)}"
+        if promotion.decision.overridden
+        else ""
+    )
+    console.print(
+        f"version {version} is the champion (was {promotion.champion or 'none'}){overridden}"
+    )
+
+
+def _serve(project: str) -> None:
+    """A project's first champion: the stack starts its endpoint."""
+    try:
+        stack_for(settings()).serve()
+    except SafeguardError as exc:
+        raise ServerError(
+            f"the champion is promoted, but its endpoint did not start: {exc}"
+        ) from None
+    cfg = settings()
+    url = serving.project_url(cfg, openbao.login(cfg, "operator"), project)
+    console.print(f"project {project} is served at {url}")
 
 
 @model_app.command("rollback")
@@ -513,6 +679,54 @@ def model_card(
 
 
 # -- serving ---------------------------------------------------------------------------
+
+
+@serving_app.command("score")
+@edge
+def serving_score(
+    file: Annotated[Path, typer.Argument(help="Records to score: .csv or .parquet.")],
+    project: ProjectOpt,
+    out: Annotated[Path, typer.Option(help="Where to write the scores: .csv or .parquet.")],
+    mapping: Mapping = None,
+    on_invalid: Annotated[
+        str,
+        typer.Option(
+            help="refuse: an invalid row refuses the file; report: score the valid rows "
+            "and list the invalid ones."
+        ),
+    ] = "refuse",
+    capture_rows: Annotated[
+        bool,
+        typer.Option("--capture/--no-capture", help="Capture the scored rows for monitoring."),
+    ] = True,
+) -> None:
+    """Score a file of records with the project's champion, in the file's row order,
+    as its workload; written to --out (0600) whole or not at all."""
+    from pipeline.scoring import score_file
+
+    if on_invalid not in ("refuse", "report"):
+        raise ConfigError("--on-invalid is refuse or report")
+    with Progress(
+        TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("scoring", total=None)
+        scored = score_file(
+            settings(),
+            project,
+            file,
+            out,
+            actor(),
+            _mapping(mapping or []),
+            report=on_invalid == "report",
+            capture_rows=capture_rows,
+            advance=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"{scored.scored:,} of {scored.rows:,} rows scored by version {scored.model_version} "
+        f"into {out}"
+        + (f"; {len(scored.problems):,} problem(s) listed there" if scored.problems else "")
+    )
 
 
 @serving_keys_app.command("create")
@@ -637,7 +851,7 @@ def monitor_outcomes(
     returned; monitoring then computes realised AUROC."""
     from pipeline.monitor import report_outcomes
 
-    frame = read_table(path)
+    frame = lake.read_outcomes(path)
     name = report_outcomes(settings(), project, frame, actor())
     console.print(f"{len(frame):,} outcomes stored as {name}")
 

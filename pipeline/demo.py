@@ -1,23 +1,25 @@
 """`make demo`: the lifecycle, end to end, on the sandbox stack.
 
-OpenBao, MLflow, the serving endpoint and the monitoring worker start natively over TLS.
-A project gets its keys and MLflow users; an object goes into the sandbox's encrypted
-lake; synthetic patients pass the privacy gate, are ingested, de-identified under Safe
-Harbor with an evidence report and versioned with DVC; a model is trained with its
-lineage, registered and promoted through the gate with its model card; the champion is
-served over HTTPS with an API key (a record carrying an SSN refused). Then the loop:
-patients like the training population are scored and their outcomes reported, and
-monitoring finds no drift; an older population arrives (a new de-identified week of data
-and its traffic), monitoring detects the drift, the retrain pipeline trains on the new
-week and promotes through the gate, and the endpoint swaps to the new champion by itself.
-Last, the project key is rotated and the audit chain verified.
+OpenBao, MLflow and the monitoring worker start natively over TLS. A project is created
+from the shipped diabetes contract and gets its keys and MLflow users; an object goes
+into the sandbox's encrypted lake; synthetic patients pass the privacy gate, are
+ingested, de-identified under Safe Harbor with an evidence report and versioned with
+DVC; a model is trained with its lineage, registered and promoted through the gate with
+its model card; the champion is served over HTTPS by the project's own endpoint with an
+API key (a record carrying an SSN refused). Then the loop: patients like the training
+population are scored and their outcomes reported, and monitoring finds no drift; an
+older population arrives (a new de-identified week of data and its traffic), monitoring
+detects the drift, the retrain pipeline trains on the new week and promotes through the
+gate, and the endpoint swaps to the new champion by itself. Last, the project key is
+rotated and the audit chain verified.
 
 The monitoring runs are the worker's own job (`pipeline.monitor.watch`), called here
 rather than waited for, so the demo does not depend on the worker's interval.
 
 Each run is a whole loop on a project of its own: `diabetes` the first time, then
-`diabetes-2`, `diabetes-3`, ... (taken from the audit log, checked against OpenBao), with
-the endpoint and the worker started, or restarted, for it.
+`diabetes-2`, `diabetes-3`, ... (taken from the audit log, checked against OpenBao),
+its endpoint started once it has a champion (on its own port) and the worker restarted
+to watch it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import contract as contracts
 from monitoring import lake
 from pipeline import projects
 from pipeline.monitor import report_outcomes, watch
@@ -43,11 +46,11 @@ from safeguards import apikeys, keys, objectstore, openbao
 from safeguards.audit import AuditLog
 from safeguards.errors import ConfigError, GateRefused, IntegrityError, Unavailable
 from safeguards.files import write_private
+from safeguards.registry import experiment_name, model_name
+from safeguards.registry import url as registry_url
 from safeguards.settings import Settings
 from sandbox import synth
-from sandbox.schema import LABEL
 from sandbox.steps import DataSteward
-from services.mlflow import launcher as mlflow
 from services.serving import inputs
 from services.serving import launcher as serving
 from services.supervisor import Supervisor
@@ -80,25 +83,24 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
     audit_path = settings.data_dir / "audit" / "audit.jsonl"
     project = _next_project(audit_path)
     # Capture batches are written every two seconds, so monitoring sees traffic at once.
-    settings = settings.model_copy(
-        update={"serving_project": project, "serving_capture_seconds": 2.0}
-    )
+    settings = settings.model_copy(update={"serving_capture_seconds": 2.0})
+    contract = contracts.parse(contracts.example(BASE_PROJECT))
     supervisor = Supervisor(settings)
     results: list[tuple[str, str]] = []
     started = time.monotonic()
     versions: dict[str, str] = {}
     client: dict[str, str] = {}
+    endpoint: dict[str, str] = {}
     reports: list[str] = []
     fetched: list[Path] = []
 
     def start_stack() -> str:
-        # Left running by an earlier run, they would serve and watch that run's project.
-        for name in ("monitoring", "serving"):
-            supervisor.stop(name)
-        supervisor.up("sandbox")
+        states = supervisor.up("sandbox")
+        endpoints = sum(s.name.startswith("serving-") for s in states)
         return (
-            f"OpenBao {settings.openbao_url}, MLflow {mlflow.url(settings)} and the endpoint "
-            f"{serving.url(settings)} ready over TLS, verified with {settings.ca_bundle}"
+            f"OpenBao {settings.openbao_url}, MLflow {registry_url(settings)}, the worker and "
+            f"{endpoints} endpoint(s) of earlier runs ready over TLS, verified with "
+            f"{settings.ca_bundle}"
         )
 
     def create_project() -> str:
@@ -108,12 +110,14 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
                 f"project {project} exists but the audit log does not record its creation; "
                 "run the demo on a fresh HIPAA_MLOPS_DATA_DIR"
             )
-        projects.create_project(operator, settings, project, reload_lake=lambda: None)
+        projects.create_project(
+            operator, settings, project, contracts.example(BASE_PROJECT), reload_lake=lambda: None
+        )
         AuditLog.of(settings, operator).append(ACTOR, "projects.create", f"project/{project}")
         return (
-            f"project '{project}' has transit key {keys.key_name(project)}, its own AppRoles, "
-            f"and MLflow users with EDIT (training) and READ (serving) on "
-            f"{mlflow.experiment_name(project)}"
+            f"project '{project}' from contract {contract.name} ({len(contract.features)} "
+            f"features): transit key {keys.key_name(project)}, its own AppRoles, and MLflow "
+            f"users with EDIT (training) and READ (serving) on {experiment_name(project)}"
         )
 
     def store_object() -> str:
@@ -158,7 +162,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         registered = trained.registered
         versions["candidate"] = registered.version
         return (
-            f"version {registered.version} of {mlflow.model_name(project)} registered with "
+            f"version {registered.version} of {model_name(project)} registered with "
             f"its lineage; held-out AUROC {trained.evaluation.auroc:.3f}, "
             f"largest subgroup gap {trained.evaluation.max_subgroup_gap:.3f}"
         )
@@ -184,27 +188,31 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
 
     def serve() -> str:
         champion = ModelSteward(settings, project).registry.champion()
-        assert champion is not None
-        url, ca = serving.url(settings), str(settings.ca_bundle)
-        _wait_for_version(url, ca, champion.version)
+        if champion is None:
+            raise GateRefused(f"project {project} has no champion to serve")
+        supervisor.serve()
         operator = openbao.login(settings, "operator")
+        endpoint["url"] = serving.project_url(settings, operator, project)
+        url, ca = endpoint["url"], str(settings.ca_bundle)
+        _wait_for_version(url, ca, champion.version)
         key_id, key = apikeys.create(operator, project, "demo")
         AuditLog.of(settings, operator).append(
             ACTOR, "serving.keys.create", f"serving/{project}/{key_id}", client="demo"
         )
         client["key"] = key
         auth = {"Authorization": f"Bearer {key}"}
+        patient = inputs.request_records(synth.seed_population(1, seed=7), contract)[0]
         scored = requests.post(
-            f"{url}/v1/predict", json=inputs.EXAMPLE, headers=auth, verify=ca, timeout=10
+            f"{url}/v1/predict", json=patient, headers=auth, verify=ca, timeout=10
         )
         with_ssn = requests.post(
             f"{url}/v1/predict",
-            json={**inputs.EXAMPLE, "ssn": "078-05-1120"},
+            json={**patient, "ssn": "078-05-1120"},
             headers=auth,
             verify=ca,
             timeout=10,
         )
-        anonymous = requests.post(f"{url}/v1/predict", json=inputs.EXAMPLE, verify=ca, timeout=10)
+        anonymous = requests.post(f"{url}/v1/predict", json=patient, verify=ca, timeout=10)
         return (
             f"{url}/v1/predict scored a patient at {scored.json()['probability']:.3f} with "
             f"version {scored.json()['model_version']}; a record with an SSN got "
@@ -212,7 +220,9 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         )
 
     def stable_traffic() -> str:
-        scored = _score_cohort(settings, client["key"], "baseline", rows=1500, seed=101)
+        scored = _score_cohort(
+            settings, endpoint["url"], contract, project, client["key"], "baseline", 1500, 101
+        )
         watched = watch(settings, project, ACTOR)
         checked = watched.checked
         if checked.analysis is None or checked.analysis.drifted or watched.retrained:
@@ -231,7 +241,9 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         steward.synth("patients-week-2", rows=20_000, cohort=SHIFTED, seed=1)
         steward.ingest("week-2", steward.repo.read("patients-week-2"))
         meta = steward.deidentify("week-2", source="week-2")
-        scored = _score_cohort(settings, client["key"], SHIFTED, rows=2500, seed=102)
+        scored = _score_cohort(
+            settings, endpoint["url"], contract, project, client["key"], SHIFTED, 2500, 102
+        )
         return (
             f"a new week of {meta['rows']:,} {SHIFTED} patients de-identified and versioned "
             f"at {meta['revision'][:12]}; {scored:,} of them scored"
@@ -254,12 +266,12 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         )
 
     def swap() -> str:
-        url, ca = serving.url(settings), str(settings.ca_bundle)
+        url, ca = endpoint["url"], str(settings.ca_bundle)
         version = versions["retrained"]
         _wait_for_version(url, ca, version)
         scored = requests.post(
             f"{url}/v1/predict",
-            json=inputs.EXAMPLE,
+            json=contract.example(),
             headers={"Authorization": f"Bearer {client['key']}"},
             verify=ca,
             timeout=10,
@@ -268,7 +280,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         return f"the endpoint swapped to version {scored.json()['model_version']} by itself"
 
     def collect_reports() -> str:
-        fetched.extend(_fetch_reports(settings, reports))
+        fetched.extend(_fetch_reports(settings, project, reports))
         return (
             f"{len(fetched)} HTML reports decrypted from the lake into "
             f"{fetched[0].parent.relative_to(settings.data_dir)}/ "
@@ -340,17 +352,26 @@ def _wait_for_version(url: str, ca: str, version: str, seconds: float = 60) -> N
         time.sleep(0.5)
 
 
-def _score_cohort(settings: Settings, key: str, cohort: str, rows: int, seed: int) -> int:
+def _score_cohort(
+    settings: Settings,
+    url: str,
+    contract: contracts.Contract,
+    project: str,
+    key: str,
+    cohort: str,
+    rows: int,
+    seed: int,
+) -> int:
     """Score `rows` new patients of `cohort` as a client would, then report their outcomes
     by the prediction ids the endpoint returned; waits until the capture holds them."""
-    patients, _ = synth.synthesize(rows, cohort, seed)
-    store = objectstore.open_store(settings, settings.serving_project)
+    store = objectstore.open_store(settings, project)
+    patients, _ = synth.synthesize(contract, rows, cohort, seed)
     captured = _captured_rows(store)
-    records = inputs.request_records(patients)
+    records = inputs.request_records(patients, contract)
     ids: list[str] = []
     for start in range(0, rows, inputs.MAX_BATCH):
         answer = requests.post(
-            f"{serving.url(settings)}/v1/predict/batch",
+            f"{url}/v1/predict/batch",
             json={"records": records[start : start + inputs.MAX_BATCH]},
             headers={"Authorization": f"Bearer {key}"},
             verify=str(settings.ca_bundle),
@@ -358,8 +379,8 @@ def _score_cohort(settings: Settings, key: str, cohort: str, rows: int, seed: in
         )
         answer.raise_for_status()
         ids.extend(answer.json()["prediction_ids"])
-    outcomes = pd.DataFrame({"prediction_id": ids, "outcome": patients[LABEL].to_numpy()})
-    report_outcomes(settings, settings.serving_project, outcomes, ACTOR)
+    outcomes = pd.DataFrame({"prediction_id": ids, "outcome": patients[contract.label].to_numpy()})
+    report_outcomes(settings, project, outcomes, ACTOR)
     deadline = time.monotonic() + 30
     while _captured_rows(store) < captured + rows:
         if time.monotonic() > deadline:
@@ -373,9 +394,9 @@ def _captured_rows(store: objectstore.ObjectStore) -> int:
     return sum(len(pd.read_parquet(io.BytesIO(store.get(lake.ZONE, n)))) for n in names)
 
 
-def _fetch_reports(settings: Settings, names: list[str]) -> list[Path]:
+def _fetch_reports(settings: Settings, project: str, names: list[str]) -> list[Path]:
     """The run's monitoring reports, decrypted from the lake into the reports directory."""
-    store = objectstore.open_store(settings, settings.serving_project)
+    store = objectstore.open_store(settings, project)
     into = settings.data_dir / "reports"
     into.mkdir(parents=True, exist_ok=True, mode=0o700)
     paths = []

@@ -20,7 +20,7 @@ from monitoring.analysis import Analysis
 from pipeline.retrain import Progress, Retrain, retrain
 from pipeline.training import ModelSteward
 from safeguards import objectstore
-from safeguards.errors import SafeguardError
+from safeguards.errors import ConfigError, SafeguardError
 from safeguards.settings import Settings
 
 DRIFT_ACTOR = "monitoring:drift"
@@ -50,12 +50,12 @@ class Monitor:
     def references(self, version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Drift and performance references of `version`, built once per version."""
         if version not in self._references:
-            training, held_out = self.steward.reference_rows(version)
-            model = self.steward.registry.load(version)
+            contract = self.steward.contract
+            training, evaluated_on, _ = self.steward.rows(self.steward.registry.version(version))
             self._references.clear()
             self._references[version] = (
-                analysis.drift_reference(training),
-                analysis.performance_reference(model, held_out),
+                analysis.drift_reference(training, contract),
+                analysis.performance_reference(self.steward.load(version), evaluated_on, contract),
             )
         return self._references[version]
 
@@ -64,7 +64,14 @@ class Monitor:
         champion = self.steward.registry.champion()
         if champion is None:
             return Checked(None, None, "there is no champion to monitor")
-        version, chunk = champion.version, self.settings.monitor_chunk_rows
+        version = champion.version
+        drift_ref, performance_ref = self.references(version)
+        try:
+            chunk = analysis.chunk_rows(
+                self.settings.monitor_chunk_rows, drift_ref, performance_ref
+            )
+        except ConfigError as exc:
+            return Checked(None, None, f"version {version} cannot be monitored: {exc}")
         window = lake.captured(self.store, version, self.settings.monitor_window_rows)
         if len(window) < chunk:
             return Checked(
@@ -73,9 +80,9 @@ class Monitor:
                 f"{len(window)} captured predictions of version {version}, "
                 f"fewer than one chunk of {chunk}",
             )
-        drift_ref, performance_ref = self.references(version)
-        frame = analysis.analysis_frame(window, lake.outcomes(self.store))
-        result = analysis.analyse(drift_ref, performance_ref, frame, version, chunk)
+        contract = self.steward.contract
+        frame = analysis.analysis_frame(window, contract, lake.outcomes(self.store))
+        result = analysis.analyse(drift_ref, performance_ref, frame, version, chunk, contract)
         title = f"Monitoring report {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
         name = lake.put_report(self.store, version, report.render(self.project, result, title))
         self.steward.audit.append(

@@ -1,24 +1,28 @@
-"""Creating a project: everything it owns is made here, by the operator, or not at all.
+"""Creating a project: everything it owns is made here, by the operator, or not at all,
+and its contract is kept.
 
 Before anything is made, the operator claims the name with a record that only it can
-write (``secret/services/projects/<name>``, check-and-set so two creates cannot both
-win). A name whose record says "created" is refused; one whose record says "creating"
-resumes an interrupted create, each step being idempotent. Without a record, every
-resource the project would own — transit keys, AppRoles, the MLflow experiment and
-registered model — must not exist yet: anything found is refused rather than adopted,
-since it would come with whatever permissions its maker gave it. Names used by the
-platform itself are refused too.
+write (`safeguards.projects`: check-and-set, so two creates cannot both win), and at the
+end a slot for its endpoint's port. A name whose record says "created" is refused; one
+whose record says "creating" resumes an interrupted create, each step being idempotent.
+Without a record, every resource the project would own — transit keys, AppRoles, the
+contract, the MLflow experiment and registered model — must not exist yet: anything
+found is refused rather than adopted, since it would come with whatever permissions its
+maker gave it. Names used by the platform itself are refused too.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import hvac
 import hvac.exceptions
 
+import contract as contracts
 from safeguards import credentials, keys
-from safeguards.errors import ConfigError, NotFound
+from safeguards import projects as tenancy
+from safeguards.errors import ConfigError, NotFound, ServerError
 from safeguards.openbao import openbao_errors
 from safeguards.settings import Settings
 from services.mlflow import launcher as mlflow
@@ -26,21 +30,6 @@ from services.seaweedfs import launcher as seaweedfs
 
 # Names the platform uses for its own keys, buckets and MLflow artifacts.
 RESERVED = frozenset({seaweedfs.PLATFORM, mlflow.PLATFORM})
-
-
-def _record(project: str) -> str:
-    return f"services/projects/{project}"
-
-
-def _state(operator: hvac.Client, project: str) -> str | None:
-    try:
-        record = credentials.read(operator, _record(project))
-    except NotFound:
-        return None
-    state = record.get("state")
-    if state not in ("creating", "created"):
-        raise ConfigError(f"the record at secret/{_record(project)} is malformed")
-    return state
 
 
 def _existing(operator: hvac.Client, settings: Settings, project: str) -> list[str]:
@@ -56,6 +45,9 @@ def _existing(operator: hvac.Client, settings: Settings, project: str) -> list[s
         ),
     ]
     found = []
+    with contextlib.suppress(NotFound):
+        credentials.read(operator, contracts.path(project))
+        found.append(f"contract secret/{contracts.path(project)}")
     with openbao_errors(f"checking the names of project '{project}'"):
         for kind, name, read in lookups:
             try:
@@ -63,7 +55,7 @@ def _existing(operator: hvac.Client, settings: Settings, project: str) -> list[s
             except hvac.exceptions.InvalidPath:
                 continue
             found.append(f"{kind} {name}")
-    return found + mlflow.existing(settings, project)
+    return found + mlflow.existing(settings, operator, project)
 
 
 def claim(operator: hvac.Client, settings: Settings, project: str) -> None:
@@ -71,10 +63,10 @@ def claim(operator: hvac.Client, settings: Settings, project: str) -> None:
     keys.validate_project(project)
     if project in RESERVED:
         raise ConfigError(f"'{project}' is a name the platform uses for itself")
-    state = _state(operator, project)
-    if state == "created":
+    record = tenancy.read(operator, project)
+    if record is not None and record.state == "created":
         raise ConfigError(f"project '{project}' exists already")
-    if state == "creating":
+    if record is not None:
         return
     found = _existing(operator, settings, project)
     if found:
@@ -83,28 +75,30 @@ def claim(operator: hvac.Client, settings: Settings, project: str) -> None:
             f"{' and more' if len(found) > 3 else ''} exist(s) already and were not made "
             "by `projects create`; nothing was adopted"
         )
-    with openbao_errors(f"claiming the name of project '{project}'"):
-        try:
-            operator.secrets.kv.v2.create_or_update_secret(
-                _record(project), {"state": "creating"}, cas=0, mount_point="secret"
-            )
-        except hvac.exceptions.InvalidRequest:
-            raise ConfigError(f"project '{project}' is being created by someone else") from None
+    try:
+        tenancy.write(operator, tenancy.Project(project, "creating", None), cas=0)
+    except ServerError:
+        raise ConfigError(f"project '{project}' is being created by someone else") from None
 
 
 def create_project(
-    operator: hvac.Client, settings: Settings, project: str, reload_lake: Callable[[], None]
-) -> None:
-    """Claim the name, then make the project's keys, identities and MLflow names; on the
-    stack also its S3 identities and SSE-KMS buckets (`reload_lake` makes SeaweedFS
-    re-read its identities)."""
+    operator: hvac.Client,
+    settings: Settings,
+    project: str,
+    contract_text: str,
+    reload_lake: Callable[[], None],
+) -> contracts.Contract:
+    """Claim the name, then make the project's keys, identities and MLflow names and keep
+    its contract; on the stack also its S3 identities and SSE-KMS buckets (`reload_lake`
+    makes SeaweedFS re-read its identities)."""
+    contracts.parse(contract_text)
     claim(operator, settings, project)
     if settings.profile == "stack":
         seaweedfs.provision_project(settings, operator, project, reload=reload_lake)
     else:
         keys.create_project(operator, settings, project)
     mlflow.provision_project(settings, operator, project)
-    with openbao_errors(f"recording project '{project}'"):
-        operator.secrets.kv.v2.create_or_update_secret(
-            _record(project), {"state": "created"}, mount_point="secret"
-        )
+    contract = contracts.store(operator, project, contract_text)
+    slot = tenancy.claim_slot(operator, project)
+    tenancy.write(operator, tenancy.Project(project, "created", slot))
+    return contract

@@ -5,8 +5,9 @@ or a person through the CLI).
    is read);
 2. stop there if the champion was trained on exactly that version: retraining on the
    same data cannot help, and a persisting drift alert must not loop;
-3. train, evaluate and register a candidate, or pick up the candidate that an
-   interrupted run already registered from that version;
+3. train, evaluate and register a candidate (the champion's algorithm and settings on the
+   new data), or pick up the candidate that an interrupted run already registered from
+   that version;
 4. run the promotion gate against the champion; promote, or hold with the reasons.
 
 The endpoint picks up a new champion by itself. Every step is in the audit log with the
@@ -29,9 +30,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from model.registry import ProjectRegistry
+from model.train import TrainConfig
 from pipeline.training import DECISION_TAG, ROLLED_BACK_TAG, ModelSteward
 from safeguards.errors import NotFound, SafeguardError
+from safeguards.registry import ProjectRegistry
 from safeguards.settings import Settings
 
 TRIGGERS = ("schedule", "drift", "manual")
@@ -84,6 +86,14 @@ def _candidate(registry: ProjectRegistry, revision: str) -> Any | None:
     return max(matching, key=lambda v: int(v.version), default=None)
 
 
+def _config_of(steward: ModelSteward, champion: Any | None) -> TrainConfig:
+    """The champion's own training configuration: the same kind of model, on new data. An
+    imported champion (or none) is challenged by the default logistic regression."""
+    if champion is None or champion.tags.get("model.origin") == "imported":
+        return TrainConfig()
+    return TrainConfig.from_params(steward.registry.run_record(str(champion.run_id))["params"])
+
+
 def retrain(
     settings: Settings,
     project: str,
@@ -127,7 +137,8 @@ def _run(steward: ModelSteward, trigger: str, actor: str, step: Progress) -> Ret
         return replace(found, outcome="skipped", reason=reason, version=current)
     candidate = _candidate(steward.registry, revision)
     if candidate is None:
-        trained = steward.train(name, revision, actor=actor, progress=step)
+        config = _config_of(steward, champion)
+        trained = steward.train(name, revision, config, actor=actor, progress=step)
         version = trained.registered.version
     else:
         version = candidate.version

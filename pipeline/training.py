@@ -1,13 +1,15 @@
 """TRAIN, strung together: dataset version to registered model, the gate, the champion.
 
 Run by the project's workload identity (`project-<p>`): it reads de-identified dataset
-versions, reaches the project's MLflow experiment and registered model, and writes to the
-audit log. Only a dataset version with de-identification evidence is trained on; every
-decision about the champion is recorded with who made it and why.
+versions, the project's contract, reaches the project's MLflow experiment and registered
+model, and writes to the audit log. Only a dataset version with de-identification
+evidence is trained on, or validates an imported model; every decision about the
+champion is recorded with who made it and why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import subprocess
@@ -18,37 +20,54 @@ from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
 
+import hvac
 import pandas as pd
 import yaml
+from mlflow.entities.model_registry import ModelVersion
+from sklearn.metrics import roc_auc_score
 
+import contract as contracts
 from model import card, gate
-from model.registry import LINEAGE, ProjectRegistry, Registered
-from model.train import (
-    FEATURES,
-    NUMERIC,
-    Evaluation,
-    TrainConfig,
-    evaluate,
-    features,
-    fit,
-    split,
-)
-from safeguards import keys, openbao
+from model.train import Evaluation, TrainConfig, evaluate, features, fit, split
+from safeguards import keys, openbao, phi
 from safeguards.audit import AuditLog
-from safeguards.errors import ConfigError, GateRefused, NotFound
+from safeguards.errors import ConfigError, GateRefused, IntegrityError, NotFound
+from safeguards.registry import (
+    LINEAGE,
+    OnnxScorer,
+    ProjectRegistry,
+    Registered,
+    Scorer,
+    SklearnScorer,
+    load_skops,
+)
 from safeguards.settings import Settings
-from sandbox.schema import LABEL
 from sandbox.versions import DatasetRepo
 
 ACTOR = "pipeline:train"
 # Version tags that record what people and the gate decided about a version.
 DECISION_TAG, ROLLED_BACK_TAG = "gate.decision", "champion.rolled_back"
+# A run's param saying its model was evaluated on every row of its dataset (an imported
+# model: we cannot know what it was trained on).
+EVALUATED_ON = "evaluation"
+# Imported models: at most this large, read whole.
+MAX_IMPORT_BYTES = 512 * 1024**2
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Trained:
     registered: Registered
+    evaluation: Evaluation
+
+
+@dataclass(frozen=True)
+class Logged:
+    """What a run logs besides its model: the data it read, its params, its evaluation."""
+
+    frame: pd.DataFrame
+    meta: dict[str, Any]
+    params: dict[str, Any]
     evaluation: Evaluation
 
 
@@ -78,27 +97,46 @@ def _source_commit() -> tuple[str, bool]:
     return commit, bool(dirty)
 
 
-def typical_example(frame: pd.DataFrame) -> pd.DataFrame:
-    """An input example that is nobody's row: medians of the numeric features, modes of
-    the others."""
+def typical_example(frame: pd.DataFrame, contract: contracts.Contract) -> pd.DataFrame:
+    """An input example that is nobody's row: medians of the numbers, modes of the rest."""
     row: dict[str, Any] = {}
-    for column in FEATURES:
-        values = frame[column]
-        if column in NUMERIC:
+    for name in contract.features:
+        values = frame[name].dropna()
+        if contract.column(name).type in contracts.NUMERIC:
             median = values.median()
-            row[column] = round(median) if values.dtype.kind == "i" else float(median)
+            row[name] = round(median) if values.dtype.kind == "i" else float(median)
         else:
-            row[column] = values.mode().iloc[0]
-    return features(pd.DataFrame([row]).assign(**{LABEL: False}))
+            row[name] = values.mode().iloc[0]
+    return features(pd.DataFrame([row]), contract)
+
+
+def row_keys(frame: pd.DataFrame) -> pd.Index:
+    """A digest of each de-identified row's content: the same record in two dataset
+    versions has the same key."""
+    columns = sorted(frame.columns)
+    return pd.Index(pd.util.hash_pandas_object(frame[columns].astype(str), index=False))
+
+
+def check_override(reason: str | None, approver: str) -> None:
+    """An override needs an operator and a reason that names no identifier."""
+    if reason is None:
+        return
+    if not approver.startswith("operator:"):
+        raise GateRefused("only an operator may override the gate")
+    if len(reason.strip()) < 10:
+        raise ConfigError("an override needs a reason of at least 10 characters")
+    if phi.find_identifiers(reason):
+        raise ConfigError("the override's reason looks like it holds an identifier; reword it")
 
 
 class ModelSteward:
-    """Trains, evaluates, promotes and rolls back one project's model."""
+    """Trains, imports, evaluates, promotes and rolls back one project's model."""
 
-    def __init__(self, settings: Settings, project: str) -> None:
+    def __init__(self, settings: Settings, project: str, bao: hvac.Client | None = None) -> None:
         self.settings = settings
         self.project = keys.validate_project(project)
-        self.bao = openbao.login(settings, keys.identity(project))
+        self.bao = bao or openbao.login(settings, keys.identity(project))
+        self.contract = contracts.load(self.bao, project)
         self.repo = DatasetRepo(settings, project, self.bao, role="workload")
         self.registry = ProjectRegistry(settings, project, self.bao)
         self.audit = AuditLog.of(settings, self.bao)
@@ -108,13 +146,17 @@ class ModelSteward:
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
         """A de-identified dataset version with its evidence checked; anything else refused."""
         meta = self.repo.version(dataset, revision)
-        self.repo.evidence(meta)
+        evidence = self.repo.evidence(meta)
+        if evidence.get("contract", {}).get("fingerprint") != self.contract.fingerprint:
+            raise GateRefused(f"dataset {dataset} was de-identified under another contract")
         return self.repo.read(dataset, meta["revision"]), meta
 
-    def lineage(self, meta: dict[str, Any], actor: str) -> dict[str, str]:
+    def lineage(self, meta: dict[str, Any], actor: str, **extra: str) -> dict[str, str]:
         commit, dirty = _source_commit()
         tags = {
             "project": self.project,
+            "contract.name": self.contract.name,
+            "contract.fingerprint": self.contract.fingerprint,
             "dataset.name": meta["name"],
             "dataset.content_hash": meta["content_hash"],
             "dataset.revision": meta["revision"],
@@ -126,10 +168,22 @@ class ModelSteward:
             **{f"package.{p}": installed(p) for p in ("scikit-learn", "mlflow", "skops")},
             "trained_by": keys.identity(self.project),
             "triggered_by": actor,
+            **extra,
         }
         if self.settings.image_digest:
             tags["image.digest"] = self.settings.image_digest
         return tags
+
+    def _artifacts(
+        self, evaluation: Evaluation, lineage: dict[str, str], origin: str
+    ) -> dict[str, bytes]:
+        return {
+            "evaluation.json": json.dumps(evaluation.to_dict(), indent=1).encode(),
+            "calibration.png": card.calibration_png(evaluation),
+            "card.md": card.card_markdown(
+                self.registry.name, "candidate", evaluation, lineage, self.contract, origin
+            ).encode(),
+        }
 
     def train(
         self,
@@ -143,99 +197,194 @@ class ModelSteward:
         step = progress or (lambda _: None)
         step("reading the dataset version")
         frame, meta = self.training_data(dataset, revision)
-        step("training")
-        train_rows, test_rows = split(frame, config)
-        model = fit(train_rows, config)
+        step(f"training ({config.algorithm})")
+        train_rows, test_rows = split(frame, self.contract, config)
+        model = fit(train_rows, self.contract, config)
         step("evaluating on held-out data")
-        evaluation = evaluate(model, test_rows)
-        lineage = self.lineage(meta, actor)
-        artifacts = {
-            "evaluation.json": json.dumps(evaluation.to_dict(), indent=1).encode(),
-            "calibration.png": card.calibration_png(evaluation),
-            "card.md": card.card_markdown(
-                self.registry.name, "candidate", evaluation, lineage
-            ).encode(),
+        evaluation = evaluate(model, test_rows, self.contract)
+        return self._register(
+            model,
+            Logged(frame, meta, config.as_params(self.contract), evaluation),
+            self.lineage(meta, actor, **{"model.algorithm": config.algorithm}),
+            f"trained here ({config.algorithm})",
+            actor,
+            step,
+        )
+
+    def import_model(
+        self,
+        path: Path,
+        dataset: str,
+        revision: str = "HEAD",
+        actor: str = ACTOR,
+        progress: Progress | None = None,
+    ) -> Trained:
+        """Register a model a team brings (a scikit-learn pipeline saved with skops, or an
+        ONNX graph), validated on every row of a de-identified dataset version. It is
+        promoted only through the gate, like any other version."""
+        step = progress or (lambda _: None)
+        step("reading the model file")
+        if not path.is_file() or not 0 < path.stat().st_size <= MAX_IMPORT_BYTES:
+            raise ConfigError(f"{path.name} is missing, empty or over {MAX_IMPORT_BYTES} bytes")
+        data = path.read_bytes()
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if path.suffix == ".skops":
+            model: Any = load_skops(data)
+            _check_classifier(model, self.contract)
+            scorer: Scorer = SklearnScorer(model)
+        elif path.suffix == ".onnx":
+            scorer = OnnxScorer(data, self.contract.features)
+            model = data
+        else:
+            raise ConfigError("a model to import is a .skops or an .onnx file")
+        step("reading the dataset version")
+        frame, meta = self.training_data(dataset, revision)
+        step("scoring every row of the dataset version")
+        try:
+            evaluation = evaluate(scorer, frame, self.contract)
+        except (ConfigError, IntegrityError):
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"the model fails to score the contract's features ({type(exc).__name__})"
+            ) from None
+        imported = {
+            "trained_by": "external",
+            "imported_by": actor,
+            "model.origin": "imported",
+            "model.format": scorer.format,
+            "model.file_sha256": digest,
         }
+        params = {EVALUATED_ON: "all", "origin": "imported", "format": scorer.format}
+        return self._register(
+            model,
+            Logged(frame, meta, params, evaluation),
+            self.lineage(meta, actor, **imported),
+            f"imported ({scorer.format}) by {actor}",
+            actor,
+            step,
+        )
+
+    def _register(
+        self,
+        model: Any,
+        logged: Logged,
+        lineage: dict[str, str],
+        origin: str,
+        actor: str,
+        step: Progress,
+    ) -> Trained:
+        """Log the run with its model and artifacts, register the version in one request
+        with its lineage, and audit it (`model.register`, or `model.import`)."""
         step("logging the run to MLflow")
         run_id, model_uri = self.registry.log_run(
             model,
-            typical_example(frame),
-            config.as_params(),
-            evaluation.metrics(),
+            typical_example(logged.frame, self.contract),
+            logged.params,
+            logged.evaluation.metrics(),
             lineage,
-            artifacts,
+            self._artifacts(logged.evaluation, lineage, origin),
         )
         step("registering the version")
         registered = self.registry.register(run_id, model_uri, lineage)
+        imported = "model.file_sha256" in lineage
         self.audit.append(
             actor,
-            "model.register",
+            "model.import" if imported else "model.register",
             f"model/{self.project}/{self.registry.name}/{registered.version}",
             run_id=registered.run_id,
-            dataset=meta["name"],
-            dataset_revision=meta["revision"],
-            auroc=round(evaluation.auroc, 4),
+            dataset=logged.meta["name"],
+            dataset_revision=logged.meta["revision"],
+            auroc=round(logged.evaluation.auroc, 4),
+            **({"sha256": lineage["model.file_sha256"]} if imported else {}),
         )
-        return Trained(registered, evaluation)
+        return Trained(registered, logged.evaluation)
 
-    def _held_out(self, tags: dict[str, str], params: dict[str, str]) -> pd.DataFrame:
-        """The held-out rows the version was evaluated on, rebuilt from its lineage."""
-        config = TrainConfig(seed=int(params["seed"]), test_size=float(params["test_size"]))
-        frame, _ = self.training_data(tags["dataset.name"], tags["dataset.revision"])
-        return split(frame, config)[1]
-
-    def reference_rows(self, version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Every row of the dataset version `version` was trained on, and its held-out rows."""
-        mv = self.registry.version(version)
-        run = self.registry.run_record(str(mv.run_id))
-        frame, _ = self.training_data(mv.tags["dataset.name"], mv.tags["dataset.revision"])
-        config = TrainConfig(
-            seed=int(run["params"]["seed"]), test_size=float(run["params"]["test_size"])
+    def rows(self, version: ModelVersion) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Every row of the dataset version `version` was trained or validated on, the rows
+        it was evaluated on, and the rows it was trained on (none we know of, imported)."""
+        params = self.registry.run_record(str(version.run_id))["params"]
+        frame, _ = self.training_data(
+            version.tags["dataset.name"], version.tags["dataset.revision"]
         )
-        return frame, split(frame, config)[1]
+        if params.get(EVALUATED_ON) == "all":
+            return frame, frame, frame.iloc[:0]
+        trained_on, held_out = split(frame, self.contract, TrainConfig.from_params(params))
+        return frame, held_out, trained_on
+
+    def load(self, version: str) -> Scorer:
+        return self.registry.load(version, self.contract.features)
 
     def evaluate(
         self, version: str, dataset: str | None = None, revision: str = "HEAD"
     ) -> Evaluation:
-        """A version on its own held-out rows, or on every row of another dataset version."""
-        model = self.registry.load(version)
+        """A version on its own evaluation rows, or on every row of another dataset version."""
         if dataset is None:
-            mv = self.registry.version(version)
-            run = self.registry.run_record(str(mv.run_id))
-            return evaluate(model, self._held_out(mv.tags, run["params"]))
-        frame, _ = self.training_data(dataset, revision)
-        return evaluate(model, frame)
+            rows = self.rows(self.registry.version(version))[1]
+        else:
+            rows, _ = self.training_data(dataset, revision)
+        return evaluate(self.load(version), rows, self.contract)
 
-    def promote(self, version: str, approver: str, policy: gate.Policy | None = None) -> Promotion:
-        """Run the gate on `version`; move `champion` to it only if every check passes.
+    def _comparison(
+        self, candidate: Scorer, rows: pd.DataFrame, champion: ModelVersion, policy: gate.Policy
+    ) -> gate.Comparison:
+        """Both models on the candidate's evaluation rows, less those the champion was
+        trained on: a champion is never judged on its own training rows."""
+        trained_on = self.rows(champion)[2]
+        keep = ~row_keys(rows).isin(row_keys(trained_on))
+        compared = rows[keep]
+        truth = compared[self.contract.label].astype(int)
+        positives = int(truth.sum())
+        aurocs = (float("nan"), float("nan"))
+        if min(positives, len(truth) - positives) >= policy.min_comparison_rows:
+            frame = features(compared, self.contract)
+            aurocs = (
+                float(roc_auc_score(truth, candidate.probabilities(frame))),
+                float(roc_auc_score(truth, self.load(champion.version).probabilities(frame))),
+            )
+        return gate.Comparison(*aurocs, len(compared), positives, int((~keep).sum()))
 
-        The candidate and the champion are both scored on the candidate's held-out rows.
-        The decision is audited, with its checks, before the alias moves.
+    def promote(
+        self,
+        version: str,
+        approver: str,
+        policy: gate.Policy | None = None,
+        override: str | None = None,
+    ) -> Promotion:
+        """Run the gate on `version`; move `champion` to it only if every check passes, or
+        an operator overrides failed metric checks with a reason.
+
+        The decision is audited, with its checks and any override, before the alias moves.
         """
+        check_override(override, approver)
         policy = policy or gate.Policy()
         candidate = self.registry.version(version)
         champion = self.registry.champion()
         if champion is not None and champion.version == candidate.version:
             raise GateRefused(f"version {version} is already the champion")
         missing = [tag for tag in LINEAGE if not candidate.tags.get(tag)]
+        if candidate.tags.get("contract.fingerprint") not in (None, self.contract.fingerprint):
+            missing.append("contract.fingerprint (of another contract)")
         run = self.registry.run_record(str(candidate.run_id))
-        findings = gate.scan_record("version tag", candidate.tags)
-        findings += gate.scan_record("param", run["params"])
-        findings += gate.scan_record("run tag", run["tags"])
+        findings = gate.scan_record("version tag", candidate.tags, self.contract)
+        findings += gate.scan_record("param", run["params"], self.contract)
+        findings += gate.scan_record("run tag", run["tags"], self.contract)
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             files = self.registry.download(candidate, root)
-            findings += gate.scan_files(root, files)
+            findings += gate.scan_files(root, files, self.contract)
             mlmodel = root / "model" / "MLmodel"
-            findings += gate.scan_signature(yaml.safe_load(mlmodel.read_text()))
-        candidate_eval = champion_eval = None
+            findings += gate.scan_signature(yaml.safe_load(mlmodel.read_text()), self.contract)
+        candidate_eval = comparison = None
         if not missing:
-            held_out = self._held_out(candidate.tags, run["params"])
-            candidate_eval = evaluate(self.registry.load(version), held_out)
+            evaluated_on = self.rows(candidate)[1]
+            scorer = self.load(version)
+            candidate_eval = evaluate(scorer, evaluated_on, self.contract)
             if champion is not None:
-                champion_eval = evaluate(self.registry.load(champion.version), held_out)
-        decision = gate.decide(policy, candidate_eval, champion_eval, missing, findings)
+                comparison = self._comparison(scorer, evaluated_on, champion, policy)
+        decision = gate.decide(policy, candidate_eval, comparison, missing, findings, override)
         outcome = "approved" if decision.approved else "refused"
+        extra = {"override": override, "overridden": [c.name for c in decision.failed]}
         self.audit.append(
             approver,
             "model.promote",
@@ -243,6 +392,7 @@ class ModelSteward:
             outcome=outcome,
             champion_before=champion.version if champion else None,
             checks=decision.record(),
+            **(extra if decision.overridden else {}),
         )
         self.registry.tag_version(version, DECISION_TAG, outcome)
         if decision.approved:
@@ -285,10 +435,35 @@ class ModelSteward:
         into.mkdir(parents=True, exist_ok=True)
         champion = self.registry.champion()
         status = " (champion)" if champion is not None and champion.version == version else ""
-        lineage = {k: v for k, v in mv.tags.items() if k in LINEAGE or k.startswith("dataset.")}
+        kept = ("contract.", "dataset.", "model.")
+        lineage = {k: v for k, v in mv.tags.items() if k in LINEAGE or k.startswith(kept)}
+        origin = (
+            f"imported by {mv.tags.get('imported_by')}"
+            if mv.tags.get("model.origin") == "imported"
+            else "trained here"
+        )
         path = into / f"card-v{version}.md"
         path.write_text(
-            card.card_markdown(self.registry.name, version + status, evaluation, lineage)
+            card.card_markdown(
+                self.registry.name, version + status, evaluation, lineage, self.contract, origin
+            )
         )
         (into / "calibration.png").write_bytes(card.calibration_png(evaluation))
         return path
+
+
+def _check_classifier(model: Any, contract: contracts.Contract) -> None:
+    """A scikit-learn binary classifier fitted on exactly the contract's features."""
+    if not hasattr(model, "predict_proba") or len(getattr(model, "classes_", ())) != 2:
+        raise ConfigError("the model is not a fitted binary classifier with predict_proba")
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        raise ConfigError(
+            "the model does not record its input columns: fit it on a DataFrame of the "
+            "contract's features"
+        )
+    if sorted(map(str, names)) != sorted(contract.features):
+        raise ConfigError(
+            f"the model's {len(names)} input columns are not the contract's "
+            f"{len(contract.features)} features"
+        )

@@ -1,18 +1,22 @@
-"""The monitoring worker: monitors the served project on an interval, retrains it weekly
-and when its population drifts, and exposes what it found to Prometheus.
+"""The monitoring worker: monitors every served project on an interval, retrains each
+weekly and when its population drifts, and exposes what it found to Prometheus.
 
 A small HTTPS app (uvicorn, certificate from the stack's PKI) around an APScheduler
-scheduler with one worker thread, so a monitoring run and a retrain never overlap:
+scheduler with one worker thread, so no two runs ever overlap:
 
-- ``monitor`` every `monitor_interval_seconds`: `Monitor.check`; on drift (and with
-  `retrain_on_drift`) the drift is audited and the retrain pipeline runs at once;
-- ``retrain`` on `retrain_cron` (UTC), the weekly retrain;
-- ``/healthz`` is open; ``/metrics`` needs an API key of the project, like the
-  endpoint's, since drift and performance figures describe the project's patients in
-  aggregate; every other path is 404.
+- ``monitor`` every `monitor_interval_seconds`: `Monitor.check` of each project; on drift
+  (and with `retrain_on_drift`) the drift is audited and the retrain pipeline runs at once;
+- ``retrain`` on `retrain_cron` (UTC), the weekly retrain of each project;
+- ``/healthz`` is open; ``/metrics`` needs an API key, and answers with the metrics of
+  the project that key is bound to (each project's in a registry of its own), since drift
+  and performance figures describe a project's patients in aggregate; every other path
+  is 404.
 
-Each job logs in afresh, so no token outlives its TTL in a process that runs for weeks.
-A job that fails is logged and counted, and the next one runs as planned.
+The projects are those with a champion when the worker started (`projects.json`, written
+by its provision step; the stack restarts the worker when a project gets its first).
+Each run logs in afresh as the project's workload identity, so no token outlives its
+TTL in a process that runs for weeks. A run that fails is logged and counted, and the
+next one runs as planned.
 """
 
 from __future__ import annotations
@@ -35,21 +39,23 @@ from monitoring.metrics import Metrics
 from pipeline.monitor import References, watch
 from pipeline.retrain import retrain
 from safeguards import keys, logs
-from safeguards.apikeys import KeyStore, KeyVerifier
+from safeguards.apikeys import KeyStore, KeyVerifier, Verdict, bound_project
 from safeguards.errors import SafeguardError
 from safeguards.settings import Settings, load_settings
+from services.monitoring.launcher import watched
 
 log = logging.getLogger(__name__)
 
 MONITOR_ACTOR, SCHEDULE_ACTOR = "monitoring:worker", "schedule"
+_NOT_WATCHED = Verdict(403, "other_project", "this API key's project is not watched here")
 
 
 class Worker:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, projects: list[str]) -> None:
         self.settings = settings
-        self.project = settings.serving_project
-        self.metrics = Metrics()
-        self.references: References = {}
+        self.projects = projects
+        self.metrics = {p: Metrics() for p in projects}
+        self.references: dict[str, References] = {p: {} for p in projects}
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -57,41 +63,53 @@ class Worker:
         )
 
     def monitor(self) -> None:
+        for project in self.projects:
+            self.monitor_project(project)
+
+    def monitor_project(self, project: str) -> None:
+        metrics = self.metrics[project]
+        context = {"project": project}
         try:
             watched = watch(
                 self.settings,
-                self.project,
+                project,
                 MONITOR_ACTOR,
-                self.references,
+                self.references[project],
                 self.settings.retrain_on_drift,
             )
         except SafeguardError as exc:
-            self.metrics.finished("failed")
-            log.error("monitoring run failed", extra={"error": str(exc)})
+            metrics.finished("failed")
+            log.error("monitoring run failed", extra={**context, "error": str(exc)})
             return
         checked, result = watched.checked, watched.retrained
         if checked.analysis is None:
-            self.metrics.finished("no_data")
-            log.info("nothing to monitor yet", extra={"reason": checked.reason})
+            metrics.finished("no_data")
+            log.info("nothing to monitor yet", extra={**context, "reason": checked.reason})
             return
-        self.metrics.publish(checked.analysis)
-        log.info("monitoring run", extra={"report": checked.report, **checked.analysis.summary()})
+        metrics.publish(checked.analysis)
+        summary = checked.analysis.summary()
+        log.info("monitoring run", extra={**context, "report": checked.report, **summary})
         if result is not None:
-            self.metrics.retrains.labels("drift", result.outcome).inc()
-            log.info("retrain", extra={"outcome": result.outcome, **result.record()})
+            metrics.retrains.labels("drift", result.outcome).inc()
+            log.info("retrain", extra={**context, "outcome": result.outcome, **result.record()})
         if watched.retrain_error is not None:
-            self.metrics.retrains.labels("drift", "failed").inc()
-            log.error("retrain failed", extra={"trigger": "drift", "error": watched.retrain_error})
+            metrics.retrains.labels("drift", "failed").inc()
+            log.error(
+                "retrain failed",
+                extra={**context, "trigger": "drift", "error": watched.retrain_error},
+            )
 
     def retrain(self, trigger: str, actor: str) -> None:
-        try:
-            result = retrain(self.settings, self.project, trigger, actor)
-        except SafeguardError as exc:
-            self.metrics.retrains.labels(trigger, "failed").inc()
-            log.error("retrain failed", extra={"trigger": trigger, "error": str(exc)})
-            return
-        self.metrics.retrains.labels(trigger, result.outcome).inc()
-        log.info("retrain", extra={"outcome": result.outcome, **result.record()})
+        for project in self.projects:
+            context = {"project": project, "trigger": trigger}
+            try:
+                result = retrain(self.settings, project, trigger, actor)
+            except SafeguardError as exc:
+                self.metrics[project].retrains.labels(trigger, "failed").inc()
+                log.error("retrain failed", extra={**context, "error": str(exc)})
+                continue
+            self.metrics[project].retrains.labels(trigger, result.outcome).inc()
+            log.info("retrain", extra={**context, "outcome": result.outcome, **result.record()})
 
     def start(self) -> None:
         self.scheduler.add_job(
@@ -113,29 +131,38 @@ class Worker:
         self.scheduler.shutdown(wait=True)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, projects: list[str] | None = None) -> Starlette:
     settings = settings or load_settings()
     logs.configure(settings.log_level)
     logs.adopt("uvicorn", "uvicorn.error", "apscheduler")
     # Its access log records client addresses; nothing else is logged per request.
     logging.getLogger("uvicorn.access").disabled = True
-    worker = Worker(settings)
-    project = settings.serving_project
-    verifier = KeyVerifier(
-        project,
-        KeyStore(settings, project, keys.identity(project)).digest,
-        settings.serving_key_cache_seconds,
-    )
+    projects = watched(settings) if projects is None else projects
+    worker = Worker(settings, projects)
+    verifiers = {
+        p: KeyVerifier(
+            p, KeyStore(settings, p, keys.identity(p)).digest, settings.serving_key_cache_seconds
+        )
+        for p in projects
+    }
+    log.info("watching projects", extra={"projects": projects})
 
     async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "projects": len(projects)})
 
     async def metrics(request: Request) -> Response:
-        verdict = await verifier.verify(request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        parsed = KeyVerifier.parse(header)
+        if isinstance(parsed, Verdict):
+            verdict = parsed
+        else:
+            verifier = verifiers.get(str(bound_project(parsed[0])))
+            verdict = await verifier.verify(header) if verifier else _NOT_WATCHED
         if verdict.status != 200:
             challenge = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else {}
             return JSONResponse({"error": verdict.message}, verdict.status, headers=challenge)
-        return Response(worker.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        project = str(bound_project(str(verdict.key_id)))
+        return Response(worker.metrics[project].render(), media_type=CONTENT_TYPE_LATEST)
 
     async def not_found(_: Request, __: Exception) -> Response:
         return JSONResponse({"error": "no such endpoint"}, 404)

@@ -186,7 +186,8 @@ class KeyVerifier:
         self.ttl = ttl_seconds
         self._cache: dict[str, tuple[float, str | None]] = {}
 
-    def parse(self, authorization: str | None) -> tuple[str, str] | Verdict:
+    @staticmethod
+    def parse(authorization: str | None) -> tuple[str, str] | Verdict:
         """(key id, secret) from a header, or the refusal of a missing or malformed one."""
         if not authorization:
             return _MISSING

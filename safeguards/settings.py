@@ -30,10 +30,13 @@ PORT_OFFSETS = {
     "seaweedfs": 2,
     "mlflow": 3,
     "postgres": 4,
-    "serving": 5,
     "monitoring": 6,
     "prometheus": 7,
 }
+# Each project's endpoint listens at `port_base` + this + its slot (`projects create` gives
+# every project a slot of its own); at most `SERVING_SLOTS` projects.
+SERVING_PORTS = 20
+SERVING_SLOTS = 200
 # The compose stack's networks (`compose/compose.yaml`): `edge` carries the published
 # ports, `data` is internal. Clients of the compose stack come from these only.
 COMPOSE_SUBNETS = {"edge": "10.89.10.0/24", "data": "10.89.11.0/24"}
@@ -64,7 +67,10 @@ class Settings(BaseSettings):
         "or in a container of the compose stack (servers by their service names).",
     )
     port_base: int = Field(
-        default=8200, ge=1024, le=65000, description="OpenBao listens here; others above it."
+        default=8200,
+        ge=1024,
+        le=65535 - SERVING_PORTS - SERVING_SLOTS,
+        description="OpenBao listens here; others above it.",
     )
     audit_log: str = Field(
         default="platform",
@@ -86,10 +92,17 @@ class Settings(BaseSettings):
     image_digest: str | None = Field(
         default=None, description="Digest of the container image this runs in, for lineage."
     )
-    serving_project: str = Field(
-        default="diabetes",
+    # Set by the stack for each endpoint process: the one project it serves, and its slot.
+    serving_project: str | None = Field(
+        default=None,
         pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$",
-        description="The project whose champion model the serving endpoint serves.",
+        description="The project an endpoint process serves (set per process by the stack).",
+    )
+    serving_slot: int | None = Field(
+        default=None,
+        ge=0,
+        lt=SERVING_SLOTS,
+        description="The endpoint's port is port_base + 20 + this (set per process).",
     )
     serving_poll_seconds: float = Field(
         default=5.0, ge=0.5, le=300, description="How often serving checks the champion alias."
@@ -161,12 +174,20 @@ class Settings(BaseSettings):
         return [c.strip() for c in self.openbao_bound_cidrs.split(",")]
 
     def port(self, service: str) -> int:
-        """The port `service` listens on (the same on the host and in its container)."""
+        """The port `service` listens on (the same on the host and in its container); an
+        endpoint's follows its project's slot."""
+        if service == "serving":
+            if self.serving_slot is None:
+                raise ConfigError("an endpoint's port follows its project's slot, unset here")
+            return self.port_base + SERVING_PORTS + self.serving_slot
         return self.port_base + PORT_OFFSETS[service]
 
     def service_host(self, service: str) -> str:
-        """The name or address that reaches `service` from where this process runs."""
-        return service if self.network == "compose" else self.host
+        """The name or address that reaches `service` from where this process runs (an
+        endpoint's compose name is `serving-<project>`)."""
+        if self.network != "compose":
+            return self.host
+        return f"serving-{self.serving_project}" if service == "serving" else service
 
     @property
     def bind_host(self) -> str:

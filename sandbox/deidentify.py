@@ -1,12 +1,14 @@
-"""Safe Harbor de-identification (45 CFR 164.514(b)(2)) with an evidence report.
+"""Safe Harbor de-identification (45 CFR 164.514(b)(2)) of any contract's table, with an
+evidence report.
 
-Direct identifiers are removed; dates are reduced to their year; ages over 89 become 90
-with a flag; ZIP codes keep their first three digits, or 000 where that area has 20,000
-people or fewer; free text is dropped. Records stay linkable across batches through a
-keyed pseudonym of the MRN (HMAC from OpenBao transit), never through an identifier.
-A residual scan of every value in the output must come back empty, or nothing is
-released. The evidence report says, per identifier category, what was done to how many
-values.
+What happens to a column follows from its role in the project's contract: identifiers
+are removed (free text included), except the one the contract pseudonymises, which
+becomes a keyed pseudonym (HMAC from OpenBao transit) so records stay linkable across
+batches; every date quasi-identifier is reduced to its year; a ZIP code keeps its first
+three digits, or 000 where that area has 20,000 people or fewer; ages over 89 become 90
+with a flag. Features, the site and the label are kept. A residual scan of every value
+in the output must come back empty, or nothing is released. The evidence report says,
+per identifier category, which columns it covers, what was done and to how many values.
 """
 
 from __future__ import annotations
@@ -16,125 +18,152 @@ import html
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from contract import (
+    AGE_CAP,
+    CATEGORY_TEXT,
+    KIND_CATEGORY,
+    PSEUDONYM,
+    Category,
+    Column,
+    Contract,
+    Kind,
+    Role,
+    Type,
+    conform,
+)
 from safeguards import phi
-from safeguards.errors import ConfigError, GateRefused
-from sandbox.schema import DEIDENTIFIED_COLUMNS, FEATURES, IDENTIFIERS, LABEL, RAW_COLUMNS, check
-from sandbox.synth import RESTRICTED_ZIP3
+from safeguards.errors import GateRefused
 
-# The 18 Safe Harbor categories, and what this pipeline does about each.
-CATEGORIES = {
-    "names": ("name", "removed"),
-    "geographic subdivisions smaller than a state": (
-        "street_address, city, zip",
-        "street and city removed; ZIP truncated to 3 digits, "
-        "restricted 3-digit areas replaced by 000",
-    ),
-    "dates (except year) directly related to an individual": (
-        "date_of_birth, admission_date, discharge_date",
-        "birth date removed; admission and discharge reduced to year; ages over 89 set to 90",
-    ),
-    "telephone numbers": ("phone", "removed"),
-    "fax numbers": ("-", "not collected"),
-    "electronic mail addresses": ("email", "removed"),
-    "social security numbers": ("ssn", "removed"),
-    "medical record numbers": ("mrn", "replaced by a keyed pseudonym (HMAC in OpenBao)"),
-    "health plan beneficiary numbers": ("-", "not collected"),
-    "account numbers": ("-", "not collected"),
-    "certificate/license numbers": ("-", "not collected"),
-    "vehicle identifiers and serial numbers": ("-", "not collected"),
-    "device identifiers and serial numbers": ("-", "not collected"),
-    "web URLs": ("-", "not collected"),
-    "IP addresses": ("-", "not collected"),
-    "biometric identifiers": ("-", "not collected"),
-    "full-face photographs and comparable images": ("-", "not collected"),
-    "any other unique identifying number, characteristic or code": ("note", "free text dropped"),
-}
 _ZIP5 = r"\b\d{5}(?:-\d{4})?\b"
+# Three-digit ZIP areas with 20,000 or fewer people (HHS Safe Harbor guidance, 2000 census).
+RESTRICTED_ZIP3 = frozenset(
+    {"036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831",
+     "878", "879", "884", "890", "893"}
+)  # fmt: skip
+
+
+def action(column: Column) -> str:
+    """What Safe Harbor does to `column`, as the evidence report says it."""
+    if column.pseudonymize:
+        return "replaced by a keyed pseudonym (HMAC in OpenBao)"
+    if column.role == Role.IDENTIFIER:
+        return "free text dropped" if column.type == Type.TEXT else "removed"
+    if column.kind == Kind.ZIP:
+        return "truncated to 3 digits; restricted 3-digit areas replaced by 000"
+    if column.kind == Kind.DATE:
+        return "reduced to its year"
+    return f"ages over 89 set to {AGE_CAP} (flagged in {column.derived_name})"
+
+
+def category(column: Column) -> Category | None:
+    if column.role == Role.IDENTIFIER:
+        return column.category
+    return KIND_CATEGORY[column.kind] if column.kind is not None else None
 
 
 def deidentify(
-    raw: pd.DataFrame, pseudonymize: Callable[[list[str]], dict[str, str]]
+    raw: pd.DataFrame,
+    contract: Contract,
+    pseudonymize: Callable[[list[str]], dict[str, str]],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The de-identified table and its evidence report; GateRefused if anything remains."""
-    check(raw, RAW_COLUMNS, "raw")
-    try:
-        admission = pd.to_datetime(raw["admission_date"], format="ISO8601")
-        discharge = pd.to_datetime(raw["discharge_date"], format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise ConfigError("admission_date and discharge_date must be ISO 8601 dates") from exc
-    for column, dates in (("admission_date", admission), ("discharge_date", discharge)):
-        if dates.isna().any():
-            rows = [int(i) + 1 for i in dates.index[dates.isna()][:3]]
-            raise ConfigError(
-                f"{column} is missing in {int(dates.isna().sum())} row(s), first at row(s) "
-                f"{', '.join(map(str, rows))}; every row needs one"
-            )
-    mrn = raw["mrn"].astype(str)
-    mapping = pseudonymize(mrn.tolist())
-    age = raw["age"].astype("int64")
-    zip3 = raw["zip"].astype(str).str.extract(r"^(\d{3})\d{2}", expand=False).fillna("000")
-    restricted = zip3.isin(RESTRICTED_ZIP3)
-    out = pd.DataFrame(
-        {
-            "pseudonym": mrn.map(mapping),
-            "age_90_plus": age >= 90,
-            "zip3": zip3.where(~restricted, "000"),
-            "admission_year": admission.dt.year.astype("int64"),
-            "discharge_year": discharge.dt.year.astype("int64"),
-        }
-    )
-    for column in FEATURES:
-        out[column] = raw[column].to_numpy()
-    out["age"] = age.clip(upper=90).to_numpy()
-    out[LABEL] = raw[LABEL].to_numpy()
-    out = out[DEIDENTIFIED_COLUMNS]
-    residual = residual_scan(out)
-    counts = {
-        "rows": len(raw),
-        "identifier_values_removed": int(raw[list(IDENTIFIERS)].notna().sum().sum()),
-        "pseudonyms": int(out["pseudonym"].nunique()),
-        "ages_over_89_set_to_90": int((age > 89).sum()),
-        "zip3_restricted_set_to_000": int(restricted.sum()),
-        "dates_reduced_to_year": int(admission.notna().sum() + discharge.notna().sum()),
-        "birth_dates_removed": int(raw["date_of_birth"].notna().sum()),
-        "free_text_dropped": int(raw["note"].notna().sum()),
-    }
+    table, _ = conform(raw, contract.columns, "the raw table")
+    out: dict[str, Any] = {}
+    counts = {"rows": len(table)}
+
+    def count(what: str, n: int) -> None:
+        counts[what] = counts.get(what, 0) + int(n)
+
+    for column in contract.columns:
+        values = table[column.name]
+        present = values.notna()
+        if column.pseudonymize:
+            text = values[present].astype(str)
+            mapping = pseudonymize(text.unique().tolist())
+            out[PSEUDONYM] = values.map(mapping, na_action="ignore").astype("str")
+            count("pseudonyms", len(mapping))
+        elif column.role == Role.IDENTIFIER:
+            count("free_text_dropped" if column.type == Type.TEXT else "identifier_values_removed",
+                  present.sum())  # fmt: skip
+        elif column.kind == Kind.ZIP:
+            zip3 = values.str.slice(0, 3)
+            restricted = zip3.isin(RESTRICTED_ZIP3)
+            out[str(column.derived_name)] = zip3.where(~restricted, "000")
+            count("zip3_restricted_set_to_000", restricted.sum())
+        elif column.kind == Kind.DATE:
+            years = values.dt.year.astype("Int64")
+            out[str(column.derived_name)] = years if column.missing else years.astype("int64")
+            count("dates_reduced_to_year", present.sum())
+    for column in contract.columns:
+        if column.kind == Kind.AGE:
+            ages = table[column.name]
+            over = (ages > AGE_CAP - 1).fillna(False).astype(bool)
+            out[str(column.derived_name)] = over
+            table[column.name] = ages.clip(upper=AGE_CAP)
+            count("ages_over_89_set_to_90", over.sum())
+    for name in contract.deidentified_types:
+        if name not in out:
+            out[name] = table[name]
+    frame = pd.DataFrame(out)[list(contract.deidentified_types)]
+    residual = residual_scan(frame, contract)
     evidence = {
         "standard": "HIPAA Safe Harbor, 45 CFR 164.514(b)(2)",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "rows_in": len(raw),
-        "rows_out": len(out),
-        "columns_out": list(out.columns),
-        "categories": [
-            {"category": name, "columns": columns, "action": action}
-            for name, (columns, action) in CATEGORIES.items()
-        ],
+        "contract": {
+            "name": contract.name,
+            "version": contract.version,
+            "fingerprint": contract.fingerprint,
+        },
+        "rows_in": len(table),
+        "rows_out": len(frame),
+        "columns_out": list(frame.columns),
+        "categories": categories(contract),
         "counts": counts,
         "residual_scan": residual,
     }
     if any(residual.values()):
         found = ", ".join(k for k, v in residual.items() if v)
         raise GateRefused(f"de-identification: residual identifiers found ({found})")
-    return out, evidence
+    return frame, evidence
 
 
-def residual_scan(frame: pd.DataFrame) -> dict[str, int]:
+def categories(contract: Contract) -> list[dict[str, str]]:
+    """Each of the 18 categories with the columns of the contract it covers and what is
+    done to them; a category the contract does not collect says so."""
+    rows = []
+    for cat, label in CATEGORY_TEXT.items():
+        covered = [c for c in contract.columns if category(c) == cat]
+        rows.append(
+            {
+                "category": label,
+                "columns": ", ".join(c.name for c in covered) or "-",
+                "action": "; ".join(f"{c.name}: {action(c)}" for c in covered) or "not collected",
+            }
+        )
+    return rows
+
+
+def residual_scan(frame: pd.DataFrame, contract: Contract) -> dict[str, int]:
     """How many values in `frame` still look like an identifier, by kind."""
     found = {kind: 0 for kind in [*phi.PATTERNS, "zip5", "age_over_90", "identifier_column"]}
     for column in frame.columns:
         series = frame[column]
-        if series.dtype.kind in "OUS" or pd.api.types.is_string_dtype(series):
-            text = series.astype(str)
+        if pd.api.types.is_string_dtype(series) or series.dtype == object:
+            text = series.dropna().astype(str)
             for kind, pattern in phi.PATTERNS.items():
                 found[kind] += int(text.str.contains(pattern, regex=True).sum())
             found["zip5"] += int(text.str.contains(_ZIP5, regex=True).sum())
         elif pd.api.types.is_datetime64_any_dtype(series):
             found["date"] += int(series.notna().sum())
-    found["identifier_column"] = sum(c in IDENTIFIERS for c in frame.columns)
-    if "age" in frame:
-        found["age_over_90"] = int((frame["age"] > 90).sum())
+    raw = {c.name for c in contract.columns if c.role in (Role.IDENTIFIER, Role.QUASI_IDENTIFIER)}
+    found["identifier_column"] = sum(
+        c in raw and contract.column(c).kind != Kind.AGE for c in frame.columns
+    )
+    ages = [c.name for c in contract.columns if c.kind == Kind.AGE and c.name in frame]
+    found["age_over_90"] = int(sum(np.sum(frame[a].fillna(0).to_numpy() > AGE_CAP) for a in ages))
     return found
 
 
@@ -154,6 +183,7 @@ def evidence_html(evidence: dict[str, Any]) -> str:
         for k, v in evidence["residual_scan"].items()
     )
     ident = esc(str(evidence.get("dataset", {}).get("content_hash", "not versioned yet")))
+    contract = evidence["contract"]
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>De-identification evidence</title><style>
 body{{font-family:sans-serif;margin:2em;max-width:70em}} td,th{{border:1px solid #ccc;
@@ -161,7 +191,9 @@ padding:.3em .6em;text-align:left}} table{{border-collapse:collapse;margin-botto
 .ok{{background:#e6f4ea}} .bad{{background:#fce8e6}}</style></head><body>
 <h1>De-identification evidence</h1>
 <p>{esc(evidence["standard"])}. Created {esc(evidence["created"])}.
-Rows in: {evidence["rows_in"]:,}; rows out: {evidence["rows_out"]:,}. Dataset: {ident}.</p>
+Rows in: {evidence["rows_in"]:,}; rows out: {evidence["rows_out"]:,}. Dataset: {ident}.
+Contract: {esc(contract["name"])} version {contract["version"]}
+({esc(contract["fingerprint"])}).</p>
 <h2>Identifier categories</h2><table><tr><th>category</th><th>columns</th><th>action</th></tr>
 {rows}</table>
 <h2>Values handled</h2><table><tr><th>what</th><th>count</th></tr>{counts}</table>

@@ -10,6 +10,11 @@ operator step once it answers (the lake's buckets) gets a `NAME-ready` job after
 those jobs mount the operator's credentials. Every volume is mounted at the same path as
 the native data directory, so each launcher's files are where the native stack has them.
 
+Each project's endpoint is a container too, `serving-<project>`, with its own init job
+and volume, on its project's port: those change as projects get champions, so they are
+not in the committed file but in ``compose.projects.yaml`` in the stack's data directory,
+which `ComposeStack` writes and passes to every `docker compose` command after it.
+
 Nothing is defaulted: images, ports and the settings file come from the environment that
 `ComposeStack` gives `docker compose` (`${VAR:?}` where compose needs a value). Ports are
 published on 127.0.0.1 only, and only for the servers on the `edge` network; `data` is
@@ -32,9 +37,11 @@ import yaml
 from safeguards import openbao
 from safeguards.errors import ConfigError, Unavailable
 from safeguards.files import write_private
+from safeguards.projects import Project
 from safeguards.settings import COMPOSE_SUBNETS, Settings
 from services import container, topology
 from services.launch import environment
+from services.mlflow.launcher import served_projects
 from services.openbao.launcher import BOOTSTRAP_IDENTITIES
 from services.supervisor import ServiceState, Supervisor
 from services.topology import Service
@@ -45,6 +52,7 @@ USER = "10001:10001"
 # Settings each container gets from its own definition, not from the shared settings file.
 _PER_CONTAINER = {
     "data_dir", "host", "profile", "network", "runtime", "audit_log", "image_digest",
+    "serving_project", "serving_slot",
 }  # fmt: skip
 _HARDENED: dict[str, Any] = {
     "user": USER,
@@ -68,11 +76,11 @@ def _port(server: Service) -> str:
     return f"${{HIPAA_MLOPS_PORT_{_var(server.name)}:?}}"
 
 
-def _health(server: Service) -> dict[str, str]:
+def _health(server: Service, port: str) -> dict[str, str]:
     """What the image's health check (`services.healthcheck`) asks, inside the container."""
     path = server.health_path if server.scheme == "https" else ""
     health = {
-        "HIPAA_MLOPS_HEALTH_URL": f"{server.scheme}://127.0.0.1:{_port(server)}{path}",
+        "HIPAA_MLOPS_HEALTH_URL": f"{server.scheme}://127.0.0.1:{port}{path}",
         "HIPAA_MLOPS_HEALTH_STATUSES": " ".join(map(str, sorted(server.ready_statuses))),
     }
     if server.on_start is not None:
@@ -80,25 +88,28 @@ def _health(server: Service) -> dict[str, str]:
     return health
 
 
-def _environment(server: Service) -> dict[str, str]:
+def _environment(server: Service, name: str | None = None) -> dict[str, str]:
     return {
-        "HIPAA_MLOPS_SERVICE": server.name,
+        "HIPAA_MLOPS_SERVICE": name or server.name,
         "HIPAA_MLOPS_PROFILE": "stack",
         "HIPAA_MLOPS_RUNTIME": "compose",
         "HIPAA_MLOPS_NETWORK": "compose",
         # One audit log per volume: the server and its jobs share its chain.
-        "HIPAA_MLOPS_AUDIT_LOG": server.name,
+        "HIPAA_MLOPS_AUDIT_LOG": name or server.name,
         "HIPAA_MLOPS_IMAGE_DIGEST": f"${{HIPAA_MLOPS_IMAGE_ID_{_var(server.image)}:?}}",
     }
 
 
-def _job(server: Service, step: str, depends: dict[str, Any]) -> dict[str, Any]:
+def _job(
+    server: Service, step: str, depends: dict[str, Any], instance: dict[str, str] | None = None
+) -> dict[str, Any]:
+    name = (instance or {}).get("name", server.name)
     return {
         "image": image_ref(server.image),
         "command": [step, server.name],
         **_HARDENED,
-        "environment": _environment(server),
-        "volumes": [f"{server.name}:/data", "ca:/data/tls:ro", "credentials:/operator:ro"],
+        "environment": _environment(server, name) | _instance_env(instance),
+        "volumes": [f"{name}:/data", "ca:/data/tls:ro", "credentials:/operator:ro"],
         "networks": ["data"],
         "depends_on": depends,
         "healthcheck": {"disable": True},
@@ -113,8 +124,20 @@ def _ready(name: str) -> dict[str, Any]:
     return {name: {"condition": "service_healthy"}}
 
 
-def _server(server: Service) -> dict[str, Any]:
-    volumes = [f"{server.name}:/data", "ca:/data/tls:ro"]
+def _instance_env(instance: dict[str, str] | None) -> dict[str, str]:
+    """An endpoint's project and slot, set in its own containers only."""
+    if instance is None:
+        return {}
+    return {
+        "HIPAA_MLOPS_SERVING_PROJECT": instance["project"],
+        "HIPAA_MLOPS_SERVING_SLOT": instance["slot"],
+    }
+
+
+def _server(server: Service, instance: dict[str, str] | None = None) -> dict[str, Any]:
+    name = (instance or {}).get("name", server.name)
+    port = (instance or {}).get("port", _port(server))
+    volumes = [f"{name}:/data", "ca:/data/tls:ro"]
     if server.name == "openbao":
         # It makes the CA bundle and the operator's and auditor's credentials.
         volumes = ["openbao:/data", "ca:/data/tls", "credentials:/data/credentials"]
@@ -122,17 +145,17 @@ def _server(server: Service) -> dict[str, Any]:
     for need in server.needs:
         depends |= _ready(need)
     if server.provision is not None:
-        depends[f"{server.name}-init"] = {"condition": "service_completed_successfully"}
+        depends[f"{name}-init"] = {"condition": "service_completed_successfully"}
     definition: dict[str, Any] = {
         "image": image_ref(server.image),
         "command": ["run", server.name],
         **_HARDENED,
-        "environment": _environment(server) | _health(server),
+        "environment": _environment(server, name) | _instance_env(instance) | _health(server, port),
         "volumes": volumes,
         "networks": list(server.networks),
     }
     if "edge" in server.networks:
-        definition["ports"] = [f"127.0.0.1:{_port(server)}:{_port(server)}"]
+        definition["ports"] = [f"127.0.0.1:{port}:{port}"]
     if depends:
         definition["depends_on"] = depends
     definition |= {
@@ -153,17 +176,20 @@ def _server(server: Service) -> dict[str, Any]:
 def render() -> dict[str, Any]:
     """The compose file: every server of the `stack` profile, its jobs, networks, volumes."""
     services: dict[str, Any] = {}
-    for server in topology.services_for("stack"):
+    for server in _fixed():
         if server.provision is not None:
-            services[f"{server.name}-init"] = _job(
-                server, "provision", {"openbao": {"condition": "service_healthy"}}
-            )
+            # A provision step may read from the servers it needs (the worker's and
+            # Prometheus's ask MLflow which projects have a champion).
+            depends: dict[str, Any] = {"openbao": {"condition": "service_healthy"}}
+            for need in server.needs:
+                depends |= _ready(need)
+            services[f"{server.name}-init"] = _job(server, "provision", depends)
         services[server.name] = _server(server)
         if server.after_start is not None:
             services[f"{server.name}-ready"] = _job(
                 server, "after-start", {server.name: {"condition": "service_healthy"}}
             )
-    names = [s.name for s in topology.services_for("stack")]
+    names = [s.name for s in _fixed()]
     return {
         "services": services,
         "networks": {
@@ -178,6 +204,33 @@ def render() -> dict[str, Any]:
         },
         "volumes": {name: {} for name in ("ca", "credentials", *names)},
     }
+
+
+def _fixed() -> list[Service]:
+    """The servers of the committed file: all but the per-project endpoints."""
+    return [s for s in topology.services_for("stack") if not s.per_project]
+
+
+def render_projects(settings: Settings, served: list[Project]) -> dict[str, Any]:
+    """The per-project part of the stack: each served project's endpoint, its init job
+    and its volume, on its project's port."""
+    services: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    for server in topology.services_for("stack"):
+        if not server.per_project:
+            continue
+        for instance in topology.instances(server, settings, served):
+            fields = {
+                "name": instance.name,
+                "project": str(instance.settings.serving_project),
+                "slot": str(instance.settings.serving_slot),
+                "port": str(instance.settings.port(server.name)),
+            }
+            init = {"openbao": {"condition": "service_healthy"}}
+            services[f"{instance.name}-init"] = _job(server, "provision", init, fields)
+            services[instance.name] = _server(server, fields)
+            volumes[instance.name] = {}
+    return {"services": services, "volumes": volumes}
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
@@ -217,6 +270,7 @@ class ComposeStack:
         # The containers' settings, and the values compose interpolates into the file.
         self.settings_file = settings.data_dir / "compose.env"
         self.variables_file = settings.data_dir / "compose.vars"
+        self.projects_file = settings.data_dir / "compose.projects.yaml"
 
     def write_files(self) -> None:
         """The containers' shared settings and compose's variables, from these settings and
@@ -236,7 +290,7 @@ class ComposeStack:
         for name in IMAGES:
             variables[f"HIPAA_MLOPS_IMAGE_{_var(name)}"] = record[name]["tag"]
             variables[f"HIPAA_MLOPS_IMAGE_ID_{_var(name)}"] = record[name]["id"]
-        for server in topology.services_for("stack"):
+        for server in _fixed():
             variables[f"HIPAA_MLOPS_PORT_{_var(server.name)}"] = str(
                 self.settings.port(server.name)
             )
@@ -249,10 +303,10 @@ class ComposeStack:
         """Run `docker compose` on this stack; its output, or one line on failure."""
         if shutil.which("docker") is None:
             raise Unavailable("the docker CLI is not installed: run `make engine`")
-        command = [
-            "docker", "compose", "-f", str(COMPOSE_FILE), "--env-file", str(self.variables_file),
-            *args,
-        ]  # fmt: skip
+        files = ["-f", str(COMPOSE_FILE)]
+        if self.projects_file.exists():
+            files += ["-f", str(self.projects_file)]
+        command = ["docker", "compose", *files, "--env-file", str(self.variables_file), *args]
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
         result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -271,6 +325,7 @@ class ComposeStack:
         self.write_files()
         self.compose("up", "--detach", "--wait", "--wait-timeout", str(round(timeout)))
         self.started()
+        self.serve()
         return self.status()
 
     def started(self) -> None:
@@ -297,10 +352,12 @@ class ComposeStack:
 
     def remove(self) -> None:
         """Stop the stack and delete its volumes: every key, object and log is gone, and
-        with them what the host held of it (the CA bundle, every identity's credentials)."""
+        with them what the host held of it (the CA bundle, every identity's credentials,
+        the list of its endpoints)."""
         self.compose("down", "--volumes", "--timeout", "20")
         shutil.rmtree(self.settings.credentials_dir, ignore_errors=True)
         self.settings.ca_bundle.unlink(missing_ok=True)
+        self.projects_file.unlink(missing_ok=True)
 
     def stop(self, name: str, timeout: float = 20.0) -> None:
         self.compose("stop", "--timeout", str(round(timeout)), name)
@@ -317,13 +374,35 @@ class ComposeStack:
         self.compose("run", "--rm", "--no-deps", f"{name}-init")
         self.compose("kill", "--signal", "SIGHUP", name)
 
-    def project_created(self) -> None:
-        """Give the endpoint and the worker the served project's credentials (their init
-        jobs) and restart them with it."""
-        workloads = ("serving", "monitoring")
-        for name in workloads:
+    def serve(self, timeout: float = 300.0) -> None:
+        """An endpoint for every served project (the projects file written again, each
+        new endpoint provisioned and started); for a new one, the worker and Prometheus
+        given the projects they watch (their init jobs) and restarted or reloaded."""
+        before = set(self._endpoints())
+        served = served_projects(self.settings, openbao.login(self.settings, "operator"))
+        body = yaml.dump(render_projects(self.settings, served), Dumper=_Dumper, sort_keys=False)
+        write_private(self.projects_file, body.encode())
+        started = [name for name in self._endpoints() if name not in before]
+        if not started:
+            # The worker's and Prometheus's init jobs listed the same projects at `up`.
+            return
+        for name in started:
             self.compose("run", "--rm", "--no-deps", f"{name}-init")
-        self.restart(*workloads)
+        self.compose(
+            "up", "--detach", "--wait", "--wait-timeout", str(round(timeout)), "--no-deps",
+            *started,
+        )  # fmt: skip
+        self.compose("run", "--rm", "--no-deps", "monitoring-init")
+        self.restart("monitoring", timeout=timeout)
+        self.reload("prometheus")
+
+    def _endpoints(self) -> list[str]:
+        """The endpoints the projects file lists."""
+        try:
+            listed = yaml.safe_load(self.projects_file.read_text()) or {}
+        except FileNotFoundError:
+            return []
+        return [n for n in listed.get("services", {}) if not n.endswith("-init")]
 
     def status(self, profile: str = "stack") -> list[ServiceState]:
         running = {}
@@ -331,13 +410,19 @@ class ComposeStack:
             if line.strip():
                 entry = json.loads(line)
                 running[entry["Service"]] = entry
+        names = [(s.name, s.health_url(self.settings)) for s in _fixed()]
+        names += [(name, "") for name in self._endpoints()]
         states = []
-        for server in topology.services_for("stack"):
-            entry = running.get(server.name, {})
+        for name, url in names:
+            entry = running.get(name, {})
             state = "stopped"
             if entry.get("State") == "running":
                 state = "running" if entry.get("Health") == "healthy" else "unhealthy"
-            states.append(ServiceState(server.name, None, state, server.health_url(self.settings)))
+            published = entry.get("Publishers") or [{}]
+            port = published[0].get("PublishedPort")
+            states.append(
+                ServiceState(name, None, state, url or f"https://{self.settings.host}:{port}")
+            )
         return states
 
 

@@ -9,8 +9,10 @@ protocol), and its four steps:
 - ``on_start``, beside the server once it answers (unseal, database roles);
 - ``after_start``, as the operator once it answers (the lake's own buckets).
 
-The native supervisor runs all four in this order, service by service, and stops services
-in reverse. The compose stack (`services.compose`) is generated from this table: each
+A server marked ``per_project`` (the endpoint) runs once for every served project, each
+instance with its project and slot in its own settings (`instances`). The native
+supervisor runs all four steps in this order, instance by instance, and stops them in
+reverse. The compose stack (`services.compose`) is generated from this table: each
 server is a container running ``prepare`` and ``on_start``; ``provision`` runs in a
 one-shot init job per server, the only containers that hold the operator's credentials,
 and ``after_start`` in a one-shot job once the server is healthy.
@@ -19,11 +21,12 @@ and ``after_start`` in a one-shot job once the server is healthy.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import hvac
 
+from safeguards.projects import Project
 from safeguards.settings import Settings
 from services.launch import Launch
 from services.mlflow import launcher as mlflow
@@ -61,6 +64,8 @@ class Service:
     # The servers it talks to, which must be ready before it starts (compose's
     # `depends_on`; the native supervisor starts servers in this table's order).
     needs: tuple[str, ...] = ("openbao",)
+    # One instance per served project (`instances`), each with its own port and volume.
+    per_project: bool = False
 
     def port(self, settings: Settings) -> int:
         return settings.port(self.name)
@@ -116,12 +121,13 @@ SERVICES: tuple[Service, ...] = (
     Service(
         name="serving",
         profiles=frozenset({"sandbox", "stack"}),
-        # Alive; `/readyz` tells whether a champion is loaded (none on a fresh stack).
+        # Alive; `/readyz` tells whether the champion is loaded.
         health_path="/healthz",
         alive_statuses=frozenset({200}),
         provision=serving.provision,
         prepare=serving.prepare,
         needs=("openbao", "seaweedfs", "mlflow"),
+        per_project=True,
     ),
     Service(
         name="monitoring",
@@ -146,8 +152,35 @@ SERVICES: tuple[Service, ...] = (
         provision=prometheus.provision,
         prepare=prometheus.prepare,
         image="prometheus",
+        # Its provision step asks MLflow which projects have a champion, to scrape them.
+        needs=("openbao", "mlflow"),
     ),
 )
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A server as it runs: a service, and the settings of its process (for an endpoint,
+    its project and slot)."""
+
+    service: Service
+    settings: Settings
+
+    @property
+    def name(self) -> str:
+        if self.service.per_project:
+            return f"{self.service.name}-{self.settings.serving_project}"
+        return self.service.name
+
+    def health_url(self) -> str:
+        return self.service.health_url(self.settings)
+
+
+def instances(service: Service, settings: Settings, served: Sequence[Project]) -> list[Instance]:
+    """`service`'s instances: one per served project if it is per-project, else itself."""
+    if not service.per_project:
+        return [Instance(service, settings)]
+    return [Instance(service, serving.settings_of(settings, p)) for p in served]
 
 
 def services_for(profile: str) -> list[Service]:

@@ -13,12 +13,21 @@ from pathlib import Path
 import hvac
 import pytest
 
+import contract as contracts
+from pipeline import projects
 from safeguards import keys, logs, openbao
-from safeguards.settings import Settings
+from safeguards import projects as tenancy
+from safeguards.settings import SERVING_PORTS, Settings
 from sandbox.steps import DataSteward
+from services import topology
 from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
+from services.serving import launcher as serving
 from services.supervisor import Supervisor
+from services.topology import Instance
+
+# Ports a session's stack may use: its servers', and endpoints for this many projects.
+ENDPOINT_SLOTS = 60
 
 
 def wait_until(
@@ -34,8 +43,9 @@ def wait_until(
     raise AssertionError(f"{what} did not happen within {seconds:.0f} s")
 
 
-def free_port_base(span: int = 20) -> int:
-    """A port with `span` free ports above it on loopback (servers bind base .. base + 16)."""
+def free_port_base(span: int = SERVING_PORTS + ENDPOINT_SLOTS) -> int:
+    """A port with `span` free ports above it on loopback: servers bind base .. base + 16,
+    endpoints base + 20 and up."""
     for _ in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -118,26 +128,74 @@ def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
     )
 
 
+def contract_project(
+    settings: Settings, operator: hvac.Client, project: str, contract: str = "diabetes"
+) -> None:
+    """A project's keys, identities, MLflow users and contract (on the lake, its buckets
+    too), without the record `projects create` writes: the stack does not serve it."""
+    if settings.profile == "stack":
+        provision(settings, operator, project)
+    else:
+        keys.create_project(operator, settings, project)
+    mlflow.provision_project(settings, operator, project)
+    contracts.store(operator, project, contracts.example(contract))
+
+
 def deidentified_project(
     settings: Settings,
     operator: hvac.Client,
     rows: int = 6000,
     seed: int = 3,
     project: str | None = None,
+    served: bool = False,
 ) -> str:
-    """A project with its keys and MLflow users (on the lake, its buckets too) and a
-    de-identified dataset `clean`: synthetic `patients`, ingested as `raw`, de-identified."""
+    """A project of the diabetes contract with a de-identified dataset `clean`: synthetic
+    `patients`, ingested as `raw`, de-identified. `served`: made by `projects create`, so
+    the stack serves it once it has a champion."""
     project = project or f"p{uuid.uuid4().hex[:10]}"
-    if settings.profile == "stack":
-        provision(settings, operator, project)
+    if served:
+        reload = lambda: Supervisor(settings).reload("seaweedfs")  # noqa: E731
+        projects.create_project(
+            operator, settings, project, contracts.example("diabetes"), reload_lake=reload
+        )
     else:
-        keys.create_project(operator, settings, project)
-    mlflow.provision_project(settings, operator, project)
+        contract_project(settings, operator, project)
     steward = DataSteward(settings, project)
     steward.synth("patients", rows=rows, seed=seed)
     steward.ingest("raw", steward.repo.read("patients"))
     steward.deidentify("clean", source="raw")
     return project
+
+
+def endpoint(settings: Settings, operator: hvac.Client, project: str) -> Settings:
+    """`settings` as the endpoint of `project` (a project `projects create` made) has them."""
+    record = tenancy.read(operator, project)
+    assert record is not None and record.slot is not None
+    return serving.settings_of(settings, record)
+
+
+def endpoint_url(settings: Settings, operator: hvac.Client, project: str) -> str:
+    return serving.project_url(settings, operator, project)
+
+
+@pytest.fixture(scope="session")
+def endpoint_project(stack: Settings, operator: hvac.Client) -> Iterator[Settings]:
+    """The settings of a project's endpoint: the project made by `projects create`, without
+    a champion yet, so the stack does not start it by itself (see `running_endpoint`)."""
+    project = f"e{uuid.uuid4().hex[:10]}"
+    projects.create_project(operator, stack, project, contracts.example("diabetes"), lambda: None)
+    instance = endpoint(stack, operator, project)
+    try:
+        yield instance
+    finally:
+        Supervisor(instance).stop(f"serving-{project}")
+
+
+@pytest.fixture(scope="module")
+def running_endpoint(endpoint_project: Settings) -> Settings:
+    """That endpoint, running (started again if an earlier module stopped the stack)."""
+    Supervisor(endpoint_project).start(Instance(topology.service("serving"), endpoint_project))
+    return endpoint_project
 
 
 @pytest.fixture

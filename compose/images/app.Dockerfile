@@ -20,7 +20,7 @@ COPY wheels/ /build/wheels/
 # commands, which nothing runs, import setuptools' pkg_resources). The locked wheels and
 # the project's are installed with the pip wheel that python3-venv ships, run from the
 # wheel itself.
-ARG UNUSED="hypothesis|kaleido|mypy|pytest|pytest-timeout|ruff|testcontainers|types-[a-z0-9-]+"
+ARG UNUSED="grimp|hypothesis|import-linter|kaleido|mypy|pytest|pytest-timeout|ruff|skl2onnx|testcontainers|types-[a-z0-9-]+"
 RUN grep -v -E "^(${UNUSED})==" /build/requirements.lock > /build/runtime.lock \
     && python3 -m venv --without-pip /opt/venv \
     && set -- /usr/share/python-wheels/pip-*.whl \
@@ -29,7 +29,7 @@ RUN grep -v -E "^(${UNUSED})==" /build/requirements.lock > /build/runtime.lock \
     && find /opt/venv/lib/python3.11/site-packages -depth -type d -name tests \
         -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3.11/site-packages/nannyml/datasets/data \
-    && /opt/venv/bin/python -c "import mlflow, bentoml, nannyml, nannyml.datasets, sklearn, statsmodels.api, dvc, psycopg2"
+    && /opt/venv/bin/python -c "import mlflow, bentoml, nannyml, nannyml.datasets, sklearn, statsmodels.api, dvc, psycopg2, onnx, onnxruntime"
 
 FROM ${BASE}
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

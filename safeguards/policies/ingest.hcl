@@ -7,6 +7,8 @@ path "transit/datakey/plaintext/proj-{project}" { capabilities = ["update"] }
 path "transit/decrypt/proj-{project}" { capabilities = ["update"] }
 path "transit/hmac/pseudonym-{project}" { capabilities = ["update"] }
 path "secret/data/ingest/{project}/*" { capabilities = ["read"] }
+# Its contract, which every table it admits and de-identifies is checked against.
+path "secret/data/projects/{project}/contract" { capabilities = ["read"] }
 # Audit: signs with its own key only; anchors are created, never changed or deleted.
 path "transit/hmac/audit-ingest-{project}" { capabilities = ["update"] }
 path "transit/verify/audit-*" { capabilities = ["update"] }

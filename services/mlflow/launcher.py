@@ -25,8 +25,17 @@ import hvac
 import requests
 
 from safeguards import credentials, keys, objectstore, openbao, pki
-from safeguards.errors import ConfigError, ServerError
+from safeguards import projects as tenancy
+from safeguards.errors import ServerError
 from safeguards.files import write_private
+from safeguards.registry import (
+    CHAMPION,
+    credential_path,
+    experiment_name,
+    model_name,
+    project_user,
+    serving_user,
+)
 from safeguards.settings import Settings
 from services.launch import Launch
 from services.postgres import launcher as postgres
@@ -131,36 +140,10 @@ def prepare(settings: Settings) -> Launch:
     )
 
 
-def admin_password(settings: Settings) -> str:
-    return credentials.read(openbao.login(settings, "operator"), ADMIN_CREDENTIAL)["password"]
-
-
-def project_user(project: str) -> str:
-    return keys.identity(project)
-
-
-def serving_user(project: str) -> str:
-    """The read-only user the project's serving endpoint loads its champion as."""
-    return f"serving-{keys.validate_project(project)}"
-
-
-def credential_path(project: str, user: str) -> str:
-    """Where `user`'s password is kept: the project's own KV path, which its workload reads."""
-    paths = {
-        project_user(project): f"projects/{project}/mlflow",
-        serving_user(project): f"projects/{project}/mlflow-serving",
-    }
-    if user not in paths:
-        raise ConfigError(f"'{user}' is not an MLflow user of project '{project}'")
-    return paths[user]
-
-
-def experiment_name(project: str) -> str:
-    return f"{keys.validate_project(project)}/diabetes-risk"
-
-
-def model_name(project: str) -> str:
-    return f"{keys.validate_project(project)}-diabetes-risk"
+def admin_password(settings: Settings, operator: hvac.Client | None = None) -> str:
+    """MLflow's admin password, read as the operator (logged in here unless given)."""
+    operator = operator or openbao.login(settings, "operator")
+    return credentials.read(operator, ADMIN_CREDENTIAL)["password"]
 
 
 def provision_project(settings: Settings, operator: hvac.Client, project: str) -> None:
@@ -174,7 +157,7 @@ def provision_project(settings: Settings, operator: hvac.Client, project: str) -
     cannot change the registry. Under ``NO_PERMISSIONS`` neither sees anything else.
     """
     grants = {project_user(project): "EDIT", serving_user(project): "READ"}
-    admin = _Admin(settings)
+    admin = _Admin(settings, operator)
     for user in grants:
         password = credentials.ensure_generated(operator, credential_path(project, user))
         admin.call("2.0/mlflow/users/create", {"username": user, "password": password})
@@ -199,10 +182,10 @@ def provision_project(settings: Settings, operator: hvac.Client, project: str) -
             )
 
 
-def existing(settings: Settings, project: str) -> list[str]:
+def existing(settings: Settings, operator: hvac.Client, project: str) -> list[str]:
     """What of `project`'s MLflow names exists already: its experiment, its registered
     model, its users (kind and name each)."""
-    admin = _Admin(settings)
+    admin = _Admin(settings, operator)
     checks = [
         (
             "experiment",
@@ -226,12 +209,23 @@ def existing(settings: Settings, project: str) -> list[str]:
     ]
 
 
-class _Admin:
-    """MLflow's REST API as its admin, over TLS; creating what exists is not an error."""
+def served_projects(settings: Settings, operator: hvac.Client) -> list[tenancy.Project]:
+    """The projects the stack serves: every created project that has a champion."""
+    created = tenancy.created(operator)
+    if not created:
+        return []
+    admin = _Admin(settings, operator)
+    return [p for p in created if admin.has_alias(model_name(p.name), CHAMPION)]
 
-    def __init__(self, settings: Settings) -> None:
+
+class _Admin:
+    """MLflow's REST API as its admin, over TLS; creating what exists is not an error. The
+    admin's password is read with the operator's client it is given (in a container's
+    init job, the operator's credentials are not where a login would look)."""
+
+    def __init__(self, settings: Settings, operator: hvac.Client) -> None:
         self.base = f"{url(settings)}/api/"
-        self.auth = (ADMIN, admin_password(settings))
+        self.auth = (ADMIN, admin_password(settings, operator))
         self.verify = str(settings.ca_bundle)
 
     def call(self, path: str, body: dict[str, str]) -> None:
@@ -249,6 +243,22 @@ class _Admin:
             return False
         if response.status_code != 200:
             raise ServerError(f"MLflow refused {path} ({response.status_code})")
+        return True
+
+    def has_alias(self, model: str, alias: str) -> bool:
+        """Whether registered model `model` has `alias` (MLflow answers an alias never
+        set as an invalid parameter)."""
+        response = requests.get(
+            self.base + "2.0/mlflow/registered-models/alias",
+            params={"name": model, "alias": alias},
+            auth=self.auth,
+            verify=self.verify,
+            timeout=30,
+        )
+        if response.status_code in (400, 404):
+            return False
+        if response.status_code != 200:
+            raise ServerError(f"MLflow refused reading an alias ({response.status_code})")
         return True
 
     def get(self, path: str, params: dict[str, str]) -> dict[str, Any]:

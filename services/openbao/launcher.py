@@ -37,7 +37,8 @@ from services.launch import Launch
 
 log = logging.getLogger(__name__)
 
-# DNS names every server certificate may carry: loopback and the compose service names.
+# DNS names every server certificate may carry: loopback and the compose service names,
+# each project's endpoint (`serving-<project>`) among them.
 SERVER_DOMAINS = [
     "localhost",
     "openbao",
@@ -45,7 +46,7 @@ SERVER_DOMAINS = [
     "postgres",
     "mlflow",
     "prometheus",
-    "serving",
+    "serving-*",
     "monitoring",
 ]
 # Identities made at bootstrap, each with the policy of the same name.
@@ -218,6 +219,7 @@ def _configure_pki(bao: hvac.Client, paths: OpenBaoPaths) -> None:
     base = {
         "allowed_domains": SERVER_DOMAINS,
         "allow_bare_domains": True,
+        "allow_glob_domains": True,
         "allow_subdomains": False,
         "allow_localhost": True,
         "allow_ip_sans": True,

@@ -6,8 +6,10 @@ loopback address only, TLS 1.3 or TLS 1.2 with ECDHE-AEAD suites (`pki.AEAD_SUIT
 a certificate from the stack's PKI. Every path, health checks included, asks for the
 password of its one user, which is generated into OpenBao KV; the 0600 web config holds
 only its bcrypt hash. Targets are scraped over HTTPS verified with the stack's CA bundle,
-never without verification, with an API key of the served project kept in a 0600 file:
-OpenBao stores the key hashed, so that file is its only plaintext copy. No secret is ever
+never without verification: every served project's endpoint, and the monitoring worker
+once per project, each with an API key of that project kept in a 0600 file (OpenBao
+stores keys hashed, so that file is its only plaintext copy), and every series labelled
+with its project. One project's key reads nothing of another's. No secret is ever
 on the command line. The admin API, the HTTP lifecycle endpoints, remote write and its
 receiver stay off; the TSDB is bounded. Alerts are evaluated and shown by its API only:
 there is no Alertmanager to send them anywhere.
@@ -29,8 +31,11 @@ from safeguards import apikeys, credentials, openbao, pki
 from safeguards.audit import AuditLog
 from safeguards.errors import ConfigError, SafeguardError
 from safeguards.files import write_private
+from safeguards.projects import Project
 from safeguards.settings import Settings
 from services.launch import Launch
+from services.mlflow.launcher import served_projects
+from services.serving import launcher as serving
 
 ADMIN = "prometheus-admin"
 ADMIN_CREDENTIAL = "services/prometheus/admin"
@@ -39,9 +44,10 @@ CLIENT = "prometheus"
 ACTOR = "pipeline:stack"
 # Shipped in the `monitoring` package, beside the worker that exports their metrics.
 RULES = Path(str(files("monitoring").joinpath("alerts.yml")))
-# The targets whose /metrics takes an API key of the served project. MLflow is not among
-# them: its exporter needs prometheus-flask-exporter (not installed), and under
-# basic auth only MLflow's admin may read its /metrics.
+# The targets whose /metrics takes an API key of a project: each endpoint, and the
+# worker (which answers with the metrics of the key's project). MLflow is not among them:
+# its exporter needs prometheus-flask-exporter (not installed), and under basic auth only
+# MLflow's admin may read its /metrics.
 KEYED_TARGETS = ("serving", "monitoring")
 
 
@@ -57,9 +63,9 @@ def url(settings: Settings) -> str:
     return settings.url("prometheus")
 
 
-def key_file(settings: Settings) -> Path:
-    """The 0600 file with Prometheus's API key of the served project."""
-    return _dir(settings) / "keys" / f"{settings.serving_project}.key"
+def key_file(settings: Settings, project: str) -> Path:
+    """The 0600 file with Prometheus's API key of `project`."""
+    return _dir(settings) / "keys" / f"{project}.key"
 
 
 def _binary() -> str:
@@ -73,22 +79,34 @@ def _duration(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
-def render_config(settings: Settings) -> str:
-    """prometheus.yml: the alert rules, and each target over HTTPS verified with the CA."""
+def render_config(settings: Settings, served: list[Project]) -> str:
+    """prometheus.yml: the alert rules, and for each served project its endpoint and the
+    worker, over HTTPS verified with the CA, with that project's key, labelled with it."""
     interval = _duration(settings.prometheus_scrape_seconds)
-    jobs = [
-        {
-            "job_name": name,
-            "scheme": "https",
-            "metrics_path": "/metrics",
-            "tls_config": {"ca_file": str(settings.ca_bundle), "min_version": "TLS12"},
-            "authorization": {"type": "Bearer", "credentials_file": str(key_file(settings))},
-            "static_configs": [
-                {"targets": [f"{settings.service_host(name)}:{settings.port(name)}"]}
-            ],
-        }
-        for name in KEYED_TARGETS
-    ]
+    jobs = []
+    for project in served:
+        instance = serving.settings_of(settings, project)
+        for name in KEYED_TARGETS:
+            jobs.append(
+                {
+                    "job_name": f"{name}-{project.name}",
+                    "scheme": "https",
+                    "metrics_path": "/metrics",
+                    "tls_config": {"ca_file": str(settings.ca_bundle), "min_version": "TLS12"},
+                    "authorization": {
+                        "type": "Bearer",
+                        "credentials_file": str(key_file(settings, project.name)),
+                    },
+                    "static_configs": [
+                        {
+                            "targets": [f"{instance.service_host(name)}:{instance.port(name)}"],
+                            "labels": {"project": project.name},
+                        }
+                    ],
+                    # One job per project and target, each named for what it scrapes.
+                    "relabel_configs": [{"target_label": "job", "replacement": name}],
+                }
+            )
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(RULES)],
@@ -121,15 +139,13 @@ def bcrypt_hash(password: str) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
 
 
-def ensure_scrape_key(settings: Settings, operator: hvac.Client) -> None:
-    """Write Prometheus's API key of the served project to its 0600 file, made once.
+def ensure_scrape_key(settings: Settings, operator: hvac.Client, project: str) -> None:
+    """Write Prometheus's API key of `project` to its 0600 file, made once.
 
     The file is reused across restarts while OpenBao still holds the key (revoked, it is
-    replaced). The key is made even when the project does not exist yet, as on a fresh
-    stack: the operator may write its record, and the endpoints accept it as soon as the
-    project is created, with no restart of Prometheus. Until then the targets are down.
+    replaced).
     """
-    project, path = settings.serving_project, key_file(settings)
+    path = key_file(settings, project)
     if path.exists():
         key_id = path.read_text().partition(".")[0]
         if any(k["key_id"] == key_id for k in apikeys.list_keys(operator, project)):
@@ -143,14 +159,17 @@ def ensure_scrape_key(settings: Settings, operator: hvac.Client) -> None:
 
 
 def provision(settings: Settings, operator: hvac.Client) -> None:
-    """As the operator: certificate, web config, API key and scrape config."""
+    """As the operator: certificate, web config, an API key per served project and the
+    scrape config."""
     root = _dir(settings)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     pki.issue_for(operator, settings, "prometheus")
     password = credentials.ensure_generated(operator, ADMIN_CREDENTIAL)
     write_private(root / "web.yml", render_web_config(settings, bcrypt_hash(password)).encode())
-    ensure_scrape_key(settings, operator)
-    write_private(root / "prometheus.yml", render_config(settings).encode())
+    served = served_projects(settings, operator)
+    for project in served:
+        ensure_scrape_key(settings, operator, project.name)
+    write_private(root / "prometheus.yml", render_config(settings, served).encode())
 
 
 def prepare(settings: Settings) -> Launch:

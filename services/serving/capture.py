@@ -1,6 +1,6 @@
 """Predictions captured for monitoring: feature vectors, never identifiers.
 
-Each scored record is kept as its twelve features, the probability, the model version,
+Each scored record is kept as its contract's features, the probability, the model version,
 the time it was scored and its prediction id; the request never carries an identifier
 past validation, so none can be captured. The prediction id is a random UUID (122 bits) returned
 to the caller, derived from nothing about the patient: the caller alone can link it to a
@@ -31,24 +31,28 @@ from collections.abc import Callable
 import pandas as pd
 from pydantic import BaseModel
 
-from model.train import FEATURES
+from contract import Contract, Type
 from safeguards.errors import SafeguardError
 from safeguards.objectstore import ObjectStore
-from sandbox import schema
 
 log = logging.getLogger(__name__)
 
 ZONE = "artifacts"
-COLUMNS = [*FEATURES, "probability", "model_version", "predicted_at", "prediction_id"]
-_DTYPES = {column: schema.FEATURES[column] for column in FEATURES} | {
-    "probability": "float64",
-    "model_version": "str",
-    "prediction_id": "str",
+EXTRA = ["probability", "model_version", "predicted_at", "prediction_id"]
+_DTYPES = {
+    Type.INTEGER: "Int64",
+    Type.NUMBER: "float64",
+    Type.BOOLEAN: "boolean",
+    Type.CATEGORY: "str",
 }
 
 
-def to_parquet(rows: list[tuple[object, ...]]) -> bytes:
-    table = pd.DataFrame.from_records(rows, columns=COLUMNS).astype(_DTYPES)
+def to_parquet(rows: list[tuple[object, ...]], contract: Contract) -> bytes:
+    """Captured rows as Parquet, each feature of its contract type."""
+    dtypes = {name: _DTYPES[contract.column(name).type] for name in contract.features}
+    table = pd.DataFrame.from_records(rows, columns=[*contract.features, *EXTRA]).astype(
+        dtypes | {"probability": "float64", "model_version": "str", "prediction_id": "str"}
+    )
     table["predicted_at"] = pd.to_datetime(table["predicted_at"], unit="s", utc=True)
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
@@ -61,11 +65,14 @@ class Capture:
     def __init__(
         self,
         open_store: Callable[[], ObjectStore],
+        contract: Contract,
         records: int,
         seconds: float,
         on_drop: Callable[[int], None] = lambda _: None,
     ) -> None:
         self.open_store = open_store
+        self.contract = contract
+        self.features = contract.features
         self.records = records
         self.seconds = seconds
         self.on_drop = on_drop
@@ -81,7 +88,7 @@ class Capture:
     ) -> None:
         now = time.time()
         rows = [
-            (*(getattr(r, c) for c in FEATURES), p, version, now, i)
+            (*(getattr(r, c) for c in self.features), p, version, now, i)
             for r, p, i in zip(records, probabilities, ids, strict=True)
         ]
         with self._lock:
@@ -102,7 +109,7 @@ class Capture:
         batch = uuid.uuid4().hex
         key = f"capture/{dt.datetime.now(dt.UTC):%Y-%m-%d}/{batch}.parquet"
         try:
-            self.open_store().put(ZONE, key, to_parquet(rows))
+            self.open_store().put(ZONE, key, to_parquet(rows, self.contract))
         except SafeguardError as exc:
             self.on_drop(len(rows))
             log.error("capture batch not written", extra={"rows": len(rows), "error": str(exc)})

@@ -20,12 +20,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import BaseModel
-from sklearn.pipeline import Pipeline
+import pandas as pd
 
-from model.registry import ProjectRegistry
 from safeguards.errors import NotFound, SafeguardError
-from services.serving import inputs
+from safeguards.registry import ProjectRegistry, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +31,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Served:
     version: str
-    model: Pipeline
+    model: Scorer
 
-    def predict(self, records: list[BaseModel]) -> list[float]:
-        """The probability of five-year onset for each record, in order."""
-        return [float(p) for p in self.model.predict_proba(inputs.frame(records))[:, 1]]
+    def predict(self, frame: pd.DataFrame) -> list[float]:
+        """The probability of the contract's label for each row, in order."""
+        return [float(p) for p in self.model.probabilities(frame)]
 
 
 class Champion:
@@ -46,11 +44,13 @@ class Champion:
     def __init__(
         self,
         connect: Callable[[], ProjectRegistry],
-        probe: BaseModel,
+        features: list[str],
+        probe: pd.DataFrame,
         poll_seconds: float,
         on_swap: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.connect = connect
+        self.features = features
         self.probe = probe
         self.poll_seconds = poll_seconds
         self.on_swap = on_swap
@@ -59,6 +59,8 @@ class Champion:
         self._pending: str | None = None
         self._refused: str | None = None
         self._problem: str | None = None
+        # Whether the registry said there is no champion at all (not a load failure).
+        self.none_yet = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="champion-poller", daemon=True)
 
@@ -91,6 +93,7 @@ class Champion:
         if self._registry is None:
             self._registry = self.connect()
         champion = self._registry.champion()
+        self.none_yet = champion is None
         if champion is None:
             raise NotFound(f"{self._registry.name} has no champion yet")
         self._pending = str(champion.version)
@@ -98,8 +101,8 @@ class Champion:
             self.current is not None and self.current.version == self._pending
         ):
             return None
-        candidate = Served(self._pending, self._registry.load(self._pending))
-        candidate.predict([self.probe])
+        candidate = Served(self._pending, self._registry.load(self._pending, self.features))
+        candidate.predict(self.probe)
         return candidate
 
     def _report(self, problem: str | None) -> None:

@@ -1,8 +1,9 @@
 """The ASGI middleware in front of every route: API keys, readiness, metrics, access log.
 
-Open without a key: ``/healthz`` and ``/livez`` (the process is alive) and ``/readyz``
+Open without a key: ``/healthz`` and ``/livez`` (the process is alive), ``/readyz``
 (a champion is loaded and OpenBao, which every new API key is checked against, answers;
-which version, and which dependency is missing: nothing else). The prediction routes and
+which version, and which dependency is missing: nothing else) and ``/openapi.json`` (the
+contract's features and the API, built from the contract: no data). The prediction routes and
 ``/metrics`` need a valid key of the served project, checked before the request body is
 read. Any other path gets 404: BentoML's own index page (which loads third-party
 scripts), schemas and assets are not served.
@@ -45,6 +46,7 @@ _REASONS = {413: "too_large", 422: "invalid_input", 503: "not_ready", 504: "time
 class State(Protocol):
     """What the middleware needs of the running service instance."""
 
+    openapi: bytes
     keys: KeyVerifier
     champion: Champion
     metrics: Metrics
@@ -86,6 +88,10 @@ class Edge:
         state: State = bentoml.get_current_service()
         if scope["path"] == "/readyz":
             await (await readiness(state))(scope, receive, send)
+            return
+        if scope["path"] == "/openapi.json":
+            document = Response(state.openapi, media_type="application/json")
+            await document(scope, receive, send)
             return
         started = time.perf_counter()
         if scope["path"] in ROUTES:

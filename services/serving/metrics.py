@@ -41,7 +41,7 @@ class Metrics:
         )
         self.risk = Histogram(
             "serving_predicted_risk",
-            "Predicted probability of five-year diabetes onset, one observation per record.",
+            "Predicted probability of the contract's label, one observation per record.",
             buckets=_RISK_BUCKETS,
             registry=self.registry,
         )

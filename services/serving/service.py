@@ -1,16 +1,18 @@
-"""The diabetes-risk endpoint, a BentoML service that may receive PHI.
+"""A project's endpoint, a BentoML service that may receive PHI.
 
-One process serves one project (``HIPAA_MLOPS_SERVING_PROJECT``). It logs in to OpenBao
-as that project's serving identity (the champion, API key digests and its capture, nothing
-else), reads the read-only MLflow password of its serving user, and serves the registry's
-``champion`` version, swapped in place when the alias moves (`champion`). It listens on
-HTTPS only: `bentoml serve --ssl-certfile --ssl-keyfile`
-with a certificate from the stack's PKI (`launcher`).
+One process serves one project (``HIPAA_MLOPS_SERVING_PROJECT``, set per process by the
+stack, which starts one for every project with a champion). It logs in to OpenBao as that
+project's serving identity (its contract, the champion, API key digests and its capture,
+nothing else), reads the read-only MLflow password of its serving user, and serves the
+registry's ``champion`` version, swapped in place when the alias moves (`champion`). What
+it accepts is the contract's features (`inputs`), described at ``/openapi.json``
+(`openapi`). It listens on HTTPS only, with a certificate from the stack's PKI
+(`launcher`, `server`).
 
 Security choices, each against a way PHI could leak or be misused:
 
 - every route but the health probes needs a project-bound API key (`apikeys`, `edge`);
-- a request is the twelve clinical features and nothing else; identifiers are refused
+- a request is the contract's features and nothing else; identifiers are refused
   with 422, and no error repeats a submitted value (`inputs`). BentoML's own request
   validation is bypassed for that reason: it answers 400 and logs the pydantic error,
   whose text carries the input. The body is read here unparsed and validated once;
@@ -30,21 +32,22 @@ regenerates a JSON schema for every response it serialises.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import uuid
 from typing import Any, cast
 
 import bentoml
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from model.registry import ProjectRegistry
+import contract as contracts
 from safeguards import keys, logs, objectstore, openbao
 from safeguards.apikeys import KeyStore, KeyVerifier
+from safeguards.errors import ConfigError
+from safeguards.registry import ProjectRegistry, serving_user
 from safeguards.settings import Settings, load_settings
-from services.mlflow import launcher as mlflow
-from services.serving import inputs
+from services.serving import inputs, openapi
 from services.serving.capture import Capture
 from services.serving.champion import Champion
 from services.serving.edge import Edge, error
@@ -73,18 +76,6 @@ class Body(bentoml.IODescriptor):
         return cls(body=b"".join(chunks))
 
 
-def documented_as(model: type[BaseModel]) -> type[Body]:
-    """A `Body` that the OpenAPI document describes as `model`, what clients really send."""
-
-    class Documented(Body):
-        @classmethod
-        def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-            return model.model_json_schema(*args, **kwargs)
-
-    Documented.__name__ = Documented.__qualname__ = model.__name__
-    return Documented
-
-
 def _route_logs(settings: Settings) -> None:
     """Every record through the PHI-scrubbing handler; no per-request lines but ours."""
     logs.configure(settings.log_level)
@@ -93,18 +84,26 @@ def _route_logs(settings: Settings) -> None:
 
 
 @bentoml.service(
-    name="diabetes-risk",
+    name="endpoint",
     workers=1,
     # Past 64 requests in flight BentoML answers 503 at once instead of queueing them.
     traffic={"timeout": 5, "max_concurrency": 64},
     metrics={"enabled": False},
     logging={"access": {"enabled": False}},
 )
-class DiabetesRisk:
+class Endpoint:
     def __init__(self) -> None:
         settings = load_settings()
         _route_logs(settings)
         project = settings.serving_project
+        if project is None:
+            raise ConfigError("an endpoint serves one project: set HIPAA_MLOPS_SERVING_PROJECT")
+        self.project = project
+        bao = openbao.login(settings, keys.serving_identity(project))
+        self.models = inputs.RequestModels(contracts.load(bao, project))
+        self.openapi = json.dumps(
+            openapi.document(self.models, project, bentoml.__version__)
+        ).encode()
         self.metrics = Metrics()
         self.openbao = openbao.HealthProbe(settings)
         self.keys = KeyVerifier(
@@ -114,6 +113,7 @@ class DiabetesRisk:
         )
         self.capture = Capture(
             lambda: objectstore.open_store(settings, project, role="serving"),
+            self.models.contract,
             settings.serving_capture_records,
             settings.serving_capture_seconds,
             on_drop=self.metrics.capture_dropped.inc,
@@ -123,9 +123,10 @@ class DiabetesRisk:
                 settings,
                 project,
                 openbao.login(settings, keys.serving_identity(project)),
-                user=mlflow.serving_user(project),
+                user=serving_user(project),
             ),
-            inputs.Record.model_validate(inputs.EXAMPLE),
+            self.models.contract.features,
+            self.models.frame([self.models.example]),
             settings.serving_poll_seconds,
             on_swap=self._swapped,
         )
@@ -144,13 +145,22 @@ class DiabetesRisk:
             return error(413, f"the request body is over {MAX_BODY_BYTES} bytes")
         served = self.champion.current
         if served is None:
-            return error(503, "no champion model is loaded yet")
+            why = "has no champion model yet" if self.champion.none_yet else "has no model loaded"
+            return error(503, f"project {self.project} {why}")
+        invalid: list[inputs.Invalid] = []
         try:
-            records = inputs.parse_batch(body) if batch else inputs.parse_record(body)
+            if batch:
+                parsed, invalid = self.models.parse_batch(body)
+            else:
+                parsed = [self.models.parse_record(body)]
         except inputs.InvalidInput as exc:
             return JSONResponse({"error": "invalid input", "problems": exc.problems}, 422)
+        records = [r for r in parsed if r is not None]
+        if not records:
+            problems = [{"field": f"records[{i.index}]", "message": "invalid"} for i in invalid]
+            return JSONResponse({"error": "no valid record", "problems": problems}, 422)
         try:
-            probabilities = served.predict(records)
+            probabilities = served.predict(self.models.frame(records))
         except Exception as exc:
             log.error("prediction failed", extra={"error": type(exc).__name__})
             return error(500, "the prediction failed")
@@ -160,27 +170,25 @@ class DiabetesRisk:
         self.capture.add(records, probabilities, served.version, ids)
         result: dict[str, object] = {"model_version": served.version}
         if batch:
-            result["probabilities"] = probabilities
-            result["prediction_ids"] = ids
+            scored = iter(zip(probabilities, ids, strict=True))
+            answers = [next(scored) if r is not None else (None, None) for r in parsed]
+            result["probabilities"] = [p for p, _ in answers]
+            result["prediction_ids"] = [i for _, i in answers]
+            if invalid:
+                result["invalid"] = [i.model_dump() for i in invalid]
         else:
             result["probability"] = probabilities[0]
             result["prediction_id"] = ids[0]
         return JSONResponse(result, headers={"X-Model-Version": served.version})
 
-    @bentoml.api(
-        route="/v1/predict", input_spec=documented_as(inputs.Record), output_spec=inputs.Prediction
-    )
+    @bentoml.api(route="/v1/predict", input_spec=Body, output_spec=inputs.Prediction)
     async def predict(self, body: bytes | None) -> Response:
-        """Risk of five-year diabetes onset for one record of clinical features."""
+        """The contract's label for one record of its features."""
         return self._predict(body, batch=False)
 
-    @bentoml.api(
-        route="/v1/predict/batch",
-        input_spec=documented_as(inputs.Batch),
-        output_spec=inputs.Predictions,
-    )
+    @bentoml.api(route="/v1/predict/batch", input_spec=Body, output_spec=inputs.Predictions)
     async def predict_batch(self, body: bytes | None) -> Response:
-        """Risks for up to 1000 records, in order (`{"records": [...]}`)."""
+        """The label for up to 1000 records, in order (`{"records": [...]}`)."""
         return self._predict(body, batch=True)
 
     @bentoml.on_shutdown
@@ -191,4 +199,4 @@ class DiabetesRisk:
 
 
 # The decorator made the class a BentoML Service, which mypy cannot see.
-cast(Any, DiabetesRisk).add_asgi_middleware(Edge)
+cast(Any, Endpoint).add_asgi_middleware(Edge)

@@ -59,7 +59,6 @@ class Running:
             "HIPAA_MLOPS_RUNTIME": "compose",
             "HIPAA_MLOPS_PROFILE": "stack",
             "HIPAA_MLOPS_PORT_BASE": str(self.settings.port_base),
-            "HIPAA_MLOPS_SERVING_PROJECT": self.settings.serving_project,
         }
         hipaa_mlops = Path(sys.executable).with_name("hipaa-mlops")
         result = subprocess.run(
@@ -85,7 +84,6 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
         runtime="compose",
         profile="stack",
         port_base=free_port_base(),
-        serving_project="diabetes",
     )
     stack = ComposeStack(settings)
     stack.write_files()
@@ -104,4 +102,7 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
         stack.started()
         yield Running(settings, stack, compose)
     finally:
+        # The projects' endpoints are in the stack's own projects file, which only
+        # `ComposeStack` passes to `docker compose`: it takes them down too.
+        stack.remove()
         compose.stop(down=True)

@@ -17,23 +17,26 @@ from pathlib import Path
 import pytest
 import requests
 
+import contract as contracts
 from safeguards import credentials, keys, objectstore, openbao
 from safeguards.audit import ANCHORS, AuditLog
 from safeguards.errors import AccessDenied
 from safeguards.objectstore import s3_client
 from safeguards.settings import COMPOSE_SUBNETS
 from services.containers.images import load_record
-from services.serving import inputs
+from services.prometheus import launcher as prometheus
 from services.topology import services_for
-from tests.conftest import wait_until
+from tests.conftest import endpoint_url, wait_until
 from tests.docker.conftest import Running
 
 # The first test waits for the stack to come up (two minutes on a loaded 2-core machine).
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
 PROJECT, OTHER = "diabetes", "otherteam"
-PUBLISHED = [s.name for s in services_for("stack") if "edge" in s.networks]
-UNPUBLISHED = [s.name for s in services_for("stack") if "edge" not in s.networks]
+FIXED = [s for s in services_for("stack") if not s.per_project]
+PUBLISHED = [s.name for s in FIXED if "edge" in s.networks]
+UNPUBLISHED = [s.name for s in FIXED if "edge" not in s.networks]
+RECORD = contracts.parse(contracts.example("diabetes")).example()
 # SeaweedFS's master, volume and filer ports and their gRPC, and the S3 gateway's gRPC:
 # never published; the first six on its container's loopback only.
 SEAWEEDFS_INTERNAL = range(10, 17)
@@ -69,7 +72,7 @@ def _connects(host: str, port: int) -> bool:
 
 def test_every_server_is_healthy(compose_stack: Running) -> None:
     states = {s.name: s.state for s in compose_stack.stack.status()}
-    assert states == {s.name: "running" for s in services_for("stack")}
+    assert states == {s.name: "running" for s in FIXED}
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
@@ -130,10 +133,14 @@ def test_the_data_plane_cannot_be_reached_from_the_host(compose_stack: Running) 
     assert not [p for p in inside if _connects(seaweedfs, p)]
 
 
+def _url(running: Running) -> str:
+    return endpoint_url(running.settings, openbao.login(running.settings, "operator"), PROJECT)
+
+
 def _score(running: Running, key: str) -> requests.Response:
     return requests.post(
-        f"{running.settings.url('serving')}/v1/predict",
-        json=dict(inputs.EXAMPLE),
+        f"{_url(running)}/v1/predict",
+        json=RECORD,
         headers={"Authorization": f"Bearer {key}"},
         verify=str(running.settings.ca_bundle),
         timeout=30,
@@ -142,16 +149,17 @@ def _score(running: Running, key: str) -> requests.Response:
 
 @pytest.fixture(scope="module")
 def served(compose_stack: Running) -> str:
-    """The served project from data to champion through the CLI; its API key."""
+    """A project from data to champion through the CLI (whose first promotion starts the
+    project's endpoint container); its API key."""
     cli = compose_stack.cli
-    cli("projects", "create", PROJECT)
+    cli("projects", "create", PROJECT, "--contract", "diabetes")
     cli("data", "synth", "patients", "--project", PROJECT, "--rows", "6000", "--seed", "3")
     cli("data", "ingest", "--project", PROJECT, "--name", "raw", "--synthetic", "patients")
     cli("data", "deidentify", "clean", "--project", PROJECT, "--source", "raw")
     cli("model", "train", "--project", PROJECT, "--dataset", "clean")
     cli("model", "promote", "1", "--project", PROJECT)
     key = cli("serving", "keys", "create", "--project", PROJECT, "--client", "tests").stdout
-    ready = f"{compose_stack.settings.url('serving')}/readyz"
+    ready = f"{_url(compose_stack)}/readyz"
 
     def loaded() -> bool:
         response = requests.get(ready, verify=str(compose_stack.settings.ca_bundle), timeout=5)
@@ -168,13 +176,35 @@ def test_a_project_goes_from_data_to_a_score_over_https_with_a_key(
     assert response.status_code == 200, response.text
     assert 0.0 <= response.json()["probability"] <= 1.0
     assert _score(compose_stack, "diabetes_0000000000000000.not-a-key").status_code == 401
+    states = {s.name: s.state for s in compose_stack.stack.status()}
+    assert states[f"serving-{PROJECT}"] == "running"
+    port = int(_url(compose_stack).rsplit(":", 1)[1])
+    assert _handshake(compose_stack, port) in ("TLSv1.2", "TLSv1.3")
+
+
+def test_prometheus_scrapes_the_projects_endpoint_and_worker_with_its_key(
+    compose_stack: Running, served: str
+) -> None:
+    settings = compose_stack.settings
+
+    def up() -> list[str]:
+        answer = requests.get(
+            f"{prometheus.url(settings)}/api/v1/query",
+            params={"query": f'up{{project="{PROJECT}"}}'},
+            auth=(prometheus.ADMIN, prometheus.admin_password(settings)),
+            verify=str(settings.ca_bundle),
+            timeout=10,
+        )
+        return sorted(r["value"][1] for r in answer.json()["data"]["result"])
+
+    wait_until(lambda: up() == ["1", "1"], 90, "the project's two targets scraped", every=2)
 
 
 def test_another_project_is_refused_everything_of_the_first(
     compose_stack: Running, served: str
 ) -> None:
     settings = compose_stack.settings
-    compose_stack.cli("projects", "create", OTHER)
+    compose_stack.cli("projects", "create", OTHER, "--contract", "readmission")
     intruder = openbao.login(settings, keys.identity(OTHER))
     with pytest.raises(AccessDenied):
         credentials.read(intruder, objectstore.s3_credentials_path(PROJECT, "workload"))
@@ -194,7 +224,7 @@ def test_restarted_containers_keep_their_data_and_come_back_unsealed(
     compose_stack: Running, served: str
 ) -> None:
     before = _score(compose_stack, served).json()["probability"]
-    compose_stack.stack.restart("openbao", "serving")
+    compose_stack.stack.restart("openbao", f"serving-{PROJECT}")
     operator = openbao.login(compose_stack.settings, "operator")
     assert keys.describe(operator, PROJECT)["latest_version"] == 1
     assert _score(compose_stack, served).json()["probability"] == before

@@ -15,11 +15,14 @@ from typing import Any
 import hvac
 import pytest
 
+import contract as contracts
 from pipeline import projects
 from safeguards import keys, openbao
 from safeguards.audit import GENESIS, AuditLog, _anchor_name, _digest, _line
 from safeguards.errors import AccessDenied, AuditChainError
 from safeguards.settings import Settings
+
+DIABETES = contracts.example("diabetes")
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +34,7 @@ def scene(
     """The operator refuses a promotion of alpha's model, alpha logs some work, the
     operator logs more: (the operator's log, alpha's log, the auditor's view)."""
     project = f"alpha{uuid.uuid4().hex[:6]}"
-    projects.create_project(operator, stack, project, reload_lake=lambda: None)
+    projects.create_project(operator, stack, project, DIABETES, reload_lake=lambda: None)
     anchor = f"audit/test-{uuid.uuid4().hex}"
     path = tmp_path / "audit.jsonl"
     ops = AuditLog(path, operator, anchor=anchor)

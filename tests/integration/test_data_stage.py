@@ -1,4 +1,5 @@
-"""DATA against real servers: pseudonyms in OpenBao, zones by identity, DVC versions."""
+"""DATA against real servers: pseudonyms in OpenBao, zones by identity, DVC versions,
+tables checked against the project's contract, synthetic twins of de-identified data."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from pathlib import Path
 import hvac
 import pytest
 
+import contract as contracts
 from safeguards import keys, objectstore, openbao
-from safeguards.errors import AccessDenied, ConfigError, IntegrityError
+from safeguards.errors import AccessDenied, ConfigError, GateRefused, IntegrityError
 from safeguards.settings import Settings
 from sandbox import synth
 from sandbox.steps import DataSteward
 from sandbox.versions import DatasetRepo
 
 pytestmark = pytest.mark.integration
+DIABETES = contracts.parse(contracts.example("diabetes"))
 
 
 @pytest.fixture
@@ -25,6 +28,7 @@ def sandbox(stack: Settings, operator: hvac.Client, tmp_path: Path) -> tuple[Set
     """A fresh project whose lake and dataset repository live in a fresh directory."""
     project = f"d{uuid.uuid4().hex[:10]}"
     keys.create_project(operator, stack, project)
+    contracts.store(operator, project, contracts.example("diabetes"))
     # Its own audit log too: two logs never share the anchors of one.
     isolated = stack.model_copy(update={"data_dir": tmp_path, "audit_log": f"test-{project}"})
     (tmp_path / "tls").mkdir()
@@ -100,13 +104,45 @@ def test_data_stage_end_to_end_with_evidence(sandbox: tuple[Settings, str]) -> N
     assert "MRN" not in steward.repo.read("week-1").astype(str).to_csv()
 
 
+def test_a_synthetic_twin_mirrors_a_deidentified_version_and_is_gated(
+    sandbox: tuple[Settings, str],
+) -> None:
+    settings, project = sandbox
+    steward = DataSteward(settings, project)
+    steward.synth("seed", rows=3000, seed=4)
+    with pytest.raises(GateRefused, match="no de-identification evidence"):
+        steward.synth("copy", rows=1000, source="seed")
+    steward.ingest("raw", steward.repo.read("seed"))
+    source = steward.deidentify("clean", source="raw")
+    twin = steward.synth("twin", rows=2000, seed=5, source="clean")
+    assert twin["source"] == f"clean@{source['revision']}"
+    assert twin["synthesizer"] == "copula" and twin["privacy_gate"]["dcr_ratio"] >= 0.7
+    frame = steward.repo.read("twin")
+    assert list(frame.columns) == DIABETES.raw_columns
+    steward.ingest("twin-raw", frame)
+    assert steward.deidentify("twin-clean", source="twin-raw")["rows"] == 2000
+
+
+def test_a_table_that_breaks_the_contract_is_refused_before_it_is_stored(
+    sandbox: tuple[Settings, str], tmp_path: Path
+) -> None:
+    settings, project = sandbox
+    steward = DataSteward(settings, project)
+    frame, _ = synth.synthesize(DIABETES, 50, seed=6)
+    path = tmp_path / "raw.csv"
+    frame.assign(hba1c=frame["hba1c"].where(frame.index != 7, 44.0)).to_csv(path, index=False)
+    with pytest.raises(ConfigError, match="row 8, column hba1c: outside 3-18"):
+        steward.ingest_file("bad", path)
+    assert steward.store.list("raw-phi") == []
+
+
 def test_dvc_checks_out_an_old_version_bit_identical_from_the_remote(
     sandbox: tuple[Settings, str],
 ) -> None:
     settings, project = sandbox
     repo = DatasetRepo(settings, project, openbao.login(settings, keys.ingest_identity(project)))
-    v1, _ = synth.synthesize(2000, "baseline", seed=1)
-    v2, _ = synth.synthesize(2000, "older", seed=2)
+    v1, _ = synth.synthesize(DIABETES, 2000, "baseline", seed=1)
+    v2, _ = synth.synthesize(DIABETES, 2000, "older", seed=2)
     first = repo.commit("cohort", v1, "synthetic")
     repo.commit("cohort", v2, "synthetic")
     shutil.rmtree(repo.root / ".dvc" / "cache")  # force a fetch from the remote
@@ -120,7 +156,7 @@ def test_dvc_checks_out_an_old_version_bit_identical_from_the_remote(
 def test_dvc_version_refuses_a_corrupted_remote_copy(sandbox: tuple[Settings, str]) -> None:
     settings, project = sandbox
     repo = DatasetRepo(settings, project, openbao.login(settings, keys.ingest_identity(project)))
-    frame, _ = synth.synthesize(500, "baseline", seed=1)
+    frame, _ = synth.synthesize(DIABETES, 500, "baseline", seed=1)
     meta = repo.commit("small", frame, "synthetic")
     shutil.rmtree(repo.root / ".dvc" / "cache")
     (repo.root / "small.parquet.sealed").unlink()
@@ -144,7 +180,7 @@ def test_deidentified_zone_requires_evidence(sandbox: tuple[Settings, str]) -> N
 def test_dvc_remote_on_the_lake_is_sse_kms(lake: Settings, lake_pair: tuple[str, str]) -> None:
     project, _ = lake_pair
     repo = DatasetRepo(lake, project, openbao.login(lake, keys.ingest_identity(project)))
-    frame, _ = synth.synthesize(1000, "baseline", seed=9)
+    frame, _ = synth.synthesize(DIABETES, 1000, "baseline", seed=9)
     meta = repo.commit("lake-cohort", frame, "synthetic")
     shutil.rmtree(repo.root / ".dvc" / "cache")
     assert repo.read("lake-cohort", meta["revision"]).equals(frame)

@@ -17,9 +17,8 @@ import requests
 from pipeline.training import ModelSteward
 from safeguards import openbao
 from safeguards.audit import AuditLog
-from services.serving import launcher as serving
 from services.supervisor import Supervisor
-from tests.conftest import settings_for
+from tests.conftest import endpoint_url, settings_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,9 +71,8 @@ def test_the_demo_closes_the_loop_from_data_to_a_retrained_champion(tmp_path: Pa
         champion = ModelSteward(settings, "diabetes").registry.champion()
         assert champion is not None and champion.version == "2"
         assert champion.tags["dataset.name"] == "week-2"
-        ready = requests.get(
-            f"{serving.url(settings)}/readyz", verify=str(settings.ca_bundle), timeout=10
-        )
+        url = endpoint_url(settings, openbao.login(settings, "operator"), "diabetes")
+        ready = requests.get(f"{url}/readyz", verify=str(settings.ca_bundle), timeout=10)
         assert ready.json()["model_version"] == "2"
 
         reports = sorted((settings.data_dir / "reports").glob("*-v1-*.html"))

@@ -15,32 +15,34 @@ import pandas as pd
 import pytest
 import requests
 
+import contract as contracts
 from pipeline.training import ModelSteward
 from safeguards import apikeys
 from safeguards.settings import Settings
 from sandbox import synth
 from services.prometheus import launcher as prometheus
 from services.serving import inputs
-from services.serving import launcher as serving
 from services.supervisor import Supervisor
-from tests.conftest import deidentified_project, wait_until
+from tests.conftest import deidentified_project, endpoint_url, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-RESTARTED = ("prometheus", "monitoring", "serving")
+DIABETES = contracts.parse(contracts.example("diabetes"))
 
 
 @dataclass
 class Loop:
     settings: Settings
+    project: str
+    url: str
     key: str
     training: pd.DataFrame
 
     def score(self, patients: pd.DataFrame) -> None:
-        records = inputs.request_records(patients)
+        records = inputs.request_records(patients, DIABETES)
         for start in range(0, len(records), 500):
             response = requests.post(
-                f"{serving.url(self.settings)}/v1/predict/batch",
+                f"{self.url}/v1/predict/batch",
                 json={"records": records[start : start + 500]},
                 headers={"Authorization": f"Bearer {self.key}"},
                 verify=str(self.settings.ca_bundle),
@@ -66,15 +68,14 @@ class Loop:
 
 @pytest.fixture(scope="module")
 def loop(stack: Settings, lake: Settings, operator: hvac.Client) -> Iterator[Loop]:
-    """A project with a champion; its endpoint, monitoring worker (every 2 s, retraining
-    off) and Prometheus (scraping every second) restarted for it."""
-    project = deidentified_project(stack, operator, rows=20_000, seed=0)
+    """A project with a champion; its endpoint, the monitoring worker (every 2 s, retraining
+    off) and Prometheus (scraping every second) started for it."""
+    project = deidentified_project(stack, operator, rows=20_000, seed=0, served=True)
     steward = ModelSteward(stack, project)
     version = steward.train("clean").registered.version
     assert steward.promote(version, "operator:test-drift").decision.approved
     settings = stack.model_copy(
         update={
-            "serving_project": project,
             "serving_poll_seconds": 1.0,
             "serving_capture_seconds": 1.0,
             "monitor_interval_seconds": 2.0,
@@ -82,21 +83,23 @@ def loop(stack: Settings, lake: Settings, operator: hvac.Client) -> Iterator[Loo
             "prometheus_scrape_seconds": 1.0,
         }
     )
+    restarted = ("prometheus", "monitoring", f"serving-{project}")
     supervisor = Supervisor(settings)
-    for name in RESTARTED:
+    for name in restarted:
         supervisor.stop(name)
     try:
         supervisor.up("stack")
         _, key = apikeys.create(operator, project, "test-client")
         training, _ = steward.training_data("clean")
-        yield Loop(settings, key, training)
+        yield Loop(settings, project, endpoint_url(settings, operator, project), key, training)
     finally:
-        for name in RESTARTED:
+        for name in restarted:
             supervisor.stop(name)
 
 
 def _analysed(loop: Loop, rows: int) -> Callable[[], bool]:
-    return lambda: loop.value('monitoring_analysed_rows{job="monitoring"}') == rows
+    query = f'monitoring_analysed_rows{{job="monitoring", project="{loop.project}"}}'
+    return lambda: loop.value(query) == rows
 
 
 def test_a_stable_population_raises_no_drift_alert_and_a_shifted_one_does(loop: Loop) -> None:
@@ -104,20 +107,22 @@ def test_a_stable_population_raises_no_drift_alert_and_a_shifted_one_does(loop: 
     loop.score(loop.training.sample(1500, random_state=7))
     wait_until(_analysed(loop, 1500), 90, "a monitoring run over the stable traffic", every=1)
     time.sleep(3)  # the rules are evaluated every second: give them a few rounds
-    assert loop.value('monitoring_drift_detected{job="monitoring"}') == 0
-    assert loop.query('ALERTS{alertname="DataDrift"}') == []
-    assert loop.value('up{job="monitoring"}') == 1
-    estimated = loop.value("monitoring_estimated_auroc")
+    mine = f'project="{loop.project}"'
+    assert loop.value(f'monitoring_drift_detected{{job="monitoring", {mine}}}') == 0
+    assert loop.query(f'ALERTS{{alertname="DataDrift", {mine}}}') == []
+    assert loop.value(f'up{{job="monitoring", {mine}}}') == 1
+    assert loop.value(f'up{{job="serving", {mine}}}') == 1
+    estimated = loop.value(f"monitoring_estimated_auroc{{{mine}}}")
     assert estimated is not None and 0.7 < estimated < 0.95
 
-    older, _ = synth.synthesize(2500, "older", seed=1)
+    older, _ = synth.synthesize(DIABETES, 2500, "older", seed=1)
     loop.score(older)
     wait_until(_analysed(loop, 4000), 90, "a monitoring run over the shifted traffic", every=1)
     wait_until(
-        lambda: bool(loop.query('ALERTS{alertname="DataDrift",alertstate="firing"}')),
+        lambda: bool(loop.query(f'ALERTS{{alertname="DataDrift",alertstate="firing",{mine}}}')),
         30,
         "DataDrift firing",
         every=1,
     )
-    drifted = loop.query('ALERTS{alertname="FeatureDrift",alertstate="firing"}')
+    drifted = loop.query(f'ALERTS{{alertname="FeatureDrift",alertstate="firing",{mine}}}')
     assert "age" in {alert["metric"]["feature"] for alert in drifted}

@@ -3,17 +3,18 @@
 Three projects: alpha (the attacker's), beta (created, the victim), gamma (not created
 yet). Each of alpha's identities — its workload, its data steward, its serving endpoint,
 its two MLflow users and its API key — tries every operation on beta's resources, on
-gamma's future names, on its own records that only the operator may write, and on the
-platform's (audit keys and anchors, policies, AppRoles, MLflow admin, operator records,
-PKI). Every attempt runs against the real OpenBao and MLflow servers; the matrix is
-printed, and everything must be denied except the documented rows.
+gamma's future names, on its own records that only the operator may write (its contract
+among them), and on the platform's (audit keys and anchors, policies, AppRoles, MLflow
+admin, operator records and endpoint slots, PKI); its API key, on beta's endpoint. Every
+attempt runs against the real OpenBao and MLflow servers; the matrix is printed, and
+everything must be denied except the documented rows.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import hvac
@@ -21,14 +22,24 @@ import hvac.exceptions
 import pytest
 import requests
 
+import contract as contracts
 from pipeline import projects
 from safeguards import apikeys, audit, credentials, keys, openbao
 from safeguards.errors import AccessDenied, SafeguardError
+from safeguards.registry import (
+    credential_path,
+    experiment_name,
+    model_name,
+    project_user,
+    serving_user,
+)
+from safeguards.registry import url as registry_url
 from safeguards.settings import Settings
-from services.mlflow import launcher as mlflow
-from services.serving import inputs
+from services import topology
 from services.serving import launcher as serving
 from services.supervisor import Supervisor
+from services.topology import Instance
+from tests.conftest import endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +72,8 @@ class Alpha:
     bao: dict[str, hvac.Client]
     mlflow_password: dict[str, str]
     api_key: str
+    # Beta's endpoint, which alpha's key is tried on.
+    beta_endpoint: str
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +83,10 @@ def names() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def alpha(stack: Settings, operator: hvac.Client, names: dict[str, str]) -> Alpha:
-    Supervisor(stack).up("sandbox")  # the endpoint, which an earlier module may have stopped
+def alpha(stack: Settings, operator: hvac.Client, names: dict[str, str]) -> Iterator[Alpha]:
     for project in (names["alpha"], names["beta"]):
-        projects.create_project(operator, stack, project, reload_lake=lambda: None)
+        text = contracts.example("diabetes")
+        projects.create_project(operator, stack, project, text, reload_lake=lambda: None)
     a = names["alpha"]
     bao = {
         "workload": openbao.login(stack, keys.identity(a)),
@@ -81,12 +94,10 @@ def alpha(stack: Settings, operator: hvac.Client, names: dict[str, str]) -> Alph
         "serving": openbao.login(stack, keys.serving_identity(a)),
     }
     passwords = {
-        "mlflow-user": credentials.read(
-            operator, mlflow.credential_path(a, mlflow.project_user(a))
-        )["password"],
-        "mlflow-serving": credentials.read(
-            operator, mlflow.credential_path(a, mlflow.serving_user(a))
-        )["password"],
+        "mlflow-user": credentials.read(operator, credential_path(a, project_user(a)))["password"],
+        "mlflow-serving": credentials.read(operator, credential_path(a, serving_user(a)))[
+            "password"
+        ],
     }
     # An anchor the operator wrote, for the overwrite and delete attempts; under a prefix
     # of its own, so that the session's audit log keeps verifying.
@@ -94,7 +105,13 @@ def alpha(stack: Settings, operator: hvac.Client, names: dict[str, str]) -> Alph
         "tester", "insiders.setup", "audit/insiders"
     )
     _, key = apikeys.create(operator, a, "insider")
-    return Alpha(stack, bao, passwords, key)
+    beta = endpoint(stack, operator, names["beta"])
+    supervisor = Supervisor(beta)
+    supervisor.start(Instance(topology.service("serving"), beta))
+    try:
+        yield Alpha(stack, bao, passwords, key, serving.url(beta))
+    finally:
+        supervisor.stop(f"serving-{names['beta']}")
 
 
 def _openbao(action: Callable[[hvac.Client], object]) -> Callable[[Alpha, str], str]:
@@ -119,11 +136,11 @@ def _mlflow(
         if identity not in who.mlflow_password:
             return NA
         a = NAMES["alpha"]
-        user = mlflow.project_user(a) if identity == "mlflow-user" else mlflow.serving_user(a)
+        user = project_user(a) if identity == "mlflow-user" else serving_user(a)
         payload = {"params" if method == "GET" else "json": body(NAMES)}
         response = requests.request(
             method,
-            f"{mlflow.url(who.settings)}/api/{path}",
+            f"{registry_url(who.settings)}/api/{path}",
             **payload,  # type: ignore[arg-type]
             auth=(user, who.mlflow_password[identity]),
             verify=str(who.settings.ca_bundle),
@@ -138,8 +155,8 @@ def _endpoint(who: Alpha, identity: str) -> str:
     if identity != "api-key":
         return NA
     response = requests.post(
-        f"{serving.url(who.settings)}/v1/predict",
-        json=inputs.EXAMPLE,
+        f"{who.beta_endpoint}/v1/predict",
+        json=contracts.parse(contracts.example("diabetes")).example(),
         headers={"Authorization": f"Bearer {who.api_key}"},
         verify=str(who.settings.ca_bundle),
         timeout=30,
@@ -185,6 +202,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
         _openbao(_write("transit/keys/proj-{beta}/config", deletion_allowed=True)),
     ),
     ("beta: read its training password", _openbao(_kv_read("projects/{beta}/mlflow"))),
+    ("beta: read its contract", _openbao(_kv_read("projects/{beta}/contract"))),
     ("beta: rewrite its S3 record", _openbao(_kv("projects/{beta}/s3"))),
     (
         "beta: list its API keys",
@@ -205,7 +223,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
         _mlflow(
             "GET",
             "2.0/mlflow/experiments/get-by-name",
-            lambda n: {"experiment_name": f"{n['alpha']}/diabetes-risk"},
+            lambda n: {"experiment_name": experiment_name(n["alpha"])},
         ),
     ),
     (
@@ -213,7 +231,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
         _mlflow(
             "GET",
             "2.0/mlflow/experiments/get-by-name",
-            lambda n: {"experiment_name": f"{n['beta']}/diabetes-risk"},
+            lambda n: {"experiment_name": experiment_name(n["beta"])},
         ),
     ),
     (
@@ -221,7 +239,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
         _mlflow(
             "POST",
             "2.0/mlflow/registered-models/alias",
-            lambda n: {"name": f"{n['beta']}-diabetes-risk", "alias": "champion", "version": "1"},
+            lambda n: {"name": model_name(n["beta"]), "alias": "champion", "version": "1"},
         ),
     ),
     (
@@ -230,9 +248,9 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
             "POST",
             "3.0/mlflow/users/permissions/grant",
             lambda n: {
-                "username": mlflow.project_user(n["alpha"]),
+                "username": project_user(n["alpha"]),
                 "resource_type": "registered_model",
-                "resource_id": f"{n['beta']}-diabetes-risk",
+                "resource_id": model_name(n["beta"]),
                 "permission": "MANAGE",
             },
         ),
@@ -242,7 +260,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
         _mlflow(
             "POST",
             "2.0/mlflow/experiments/create",
-            lambda n: {"name": mlflow.experiment_name(n["gamma"])},
+            lambda n: {"name": experiment_name(n["gamma"])},
         ),
     ),
     (
@@ -250,7 +268,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
         _mlflow(
             "POST",
             "2.0/mlflow/registered-models/create",
-            lambda n: {"name": mlflow.model_name(n["gamma"])},
+            lambda n: {"name": model_name(n["gamma"])},
         ),
     ),
     (
@@ -258,7 +276,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
         _mlflow(
             "POST",
             "2.0/mlflow/experiments/create",
-            lambda n: {"name": mlflow.experiment_name(f"{n['alpha']}-b")},
+            lambda n: {"name": experiment_name(f"{n['alpha']}-b")},
         ),
     ),
     (
@@ -266,7 +284,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
         _mlflow(
             "POST",
             "2.0/mlflow/registered-models/create",
-            lambda n: {"name": mlflow.model_name(f"{n['alpha']}-b")},
+            lambda n: {"name": model_name(f"{n['alpha']}-b")},
         ),
     ),
     (
@@ -275,14 +293,15 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
             "POST",
             "2.0/mlflow/registered-models/rename",
             lambda n: {
-                "name": mlflow.model_name(n["alpha"]),
-                "new_name": mlflow.model_name(n["gamma"]),
+                "name": model_name(n["alpha"]),
+                "new_name": model_name(n["gamma"]),
             },
         ),
     ),
     ("alpha: rewrite its own S3 record", _openbao(_kv("projects/{alpha}/s3"))),
     ("alpha: rewrite its steward's S3 record", _openbao(_kv("ingest/{alpha}/s3"))),
     ("alpha: rewrite its MLflow password", _openbao(_kv("projects/{alpha}/mlflow"))),
+    ("alpha: rewrite its contract", _openbao(_kv("projects/{alpha}/contract"))),
     ("alpha: add an API key", _openbao(_kv("projects/{alpha}/api-keys/{alpha}_0000000000000000"))),
     ("alpha: read its training password", _openbao(_kv_read("projects/{alpha}/mlflow"))),
     ("alpha: new raw-PHI data key", _openbao(_write("transit/datakey/plaintext/phi-{alpha}"))),
@@ -342,6 +361,7 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
     ("operator: new secret id", _openbao(_write("auth/approle/role/operator/secret-id"))),
     ("operator: MLflow admin password", _openbao(_kv_read("services/mlflow/admin"))),
     ("operator: record gamma as created", _openbao(_kv("services/projects/{gamma}"))),
+    ("operator: claim an endpoint slot", _openbao(_kv("services/slots/199"))),
     (
         "PKI: issue a server certificate",
         _openbao(_write("pki/issue/server", common_name="localhost")),

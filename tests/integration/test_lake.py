@@ -19,7 +19,6 @@ from safeguards.errors import AccessDenied, NotFound, SafeguardError, Unavailabl
 from safeguards.settings import Settings
 from services.seaweedfs.launcher import admin_client
 from services.supervisor import Supervisor
-from services.topology import SERVICES
 
 pytestmark = pytest.mark.integration
 
@@ -205,7 +204,6 @@ def test_kill_9_during_a_large_upload_leaves_no_partial_object(
     store.put("deidentified", "earlier.bin", earlier)
     admin = admin_client(lake, operator)
     supervisor = Supervisor(lake)
-    weed = next(s for s in SERVICES if s.name == "seaweedfs")
 
     uploader = subprocess.Popen(
         [sys.executable, "-c", UPLOADER, str(lake.data_dir), str(lake.port_base), project],
@@ -216,7 +214,7 @@ def test_kill_9_during_a_large_upload_leaves_no_partial_object(
         while _parts_in_flight(admin, bucket) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert uploader.poll() is None, "the upload finished before the server could be killed"
-        pid = supervisor.pid(weed)
+        pid = supervisor.pid("seaweedfs")
         assert pid is not None
         os.killpg(pid, signal.SIGKILL)
         uploader.wait(timeout=120)

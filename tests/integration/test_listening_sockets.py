@@ -32,7 +32,7 @@ from safeguards import pki
 from safeguards.settings import PORT_OFFSETS, Settings
 from services.postgres import launcher as postgres
 from services.supervisor import Supervisor
-from services.topology import SERVICES, services_for
+from services.topology import services_for
 
 pytestmark = pytest.mark.integration
 
@@ -171,8 +171,8 @@ def inventory(settings: Settings) -> dict[str, list[Listener]]:
     """Every running server's listening sockets, by service."""
     supervisor = Supervisor(settings)
     found: dict[str, list[Listener]] = {}
-    for service in services_for("stack"):
-        root = supervisor.pid(service)
+    for service, name in ((s, n) for s in services_for("stack") for n in supervisor.names(s)):
+        root = supervisor.pid(name)
         if root is None:
             continue
         by_inode: dict[int, Listener] = {}
@@ -195,7 +195,7 @@ def inventory(settings: Settings) -> dict[str, list[Listener]]:
                         inode, Listener(service.name, proto, host, port, uid)
                     )
                     listener.pids.add(pid)
-        found[service.name] = sorted(by_inode.values(), key=lambda s: (s.proto, s.port))
+        found[name] = sorted(by_inode.values(), key=lambda s: (s.proto, s.port))
     return found
 
 
@@ -404,9 +404,11 @@ def verdict(settings: Settings, listener: Listener) -> tuple[bool, str]:
     return verdict_unix(settings, listener)
 
 
-def check(settings: Settings, expected: set[str]) -> None:
+def check(settings: Settings, expected: dict[str, int]) -> None:
+    """Every running server's sockets; `expected` servers (by name, with their port) must
+    be among them."""
     found = inventory(settings)
-    assert expected <= set(found), f"not running: {expected - set(found)}"
+    assert set(expected) <= set(found), f"not running: {set(expected) - set(found)}"
     rows = []
     for service in found:
         for listener in found[service]:
@@ -423,16 +425,26 @@ def check(settings: Settings, expected: set[str]) -> None:
     table = "\n".join(lines)
     print("\n" + table)
     # Not vacuous: each server is seen listening on its own port.
-    for server in (s for s in SERVICES if s.name in expected):
-        ports = {listener.port for listener in found[server.name] if listener.proto[:3] == "tcp"}
-        assert server.port(settings) in ports, f"{server.name} not seen on its port\n{table}"
+    for name, port in expected.items():
+        ports = {listener.port for listener in found[name] if listener.proto[:3] == "tcp"}
+        assert port in ports, f"{name} not seen on its port\n{table}"
     failures = [row for row in rows if not row[0]]
     assert not failures, f"{len(failures)} socket(s) neither verified TLS nor private:\n{table}"
 
 
-def test_every_socket_of_the_sandbox_is_verified_tls_or_private(stack: Settings) -> None:
-    check(stack, {s.name for s in services_for("sandbox")})
+def _expected(settings: Settings, endpoint: Settings, profile: str) -> dict[str, int]:
+    servers = [s for s in services_for(profile) if not s.per_project]
+    name = f"serving-{endpoint.serving_project}"
+    return {s.name: s.port(settings) for s in servers} | {name: endpoint.port("serving")}
 
 
-def test_every_socket_of_the_stack_is_verified_tls_or_private(tracking: Settings) -> None:
-    check(tracking, {s.name for s in services_for("stack")})
+def test_every_socket_of_the_sandbox_is_verified_tls_or_private(
+    stack: Settings, running_endpoint: Settings
+) -> None:
+    check(stack, _expected(stack, running_endpoint, "sandbox"))
+
+
+def test_every_socket_of_the_stack_is_verified_tls_or_private(
+    tracking: Settings, running_endpoint: Settings
+) -> None:
+    check(tracking, _expected(tracking, running_endpoint, "stack"))

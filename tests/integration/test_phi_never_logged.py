@@ -56,8 +56,9 @@ def test_cli_errors_do_not_echo_input(stack: Settings, tmp_path: Path) -> None:
         "HIPAA_MLOPS_PORT_BASE": str(stack.port_base),
     }
     bad_project = CANARIES["ssn"]
+    command = ["projects", "create", bad_project, "--contract", "diabetes"]
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "projects", "create", bad_project],
+        [sys.executable, "-m", "pipeline.cli", *command],
         capture_output=True,
         text=True,
         env=env,

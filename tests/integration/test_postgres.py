@@ -19,11 +19,8 @@ from safeguards.settings import Settings
 from services.mlflow import launcher as mlflow
 from services.postgres import launcher as postgres
 from services.supervisor import Supervisor
-from services.topology import SERVICES
 
 pytestmark = pytest.mark.integration
-
-PG = next(s for s in SERVICES if s.name == "postgres")
 
 
 def password(settings: Settings, path: str) -> str:
@@ -157,10 +154,10 @@ def test_status_shows_postgres_by_its_address(tracking: Settings) -> None:
 def test_stop_is_clean_and_a_restart_keeps_the_data(tracking: Settings) -> None:
     name, experiment_id = create_experiment(tracking)
     supervisor = Supervisor(tracking)
-    pid = supervisor.pid(PG)
+    pid = supervisor.pid("postgres")
     assert pid is not None
     supervisor.stop("postgres")
-    assert supervisor.pid(PG) is None
+    assert supervisor.pid("postgres") is None
     with pytest.raises(ProcessLookupError):
         os.killpg(pid, 0)
     log = (tracking.data_dir / "logs" / "postgres.log").read_text().splitlines()

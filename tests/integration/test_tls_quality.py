@@ -37,14 +37,14 @@ import ssl
 import struct
 import subprocess
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from safeguards import pki
-from safeguards.settings import PORT_OFFSETS, Settings
+from safeguards.settings import PORT_OFFSETS, SERVING_PORTS, Settings
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
 
@@ -78,7 +78,8 @@ TARGETS = (
     Target("seaweedfs-s3", PORT_OFFSETS["seaweedfs"]),
     Target("mlflow", PORT_OFFSETS["mlflow"]),
     Target("postgres", PORT_OFFSETS["postgres"], postgres=True),
-    Target("serving", PORT_OFFSETS["serving"]),
+    # A project's endpoint: its port follows the project's slot (`scans` finds it).
+    Target("serving", SERVING_PORTS),
     Target("monitoring", PORT_OFFSETS["monitoring"]),
     Target("prometheus", PORT_OFFSETS["prometheus"]),
     *(Target(f"seaweedfs-{n}", o, mutual=True) for n, o in seaweedfs._INTERNAL.items()),
@@ -235,13 +236,18 @@ def _table(scans: dict[str, Scan]) -> str:
 
 
 @pytest.fixture(scope="module")
-def scans(stack: Settings, lake: Settings, request: pytest.FixtureRequest) -> dict[str, Scan]:
-    """Every server running (earlier modules may have stopped some), each port scanned once."""
+def scans(
+    stack: Settings, lake: Settings, running_endpoint: Settings, request: pytest.FixtureRequest
+) -> dict[str, Scan]:
+    """Every server running (earlier modules may have stopped some), a project's endpoint
+    among them, each port scanned once."""
     if shutil.which("openssl") is None:
         pytest.fail("the openssl command line tool is needed for the TLS 1.3 scan")
     Supervisor(stack).up("sandbox")
     Supervisor(lake).up("stack", timeout=180)
-    result = {t.name: Scanner(lake, t).scan() for t in TARGETS}
+    slot = SERVING_PORTS + int(running_endpoint.serving_slot or 0)
+    targets = [replace(t, offset=slot) if t.name == "serving" else t for t in TARGETS]
+    result = {t.name: Scanner(lake, t).scan() for t in targets}
     capture = request.config.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled():
         print("\n" + _table(result))
@@ -281,6 +287,7 @@ def test_chain_passes_strict_validation_against_the_stack_ca(
     chain = verifier.verify(leaf, intermediates)
     assert chain[-1] in roots
     target = next(t for t in TARGETS if t.name == name)
+    target = replace(target, offset=scans[name].port - lake.port_base)
     # OpenSSL's own strict verification, hostname (the IP) included, in a real handshake.
     assert Scanner(lake, target).handshake(ssl.TLSVersion.TLSv1_2, "ECDHE", verify=True)
 

@@ -13,6 +13,7 @@ import yaml
 
 from safeguards import pki
 from safeguards.files import write_private
+from safeguards.projects import Project
 from safeguards.settings import Settings
 from services.prometheus import launcher
 
@@ -29,7 +30,8 @@ ALERTS = {
     "TargetDown",
 }
 # The only template an annotation may hold: a label that never carries a sample's value.
-_LABEL = re.compile(r"\s*\$labels\.(feature|method|job|instance)\s*")
+_LABEL = re.compile(r"\s*\$labels\.(project|feature|method|job|instance)\s*")
+SERVED = [Project("alpha", "created", 0), Project("beta", "created", 3)]
 
 
 def promtool(*args: str) -> str:
@@ -60,7 +62,9 @@ def configured(tmp_path: Path) -> Settings:
         key,
         cert,
     )
-    write_private(launcher.key_file(settings), b"diabetes_0123456789abcdef.not-a-real-key")
+    for project in SERVED:
+        key = f"{project.name}_0123456789abcdef.not-a-real-key".encode()
+        write_private(launcher.key_file(settings, project.name), key)
     return settings
 
 
@@ -90,28 +94,36 @@ def test_alerts_have_a_severity_and_template_only_labels(rule: dict[str, Any]) -
 
 def test_rendered_scrape_config_passes_promtool(configured: Settings, tmp_path: Path) -> None:
     path = tmp_path / "prometheus.yml"
-    path.write_text(launcher.render_config(configured))
+    path.write_text(launcher.render_config(configured, SERVED))
     out = promtool("check", "config", str(path))
     assert "SUCCESS: 9 rules found" in out
 
 
-def test_every_scrape_job_verifies_tls_with_the_stack_ca(configured: Settings) -> None:
-    text = launcher.render_config(configured)
+def test_each_project_is_scraped_with_its_own_key_over_verified_tls(
+    configured: Settings,
+) -> None:
+    text = launcher.render_config(configured, SERVED)
     config = yaml.safe_load(text)
     assert config["global"] == {"scrape_interval": "2000ms", "evaluation_interval": "2000ms"}
     assert config["rule_files"] == [str(MONITORING / "alerts.yml")]
     assert set(config) == {"global", "rule_files", "scrape_configs"}  # no remote write
-    jobs = config["scrape_configs"]
-    assert {job["job_name"] for job in jobs} == {"serving", "monitoring"}
-    for job in jobs:
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"serving-alpha", "monitoring-alpha", "serving-beta", "monitoring-beta"}
+    base = configured.port_base
+    targets = {name: job["static_configs"][0]["targets"] for name, job in jobs.items()}
+    assert targets["serving-alpha"] == [f"{configured.host}:{base + 20}"]
+    assert targets["serving-beta"] == [f"{configured.host}:{base + 23}"]
+    assert targets["monitoring-alpha"] == targets["monitoring-beta"]
+    for name, job in jobs.items():
+        kind, _, project = name.partition("-")
+        assert job["static_configs"][0]["labels"] == {"project": project}
+        assert job["relabel_configs"] == [{"target_label": "job", "replacement": kind}]
         assert job["scheme"] == "https"
         assert job["tls_config"] == {"ca_file": str(configured.ca_bundle), "min_version": "TLS12"}
         assert job["authorization"] == {
             "type": "Bearer",
-            "credentials_file": str(launcher.key_file(configured)),
+            "credentials_file": str(launcher.key_file(configured, project)),
         }
-        (target,) = job["static_configs"][0]["targets"]
-        assert target.startswith(f"{configured.host}:")
     assert "insecure" not in text and "server_name" not in text and "http://" not in text
 
 

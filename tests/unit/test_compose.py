@@ -2,11 +2,14 @@
 
 Read from the committed `compose/compose.yaml`: it must be what `services.compose`
 renders from `services/topology.py`, so the native and the compose stack cannot list
-different servers, ports, certificates, health checks or dependencies.
+different servers, ports, certificates, health checks or dependencies. Each project's
+endpoint is rendered at run time into the data directory (`render_projects`), under the
+same rules.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -16,13 +19,17 @@ from typing import Any
 import pytest
 import yaml
 
-from safeguards.settings import COMPOSE_SUBNETS, PORT_OFFSETS
+from safeguards.projects import Project
+from safeguards.settings import COMPOSE_SUBNETS, PORT_OFFSETS, Settings
 from services import compose, topology
 from services.openbao.launcher import SERVER_DOMAINS
 
 FILE = yaml.safe_load(compose.COMPOSE_FILE.read_text())
 SERVICES: dict[str, Any] = FILE["services"]
-SERVERS = [s.name for s in topology.services_for("stack")]
+FIXED = [s for s in topology.services_for("stack") if not s.per_project]
+SERVERS = [s.name for s in FIXED]
+SERVED = [Project("alpha", "created", 0), Project("beta", "created", 4)]
+PROJECTS = compose.render_projects(Settings(port_base=8200), SERVED)
 
 
 def test_the_committed_file_is_the_topology_rendered() -> None:
@@ -38,7 +45,7 @@ def test_every_server_of_the_stack_profile_and_only_those_is_a_long_running_serv
 
 
 def test_each_server_runs_its_own_topology_entry_with_a_tls_health_check() -> None:
-    for server in topology.services_for("stack"):
+    for server in FIXED:
         service = SERVICES[server.name]
         assert service["command"] == ["run", server.name]
         environment = service["environment"]
@@ -58,7 +65,7 @@ def test_each_server_runs_its_own_topology_entry_with_a_tls_health_check() -> No
 
 
 def test_dependencies_are_the_topologys_needs_and_wait_for_health() -> None:
-    for server in topology.services_for("stack"):
+    for server in FIXED:
         depends = SERVICES[server.name].get("depends_on", {})
         waited = {n.removesuffix("-ready") for n in depends if not n.endswith("-init")}
         assert waited == set(server.needs), server.name
@@ -133,6 +140,40 @@ def test_images_are_pinned_by_the_build_and_no_value_is_defaulted() -> None:
             assert not re.search(r"PASSWORD|SECRET|TOKEN|ROLE_ID", key), (name, key)
             variables = re.findall(r"\$\{[^}]*\}", value)
             assert all(v.endswith(":?}") for v in variables), (name, key)
+
+
+def test_each_served_project_gets_an_endpoint_of_its_own_under_the_same_rules() -> None:
+    services, volumes = PROJECTS["services"], PROJECTS["volumes"]
+    assert set(services) == {
+        "serving-alpha",
+        "serving-alpha-init",
+        "serving-beta",
+        "serving-beta-init",
+    }
+    assert set(volumes) == {"serving-alpha", "serving-beta"}
+    for project, port in (("alpha", 8220), ("beta", 8224)):
+        name = f"serving-{project}"
+        endpoint, init = services[name], services[f"{name}-init"]
+        assert endpoint["command"] == ["run", "serving"]
+        assert endpoint["ports"] == [f"127.0.0.1:{port}:{port}"]
+        assert endpoint["volumes"] == [f"{name}:/data", "ca:/data/tls:ro"]
+        assert init["volumes"] == [f"{name}:/data", "ca:/data/tls:ro", "credentials:/operator:ro"]
+        for service in (endpoint, init):
+            env = service["environment"]
+            assert (env["HIPAA_MLOPS_SERVING_PROJECT"], env["HIPAA_MLOPS_SERVING_SLOT"]) == (
+                project, str(port - 8220)
+            )  # fmt: skip
+            assert env["HIPAA_MLOPS_AUDIT_LOG"] == name
+            assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+            assert service["user"] == "10001:10001"
+        assert endpoint["environment"]["HIPAA_MLOPS_HEALTH_URL"] == (
+            f"https://127.0.0.1:{port}/healthz"
+        )
+        assert endpoint["depends_on"]["serving-" + project + "-init"] == {
+            "condition": "service_completed_successfully"
+        }
+        assert any(fnmatch.fnmatch(name, domain) for domain in SERVER_DOMAINS)
+    assert compose.render_projects(Settings(), []) == {"services": {}, "volumes": {}}
 
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI on this machine")

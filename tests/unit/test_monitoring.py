@@ -16,15 +16,18 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from model.train import FEATURES, TrainConfig, features, fit, split
+import contract as contracts
+from model.train import TrainConfig, fit, split
 from monitoring import analysis, lake, report
 from monitoring.metrics import Metrics
 from safeguards.errors import ConfigError
+from safeguards.registry import SklearnScorer
 from safeguards.settings import Settings
 from sandbox import synth
-from sandbox.schema import IDENTIFIERS, LABEL
 
 CHUNK = 500
+DIABETES = contracts.parse(contracts.example("diabetes"))
+FEATURES, LABEL = DIABETES.features, DIABETES.label
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,9 @@ class Champion:
     def captured(self, cohort: str, seed: int, rows: int = 2000) -> pd.DataFrame:
         """New patients of `cohort` scored by the model, as the endpoint captures them,
         with their true outcome beside (for `outcomes`)."""
-        patients, _ = synth.synthesize(rows, cohort, seed)
+        patients, _ = synth.synthesize(DIABETES, rows, cohort, seed)
         frame = patients[FEATURES].copy()
-        frame["probability"] = self.model.predict_proba(features(patients))[:, 1]
+        frame["probability"] = self.model.probabilities(contracts.model_frame(patients, DIABETES))
         frame["model_version"] = "1"
         frame["predicted_at"] = pd.date_range("2026-11-01", periods=rows, freq="min", tz="UTC")
         frame["prediction_id"] = [f"{i:032x}" for i in range(rows)]
@@ -50,20 +53,23 @@ class Champion:
     def analyse(
         self, captured: pd.DataFrame, outcomes: pd.Series | None = None, version: str = "1"
     ) -> analysis.Analysis:
-        frame = analysis.analysis_frame(captured, outcomes)
-        return analysis.analyse(self.drift_ref, self.performance_ref, frame, version, CHUNK)
+        frame = analysis.analysis_frame(captured, DIABETES, outcomes)
+        chunk = analysis.chunk_rows(CHUNK, self.drift_ref, self.performance_ref)
+        return analysis.analyse(
+            self.drift_ref, self.performance_ref, frame, version, chunk, DIABETES
+        )
 
 
 @pytest.fixture(scope="module")
 def champion() -> Champion:
     warnings.simplefilter("ignore")
-    training, _ = synth.synthesize(20_000, "baseline", seed=0)
-    train_rows, held_out = split(training, TrainConfig())
-    model = fit(train_rows, TrainConfig())
+    training, _ = synth.synthesize(DIABETES, 20_000, "baseline", seed=0)
+    train_rows, held_out = split(training, DIABETES, TrainConfig())
+    model = SklearnScorer(fit(train_rows, DIABETES, TrainConfig()))
     return Champion(
         model,
-        analysis.drift_reference(training),
-        analysis.performance_reference(model, held_out),
+        analysis.drift_reference(training, DIABETES),
+        analysis.performance_reference(model, held_out, DIABETES),
     )
 
 
@@ -97,6 +103,13 @@ def test_a_shifted_population_is_drift_in_the_features_it_moved(
     assert len(result.drifted_features) >= analysis.DRIFTED_FEATURES
 
 
+def test_a_window_of_fewer_chunks_than_a_verdict_needs_is_not_drift(champion: Champion) -> None:
+    captured = champion.captured("older", seed=1, rows=2 * CHUNK)
+    result = champion.analyse(captured)
+    assert result.chunks == 2 < analysis.MIN_VERDICT_CHUNKS
+    assert "age" in result.drifted_features and not result.drifted
+
+
 def test_realised_auroc_needs_a_chunk_of_reported_outcomes(
     champion: Champion,
 ) -> None:
@@ -116,6 +129,38 @@ def test_too_few_captured_rows_are_refused(
     captured = champion.captured("baseline", seed=105, rows=CHUNK - 1)
     with pytest.raises(ConfigError, match="fewer than one chunk"):
         champion.analyse(captured)
+
+
+def test_a_small_table_is_monitored_in_chunks_that_fit_its_references(
+    champion: Champion,
+) -> None:
+    """Pima-sized: 532 rows, 133 of them held out."""
+    drift, performance = champion.drift_ref.iloc[:532], champion.performance_ref.iloc[:133]
+    chunk = analysis.chunk_rows(CHUNK, drift, performance)
+    assert chunk == 66
+    captured = champion.captured("older", seed=7, rows=400)
+    frame = analysis.analysis_frame(captured, DIABETES)
+    result = analysis.analyse(drift, performance, frame, "1", chunk, DIABETES)
+    assert result.chunks == 6 and "age" in result.drifted_features
+
+
+def test_a_reference_too_small_to_monitor_is_named_with_its_size(champion: Champion) -> None:
+    with pytest.raises(ConfigError) as caught:
+        analysis.chunk_rows(CHUNK, champion.drift_ref, champion.performance_ref.iloc[:40])
+    assert str(caught.value) == (
+        "the performance reference (the rows the champion was evaluated on) has 40 rows; "
+        f"monitoring needs at least {2 * analysis.MIN_CHUNK_ROWS} "
+        f"(two chunks of {analysis.MIN_CHUNK_ROWS})"
+    )
+
+
+def test_a_performance_above_its_band_is_not_an_alert() -> None:
+    row = pd.Series({("roc_auc", "value"): 0.95, ("roc_auc", "lower_threshold"): 0.7,
+                     ("roc_auc", "upper_threshold"): 0.9, ("roc_auc", "alert"): True})  # fmt: skip
+    assert not analysis._signal(row, "roc_auc", only_below=True).alert
+    below = row.copy()
+    below[("roc_auc", "value")] = 0.6
+    assert analysis._signal(below, "roc_auc", only_below=True).alert
 
 
 def test_the_report_is_self_contained_and_states_its_verdict(
@@ -184,7 +229,7 @@ def test_outcomes_are_stored_and_read_back_by_prediction_id() -> None:
         assert re.fullmatch(r"outcomes/\d{4}-\d{2}-\d{2}/[0-9a-f]{32}\.parquet", key)
     stored = pd.concat(pd.read_parquet(io.BytesIO(v)) for v in store.objects.values())
     assert list(stored.columns) == lake.OUTCOME_COLUMNS
-    assert not set(stored.columns) & set(IDENTIFIERS)
+    assert not set(stored.columns) & DIABETES.never_model_inputs
     assert lake.outcomes(store).to_dict() == {"a" * 32: 1, "b" * 32: 0, "c" * 32: 1}
 
 
@@ -233,13 +278,15 @@ def test_the_workers_http_edge_is_closed_but_for_health(tmp_path: object) -> Non
     from pipeline.worker import create_app
 
     settings = Settings(data_dir=tmp_path, port_base=20000)  # type: ignore[arg-type]
-    client = TestClient(create_app(settings))  # no lifespan: the scheduler does not start
-    assert client.get("/healthz").json() == {"status": "ok"}
+    # No lifespan: the scheduler does not start.
+    client = TestClient(create_app(settings, projects=["diabetes"]))
+    assert client.get("/healthz").json() == {"status": "ok", "projects": 1}
     missing = client.get("/metrics")
     assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
     malformed = client.get("/metrics", headers={"Authorization": "Bearer diabetes_x.y"})
     assert malformed.status_code == 401
-    # Another project's key is refused before any lookup (no OpenBao runs here).
+    # A key of a project the worker does not watch is refused before any lookup (no
+    # OpenBao runs here).
     other = f"Bearer other_{'0' * 16}.{'A' * 43}"
     assert client.get("/metrics", headers={"Authorization": other}).status_code == 403
     assert client.get("/").status_code == 404

@@ -9,43 +9,64 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from model.train import FEATURES
+import contract as contracts
 from safeguards import apikeys
 from safeguards.errors import ConfigError, Unavailable
-from sandbox.schema import CATEGORIES, IDENTIFIERS, RANGES
+from safeguards.registry import credential_path
 from services.launch import environment
-from services.mlflow import launcher as mlflow
-from services.serving import capture, inputs
+from services.serving import capture, inputs, openapi
 from tests.canaries import CANARIES, NAME, assert_clean
 
-RECORD = dict(inputs.EXAMPLE)
+DIABETES = contracts.parse(contracts.example("diabetes"))
+READMISSION = contracts.parse(contracts.example("readmission"))
+MODELS = inputs.RequestModels(DIABETES)
+FEATURES = DIABETES.features
+IDENTIFIERS = [
+    c.name for c in DIABETES.with_role(contracts.Role.IDENTIFIER, contracts.Role.QUASI_IDENTIFIER)
+]
+RECORD = {
+    "age": 50, "sex": "F", "bmi": 27.0, "fasting_glucose": 100.0, "hba1c": 5.6,
+    "systolic_bp": 125, "diastolic_bp": 80, "insulin": 12.0, "pregnancies": 1,
+    "family_history": False, "physical_activity": "moderate", "smoking": "never",
+}  # fmt: skip
 SERVING = Path(__file__).resolve().parents[2] / "services" / "serving"
 
 
 def _refusal(body: bytes, batch: bool = False) -> list[dict[str, str]]:
+    parse = MODELS.parse_batch if batch else MODELS.parse_record
     with pytest.raises(inputs.InvalidInput) as refused:
-        (inputs.parse_batch if batch else inputs.parse_record)(body)
+        parse(body)
     return refused.value.problems
 
 
-def test_the_record_is_the_twelve_features_with_the_schema_ranges_and_categories() -> None:
-    schema = inputs.Record.model_json_schema()
-    assert list(schema["properties"]) == FEATURES
-    assert set(schema["required"]) == set(FEATURES)
+@pytest.mark.parametrize("contract", [DIABETES, READMISSION], ids=["diabetes", "readmission"])
+def test_the_record_is_the_contracts_features_with_their_ranges_and_categories(
+    contract: contracts.Contract,
+) -> None:
+    schema = inputs.RequestModels(contract).record.model_json_schema()
+    assert list(schema["properties"]) == contract.features
+    assert set(schema["required"]) == {
+        f for f in contract.features if not contract.column(f).missing
+    }
     assert schema["additionalProperties"] is False
-    for column, (low, high) in RANGES.items():
-        assert (
-            schema["properties"][column]["minimum"],
-            schema["properties"][column]["maximum"],
-        ) == (low, high)
-    for column in ("sex", "physical_activity", "smoking"):
-        assert schema["properties"][column]["enum"] == CATEGORIES[column]
-    [record] = inputs.parse_record(json.dumps(RECORD).encode())
-    assert record.model_dump() == RECORD
+    for name in contract.features:
+        column, spec = contract.column(name), schema["properties"][name]
+        if column.range is not None:
+            bounds = spec.get("anyOf", [spec])[0]
+            assert (bounds["minimum"], bounds["maximum"]) == column.range
+        if column.categories is not None:
+            assert spec["enum"] == list(column.categories)
+
+
+def test_a_feature_the_contract_allows_to_be_missing_may_be_null() -> None:
+    models = inputs.RequestModels(READMISSION)
+    record = models.parse_record(json.dumps(READMISSION.example() | {"hemoglobin": None}).encode())
+    assert np.isnan(models.frame([record]).loc[0, "hemoglobin"])
 
 
 @pytest.mark.parametrize(
@@ -110,18 +131,46 @@ def test_errors_never_repeat_a_submitted_value_or_a_made_up_field_name() -> None
 
 
 def test_a_batch_is_bounded() -> None:
-    ok = inputs.parse_batch(json.dumps({"records": [RECORD] * inputs.MAX_BATCH}).encode())
+    ok, _ = MODELS.parse_batch(json.dumps({"records": [RECORD] * inputs.MAX_BATCH}).encode())
     assert len(ok) == inputs.MAX_BATCH
     for records in ([], [RECORD] * (inputs.MAX_BATCH + 1)):
         [problem] = _refusal(json.dumps({"records": records}).encode(), batch=True)
         assert problem["field"] == "records"
 
 
+def test_a_batch_is_refused_whole_unless_it_asks_for_a_report_per_record() -> None:
+    records = [RECORD, RECORD | {"age": 250, "ssn": CANARIES["ssn"]}, RECORD]
+    [*problems] = _refusal(json.dumps({"records": records}).encode(), batch=True)
+    assert {p["field"] for p in problems} == {"records[1].age", "records[1].ssn"}
+    body = json.dumps({"records": records, "on_invalid": "report"}).encode()
+    parsed, invalid = MODELS.parse_batch(body)
+    assert [r is not None for r in parsed] == [True, False, True]
+    [bad] = invalid
+    assert bad.index == 1 and {p["field"] for p in bad.problems} == {"age", "ssn"}
+    assert_clean(bad.model_dump_json())
+    with pytest.raises(inputs.InvalidInput):
+        MODELS.parse_batch(json.dumps({"records": records, "on_invalid": "maybe"}).encode())
+
+
 def test_the_model_frame_is_typed_as_in_training() -> None:
-    frame = inputs.frame(inputs.parse_record(json.dumps(RECORD).encode()))
+    frame = MODELS.frame([MODELS.parse_record(json.dumps(RECORD).encode())])
     assert list(frame.columns) == FEATURES
-    assert all(frame[c].dtype == "float64" for c in FEATURES if c not in CATEGORIES)
+    categorical = {"sex", "physical_activity", "smoking"}
+    assert all(frame[c].dtype == "float64" for c in FEATURES if c not in categorical)
     assert frame.loc[0, "family_history"] == float(bool(RECORD["family_history"]))
+    pd.testing.assert_frame_equal(frame, contracts.model_frame(pd.DataFrame([RECORD]), DIABETES))
+
+
+def test_the_openapi_document_describes_the_contracts_request() -> None:
+    document = openapi.document(MODELS, "alpha", "1.4")
+    schemas = document["components"]["schemas"]
+    assert list(schemas["Record"]["properties"]) == FEATURES
+    assert schemas["Batch"]["properties"]["records"]["maxItems"] == inputs.MAX_BATCH
+    predict = document["paths"]["/v1/predict"]["post"]
+    assert predict["security"] == [{"apiKey": []}]
+    assert set(predict["responses"]) == {"200", "401", "403", "413", "422", "503"}
+    assert "diabetes_5y" in document["info"]["description"]
+    json.dumps(document)
 
 
 # -- API keys --------------------------------------------------------------------------
@@ -204,10 +253,10 @@ def test_an_unreachable_key_store_is_503_not_401() -> None:
 
 
 def test_each_mlflow_user_has_its_own_password_path() -> None:
-    assert mlflow.credential_path("alpha", "project-alpha") == "projects/alpha/mlflow"
-    assert mlflow.credential_path("alpha", "serving-alpha") == "projects/alpha/mlflow-serving"
+    assert credential_path("alpha", "project-alpha") == "projects/alpha/mlflow"
+    assert credential_path("alpha", "serving-alpha") == "projects/alpha/mlflow-serving"
     with pytest.raises(ConfigError):
-        mlflow.credential_path("alpha", "serving-beta")
+        credential_path("alpha", "serving-beta")
 
 
 # -- capture ---------------------------------------------------------------------------
@@ -226,8 +275,10 @@ class MemoryStore:
 def test_capture_writes_features_and_predictions_in_batches_and_at_close() -> None:
     store = MemoryStore()
     dropped: list[int] = []
-    writer = capture.Capture(lambda: store, records=3, seconds=3600, on_drop=dropped.append)
-    records = inputs.parse_batch(json.dumps({"records": [RECORD] * 2}).encode())
+    writer = capture.Capture(
+        lambda: store, DIABETES, records=3, seconds=3600, on_drop=dropped.append
+    )
+    records, _ = MODELS.parse_batch(json.dumps({"records": [RECORD] * 2}).encode())
     writer.add(records, [0.25, 0.5], "7", ["a" * 32, "b" * 32])
     writer.flush()
     writer.add(records[:1], [0.75], "8", ["c" * 32])
@@ -237,7 +288,7 @@ def test_capture_writes_features_and_predictions_in_batches_and_at_close() -> No
         assert zone == "artifacts"
         assert re.fullmatch(r"capture/\d{4}-\d{2}-\d{2}/[0-9a-f]{32}\.parquet", key)
         table = pd.read_parquet(io.BytesIO(data))
-        assert list(table.columns) == capture.COLUMNS
+        assert list(table.columns) == [*FEATURES, *capture.EXTRA]
         assert not set(table.columns) & set(IDENTIFIERS)
         assert str(table["predicted_at"].dt.tz) == "UTC"
     tables = pd.concat(pd.read_parquet(io.BytesIO(d)) for d in store.objects.values())
@@ -248,8 +299,8 @@ def test_capture_writes_features_and_predictions_in_batches_and_at_close() -> No
 
 def test_capture_is_bounded_and_counts_what_it_drops() -> None:
     dropped: list[int] = []
-    writer = capture.Capture(MemoryStore, records=1, seconds=3600, on_drop=dropped.append)
-    records = inputs.parse_batch(json.dumps({"records": [RECORD] * 15}).encode())
+    writer = capture.Capture(MemoryStore, DIABETES, records=1, seconds=3600, on_drop=dropped.append)
+    records, _ = MODELS.parse_batch(json.dumps({"records": [RECORD] * 15}).encode())
     writer.add(records, [0.1] * 15, "1", [f"{i:032x}" for i in range(15)])
     assert dropped == [5]
 
@@ -272,6 +323,6 @@ def test_the_launcher_passes_settings_but_no_credentials() -> None:
 def test_the_bentofile_names_the_service_and_the_locked_requirements() -> None:
     config = yaml.safe_load((SERVING / "bentofile.yaml").read_text())
     module, _, name = config["service"].partition(":")
-    assert module == "services.serving.service" and name == "DiabetesRisk"
+    assert module == "services.serving.service" and name == "Endpoint"
     assert config["python"]["requirements_txt"].endswith("requirements.lock")
     assert not any("tests" in pattern for pattern in config["include"])

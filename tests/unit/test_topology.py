@@ -30,7 +30,10 @@ def test_project_policies_are_scoped_to_their_project() -> None:
 
 
 def test_every_port_is_distinct_across_servers() -> None:
-    from safeguards.settings import PORT_OFFSETS
+    from safeguards.settings import PORT_OFFSETS, SERVING_PORTS, Settings
 
     assert len(set(PORT_OFFSETS.values())) == len(PORT_OFFSETS)
-    assert {s.name for s in SERVICES} == set(PORT_OFFSETS)
+    assert {s.name for s in SERVICES if not s.per_project} == set(PORT_OFFSETS)
+    # Endpoints take the ports above every server's (SeaweedFS's internal ones included).
+    assert max(PORT_OFFSETS.values()) + 9 < SERVING_PORTS
+    assert Settings(serving_slot=3).port("serving") == Settings().port_base + SERVING_PORTS + 3

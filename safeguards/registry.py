@@ -1,0 +1,413 @@
+"""A project's side of MLflow: its experiment, its registered model, the champion alias,
+and the models it holds, loaded without running code they carry.
+
+Every call runs as one of the project's own MLflow users over TLS, with the password read
+from the project's KV path in OpenBao; the operator creates the experiment and the
+registered model and grants those users EDIT (training) or READ (serving) on them
+(`services.mlflow.launcher.provision_project`), so a project cannot reach, or squat the
+name of, another's.
+
+A version is registered in one request, with every lineage tag, after its artifacts are
+in: if MLflow goes away midway, there is either a complete version or none.
+
+Models are scikit-learn pipelines saved with skops, or ONNX graphs. Neither is pickle:
+a skops file is loaded with this module's own list of trusted types, never the list the
+model's metadata carries (a crafted model could trust anything there), and an ONNX graph
+is run by ONNX Runtime. Either way the result is a `Scorer`: the probability of the
+positive class for each row of the contract's features.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import hvac
+import mlflow
+import numpy as np
+import pandas as pd
+import requests
+import yaml
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException, RestException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from safeguards import credentials, keys
+from safeguards.errors import AccessDenied, ConfigError, IntegrityError, NotFound, Unavailable
+from safeguards.settings import Settings
+
+CHAMPION = "champion"
+HISTORY_TAG = "champion_history"
+# Lineage every version carries from the moment it exists; the gate refuses one without.
+LINEAGE = (
+    "project",
+    "contract.fingerprint",
+    "dataset.name",
+    "dataset.content_hash",
+    "dataset.revision",
+    "dataset.evidence_id",
+    "code.git_commit",
+    "trained_by",
+)
+# Types a skops file may hold beyond skops's own safe defaults: what scikit-learn's
+# gradient boosting keeps (its tree predictors and their record dtype). Nothing else.
+TRUSTED_TYPES = (
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+FORMATS = ("skops", "onnx")
+
+
+# -- names -------------------------------------------------------------------------------
+
+
+def url(settings: Settings) -> str:
+    return settings.url("mlflow")
+
+
+def experiment_name(project: str) -> str:
+    return f"{keys.validate_project(project)}/model"
+
+
+def model_name(project: str) -> str:
+    return f"{keys.validate_project(project)}-model"
+
+
+def project_user(project: str) -> str:
+    """The MLflow user the project's workload (training, monitoring) works as."""
+    return keys.identity(project)
+
+
+def serving_user(project: str) -> str:
+    """The read-only user the project's serving endpoint loads its champion as."""
+    return f"serving-{keys.validate_project(project)}"
+
+
+def credential_path(project: str, user: str) -> str:
+    """Where `user`'s password is kept: the project's own KV path, which its workload reads."""
+    paths = {
+        project_user(project): f"projects/{project}/mlflow",
+        serving_user(project): f"projects/{project}/mlflow-serving",
+    }
+    if user not in paths:
+        raise ConfigError(f"'{user}' is not an MLflow user of project '{project}'")
+    return paths[user]
+
+
+# -- models as scorers -------------------------------------------------------------------
+
+
+class Scorer(Protocol):
+    """A model of the contract's features: the positive class's probability per row."""
+
+    @property
+    def format(self) -> str: ...
+
+    def probabilities(self, frame: pd.DataFrame) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SklearnScorer:
+    """A scikit-learn pipeline, fed the features as a frame (`contract.model_frame`)."""
+
+    model: Any
+    format: str = "skops"
+
+    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.model.predict_proba(frame)[:, 1], dtype="float64")
+
+
+_ONNX_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": object,
+}
+
+
+class OnnxScorer:
+    """An ONNX graph with one input per feature, run by ONNX Runtime on one thread; its
+    output of two columns per row (or the one named ``probabilities``) gives the score."""
+
+    format = "onnx"
+
+    def __init__(self, model: bytes, features: list[str]) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        try:
+            self.session = onnxruntime.InferenceSession(
+                model, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise IntegrityError(f"the ONNX model does not load ({type(exc).__name__})") from None
+        inputs = {i.name: i.type for i in self.session.get_inputs()}
+        if sorted(inputs) != sorted(features):
+            raise ConfigError(
+                "the ONNX model's inputs are not the contract's features, one input each "
+                f"({len(inputs)} inputs for {len(features)} features)"
+            )
+        unknown = sorted(n for n, t in inputs.items() if t not in _ONNX_TYPES)
+        if unknown:
+            raise ConfigError(f"ONNX inputs of an unsupported type: {', '.join(unknown)}")
+        self.inputs = {name: _ONNX_TYPES[kind] for name, kind in inputs.items()}
+        outputs = self.session.get_outputs()
+        named = [o.name for o in outputs if o.name == "probabilities"]
+        pairs = [o.name for o in outputs if o.shape and o.shape[-1] == 2]
+        if not (named or pairs):
+            raise ConfigError("the ONNX model has no output of two probabilities per row")
+        self.output = (named or pairs)[-1]
+
+    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        feed = {}
+        for name, dtype in self.inputs.items():
+            values = frame[name].to_numpy()
+            if dtype is object:
+                values = values.astype(str)
+            feed[name] = values.astype(dtype).reshape(-1, 1)
+        (result,) = self.session.run([self.output], feed)
+        return np.asarray(result, dtype="float64")[:, 1]
+
+
+def load_skops(data: bytes) -> Any:
+    """A skops file's object, refused if it holds a type outside our trusted set."""
+    import skops.io
+
+    try:
+        untrusted = set(skops.io.get_untrusted_types(data=data)) - set(TRUSTED_TYPES)
+    except Exception as exc:
+        raise IntegrityError(f"not a readable skops file ({type(exc).__name__})") from None
+    if untrusted:
+        raise IntegrityError(
+            f"the skops file holds types outside the trusted set: {', '.join(sorted(untrusted))}"
+        )
+    return skops.io.loads(data, trusted=list(TRUSTED_TYPES))
+
+
+# -- the registry ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def mlflow_errors(doing: str) -> Iterator[None]:
+    """MLflow's exceptions as ours, with a message that never echoes a request body."""
+    try:
+        yield
+    except RestException as exc:
+        status = exc.get_http_status_code()  # type: ignore[no-untyped-call]
+        if status in (401, 403):
+            raise AccessDenied(f"MLflow refused {doing} ({status})") from None
+        if status == 404 or exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise NotFound(f"MLflow has no such resource when {doing}") from None
+        raise Unavailable(f"MLflow failed {doing} ({exc.error_code})") from None
+    except (MlflowException, requests.RequestException, OSError) as exc:
+        raise Unavailable(f"MLflow is unreachable or failed {doing}") from exc
+
+
+@dataclass(frozen=True)
+class Registered:
+    version: str
+    run_id: str
+
+
+class ProjectRegistry:
+    """One project's experiment and registered model, reached as the project's user (or
+    as `user`, another of the project's MLflow users: serving reads as its own)."""
+
+    def __init__(
+        self, settings: Settings, project: str, bao: hvac.Client, user: str | None = None
+    ) -> None:
+        self.settings = settings
+        self.project = keys.validate_project(project)
+        self.name = model_name(project)
+        self.url = url(settings)
+        self.user = user or project_user(project)
+        path = credential_path(project, self.user)
+        self._password = credentials.read(bao, path)["password"]
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[MlflowClient]:
+        """MLflow reads its credentials and CA from the environment: set them, then restore."""
+        env = {
+            "MLFLOW_TRACKING_USERNAME": self.user,
+            "MLFLOW_TRACKING_PASSWORD": self._password,
+            "MLFLOW_TRACKING_SERVER_CERT_PATH": str(self.settings.ca_bundle),
+            # Proxied transfers only: presigned direct uploads would bypass the server's
+            # SSE-KMS arguments and need the client to reach the object store.
+            "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
+            "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        }
+        defaults = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+        saved = {k: os.environ.get(k) for k in [*env, *defaults]}
+        os.environ.update(env)
+        for key, value in defaults.items():
+            os.environ.setdefault(key, value)
+        previous_uri = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(self.url)
+        try:
+            yield MlflowClient(self.url, self.url)
+        finally:
+            mlflow.set_tracking_uri(previous_uri)
+            for key, old in saved.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+
+    def experiment_id(self, client: MlflowClient) -> str:
+        with mlflow_errors("finding the project's experiment"):
+            experiment = client.get_experiment_by_name(experiment_name(self.project))
+        if experiment is None:
+            raise NotFound(
+                f"project '{self.project}' has no experiment; run `projects create` first"
+            )
+        return str(experiment.experiment_id)
+
+    def log_run(
+        self,
+        model: Any,
+        example: pd.DataFrame,
+        params: dict[str, Any],
+        metrics: dict[str, float],
+        lineage: dict[str, str],
+        artifacts: dict[str, bytes],
+    ) -> tuple[str, str]:
+        """Log a finished run with its model (a scikit-learn pipeline, or an ONNX graph's
+        bytes) and artifacts; returns (run id, model URI)."""
+        with self.session() as client:
+            experiment = self.experiment_id(client)
+            with (
+                mlflow_errors("logging the training run"),
+                _quiet(),
+                mlflow.start_run(experiment_id=experiment) as run,
+            ):
+                mlflow.log_params(params)
+                mlflow.log_metrics(metrics)
+                mlflow.set_tags(lineage)
+                with tempfile.TemporaryDirectory() as tmp:
+                    for name, data in artifacts.items():
+                        (Path(tmp) / name).write_bytes(data)
+                    mlflow.log_artifacts(tmp)
+                info = self._log_model(model, example)
+        return run.info.run_id, info.model_uri
+
+    def _log_model(self, model: Any, example: pd.DataFrame) -> Any:
+        if isinstance(model, bytes):
+            import onnx
+
+            scorer = OnnxScorer(model, list(example.columns))
+            signature = infer_signature(example, scorer.probabilities(example))
+            return mlflow.onnx.log_model(
+                onnx.load_model_from_string(model),
+                name="model",
+                signature=signature,
+                pip_requirements=_requirements("onnx", "onnxruntime"),
+                save_as_external_data=False,
+            )
+        return mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format="skops",
+            skops_trusted_types=list(TRUSTED_TYPES),
+            signature=infer_signature(example, model.predict_proba(example)[:, 1]),
+            input_example=example,
+            pip_requirements=_requirements("scikit-learn", "skops"),
+        )
+
+    def register(self, run_id: str, model_uri: str, lineage: dict[str, str]) -> Registered:
+        """One request creates the version with every lineage tag, or nothing."""
+        with self.session(), mlflow_errors("registering the model version"), _quiet():
+            version = mlflow.register_model(model_uri, self.name, tags=lineage)
+        return Registered(str(version.version), run_id)
+
+    def versions(self) -> list[ModelVersion]:
+        with self.session() as client, mlflow_errors("listing model versions"):
+            found = client.search_model_versions(f"name = '{self.name}'")
+        return sorted(found, key=lambda v: int(v.version))
+
+    def version(self, version: str) -> ModelVersion:
+        with self.session() as client, mlflow_errors(f"reading version {version}"):
+            return client.get_model_version(self.name, version)
+
+    def champion(self) -> ModelVersion | None:
+        with self.session() as client, mlflow_errors("reading the champion"):
+            try:
+                return client.get_model_version_by_alias(self.name, CHAMPION)
+            except RestException as exc:
+                # MLflow answers an alias that was never set as an invalid parameter.
+                if exc.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"):
+                    return None
+                raise
+
+    def load(self, version: str, features: list[str]) -> Scorer:
+        """Version `version` as a scorer of `features`, loaded without running its code."""
+        with tempfile.TemporaryDirectory() as tmp:
+            with self.session(), mlflow_errors(f"loading version {version}"):
+                root = Path(
+                    mlflow.artifacts.download_artifacts(
+                        f"models:/{self.name}/{version}", dst_path=tmp
+                    )
+                )
+            flavors = yaml.safe_load((root / "MLmodel").read_text()).get("flavors", {})
+            if "onnx" in flavors:
+                return OnnxScorer((root / flavors["onnx"]["data"]).read_bytes(), features)
+            if flavors.get("sklearn", {}).get("serialization_format") != "skops":
+                raise IntegrityError(f"version {version} is neither a skops nor an ONNX model")
+            return SklearnScorer(
+                load_skops((root / flavors["sklearn"]["pickled_model"]).read_bytes())
+            )
+
+    def download(self, version: ModelVersion, into: Path) -> list[Path]:
+        """Every file of the version: its model directory and its run's artifacts."""
+        with self.session() as client, mlflow_errors(f"downloading version {version.version}"):
+            mlflow.artifacts.download_artifacts(
+                f"models:/{self.name}/{version.version}", dst_path=str(into / "model")
+            )
+            client.download_artifacts(str(version.run_id), "", str(into / "run"))
+        return [p for p in into.rglob("*") if p.is_file()]
+
+    def run_record(self, run_id: str) -> dict[str, Any]:
+        """The run's params, tags and metrics, for the PHI scan and the card."""
+        with self.session() as client, mlflow_errors("reading the training run"):
+            run = client.get_run(run_id)
+        return {"params": run.data.params, "tags": run.data.tags, "metrics": run.data.metrics}
+
+    def history(self) -> list[str]:
+        with self.session() as client, mlflow_errors("reading the champion history"):
+            tags = client.get_registered_model(self.name).tags
+        return list(json.loads(tags.get(HISTORY_TAG, "[]")))
+
+    def tag_version(self, version: str, key: str, value: str) -> None:
+        with self.session() as client, mlflow_errors("tagging a model version"):
+            client.set_model_version_tag(self.name, version, key, value)
+
+    def set_champion(self, version: str, history: list[str]) -> None:
+        """Record the history first, then move the alias: a crash between the two leaves a
+        history one ahead, which the next promotion or rollback repairs."""
+        with self.session() as client, mlflow_errors("moving the champion alias"):
+            client.set_registered_model_tag(self.name, HISTORY_TAG, json.dumps(history))
+            client.set_registered_model_alias(self.name, CHAMPION, version)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow prints links and progress to stdout and stderr; the CLI reports on its own."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+def _requirements(*packages: str) -> list[str]:
+    """Pinned from this environment, so serving installs exactly what trained the model."""
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in (*packages, "pandas", "numpy")]
