@@ -319,13 +319,10 @@ class Contract(BaseModel):
         out: dict[str, Type] = {}
         if any(c.pseudonymize for c in self.columns):
             out[PSEUDONYM] = Type.STRING
+        derived = {Kind.ZIP: Type.STRING, Kind.DATE: Type.INTEGER, Kind.AGE: Type.BOOLEAN}
         for c in self.columns:
-            if c.kind == Kind.ZIP:
-                out[f"{c.name}3"] = Type.STRING
-            elif c.kind == Kind.DATE:
-                out[str(c.derived_name)] = Type.INTEGER
-            elif c.kind == Kind.AGE:
-                out[str(c.derived_name)] = Type.BOOLEAN
+            if c.kind is not None:
+                out[str(c.derived_name)] = derived[c.kind]
         for c in self.columns:
             if c.role == Role.FEATURE or (c.role == Role.QUASI_IDENTIFIER and c.kind == Kind.AGE):
                 out[c.name] = c.type

@@ -69,7 +69,7 @@ def select(frame: pd.DataFrame, columns: Sequence[Column], what: str) -> pd.Data
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"{what} has column(s) {', '.join(twice)} more than once")
-    missing = [c.name for c in columns if c.name not in declared & set(names)]
+    missing = [c.name for c in columns if c.name not in names]
     if missing:
         raise ConfigError(f"{what} lacks column(s): {', '.join(missing)}")
     return frame[[c.name for c in columns]]

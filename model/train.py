@@ -212,7 +212,7 @@ def subgroups(frame: pd.DataFrame, contract: Contract) -> dict[str, pd.Series]:
 
 
 def evaluate(model: Scorer | Pipeline, test: pd.DataFrame, contract: Contract) -> Evaluation:
-    scorer = model if hasattr(model, "probabilities") else SklearnScorer(model)
+    scorer = SklearnScorer(model) if isinstance(model, Pipeline) else model
     truth = test[contract.label].astype(int).to_numpy()
     if len(set(truth)) < 2:
         raise ConfigError("the evaluation rows have a single class; AUROC needs both")

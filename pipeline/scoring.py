@@ -11,7 +11,6 @@ written whole or not at all. Invalid rows either refuse the whole file or, with
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import time
 import uuid
@@ -133,8 +132,7 @@ def _capture(
             strict=True,
         )
     )
-    key = f"capture/{dt.datetime.now(dt.UTC):%Y-%m-%d}/{uuid.uuid4().hex}.parquet"
-    store.put(capture.ZONE, key, capture.to_parquet(records, contract))
+    capture.write(store, records, contract)
 
 
 def _encode(frame: pd.DataFrame, suffix: str) -> bytes:

@@ -63,7 +63,6 @@ TRUSTED_TYPES = (
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
-FORMATS = ("skops", "onnx")
 
 
 # -- names -------------------------------------------------------------------------------

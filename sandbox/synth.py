@@ -220,7 +220,7 @@ class GaussianCopula:
         rng = np.random.default_rng(0)
         for i, column in enumerate(self.columns):
             series = frame[column]
-            if series.dtype.kind in "iuf" or isinstance(series.dtype, pd.Int64Dtype):
+            if _numeric(series):
                 values = series.to_numpy(dtype="float64", na_value=np.nan)
                 known = ~np.isnan(values)
                 if not known.any():
@@ -298,8 +298,7 @@ class SDVCopula:
         def sdtype(series: pd.Series) -> str:
             if series.dtype.kind == "b":
                 return "boolean"
-            numeric = series.dtype.kind in "iuf" or isinstance(series.dtype, pd.Int64Dtype)
-            return "numerical" if numeric else "categorical"
+            return "numerical" if _numeric(series) else "categorical"
 
         columns = {name: {"sdtype": sdtype(frame[name])} for name in frame.columns}
         metadata = Metadata.load_from_dict({"tables": {self.table: {"columns": columns}}})
@@ -322,11 +321,7 @@ class PrivacyBounds:
 
 
 def _encode(frame: pd.DataFrame, reference: pd.DataFrame) -> np.ndarray:
-    numeric = [
-        c
-        for c in reference.columns
-        if reference[c].dtype.kind in "iuf" or isinstance(reference[c].dtype, pd.Int64Dtype)
-    ]
+    numeric = [c for c in reference.columns if _numeric(reference[c])]
     values = frame[numeric].astype("float64")
     mean, std = (
         reference[numeric].astype("float64").mean(),
@@ -383,11 +378,7 @@ def privacy_gate(
 
 
 def _outcome_model(clinical: pd.DataFrame, label: pd.Series) -> Pipeline:
-    numeric = [
-        c
-        for c in clinical.columns
-        if clinical[c].dtype.kind in "iuf" or isinstance(clinical[c].dtype, pd.Int64Dtype)
-    ]
+    numeric = [c for c in clinical.columns if _numeric(clinical[c])]
     discrete = [c for c in clinical.columns if c not in numeric]
     encode = ColumnTransformer(
         [
@@ -412,6 +403,11 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 # A missing category, as a level of its own while a table is learnt or compared.
 _MISSING = "\x00missing"
+
+
+def _numeric(series: pd.Series) -> bool:
+    """A column of numbers (integers, nullable ones included, or floats), not of flags."""
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def _text(series: pd.Series) -> np.ndarray:

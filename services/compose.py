@@ -255,6 +255,18 @@ def render_text() -> str:
     return header + str(body)
 
 
+def _docker(what: str, *args: str) -> str:
+    """Run the docker CLI; its output, or one line naming `what` failed."""
+    if shutil.which("docker") is None:
+        raise Unavailable("the docker CLI is not installed: run `make engine`")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
+    result = subprocess.run(["docker", *args], env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise Unavailable(f"docker {what} failed: {detail[:300]}")
+    return result.stdout
+
+
 class ComposeStack:
     """The compose stack, run through `docker compose`, as `Supervisor` runs the native one.
 
@@ -301,18 +313,12 @@ class ComposeStack:
 
     def compose(self, *args: str) -> str:
         """Run `docker compose` on this stack; its output, or one line on failure."""
-        if shutil.which("docker") is None:
-            raise Unavailable("the docker CLI is not installed: run `make engine`")
         files = ["-f", str(COMPOSE_FILE)]
         if self.projects_file.exists():
             files += ["-f", str(self.projects_file)]
-        command = ["docker", "compose", *files, "--env-file", str(self.variables_file), *args]
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST")}
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise Unavailable(f"docker compose {args[0]} failed: {detail[:300]}")
-        return result.stdout
+        return _docker(
+            f"compose {args[0]}", "compose", *files, "--env-file", str(self.variables_file), *args
+        )
 
     def up(self, profile: str = "stack", timeout: float = 300.0) -> list[ServiceState]:
         if profile != "stack":
@@ -322,11 +328,28 @@ class ComposeStack:
                 "this data directory belongs to a native stack: give the compose stack its own "
                 "HIPAA_MLOPS_DATA_DIR"
             )
+        others = self.others()
+        if others:
+            raise ConfigError(
+                f"another compose stack ({', '.join(others)}) holds the stack's networks: "
+                "take it down first (`docker compose -p NAME down`)"
+            )
         self.write_files()
         self.compose("up", "--detach", "--wait", "--wait-timeout", str(round(timeout)))
         self.started()
         self.serve()
         return self.status()
+
+    def others(self) -> list[str]:
+        """The other stacks of ours on this engine: their networks have the same fixed
+        subnets (OpenBao binds the identities' secret ids to them), so only one runs."""
+        names = set(
+            _docker(
+                "network ls", "network", "ls", "--filter", "label=com.docker.compose.project",
+                "--format", '{{.Label "com.docker.compose.project"}}',
+            ).split()
+        )  # fmt: skip
+        return sorted(n for n in names if n.startswith("hipaa-mlops-") and n != self.project)
 
     def started(self) -> None:
         """Once every server is healthy: the client's files, and the secret ids of the
@@ -396,13 +419,19 @@ class ComposeStack:
         self.restart("monitoring", timeout=timeout)
         self.reload("prometheus")
 
-    def _endpoints(self) -> list[str]:
-        """The endpoints the projects file lists."""
+    def _endpoints(self) -> dict[str, str]:
+        """The endpoints the projects file lists, each with its URL."""
         try:
             listed = yaml.safe_load(self.projects_file.read_text()) or {}
         except FileNotFoundError:
-            return []
-        return [n for n in listed.get("services", {}) if not n.endswith("-init")]
+            return {}
+        return {
+            name: self.settings.model_copy(
+                update={"serving_slot": int(service["environment"]["HIPAA_MLOPS_SERVING_SLOT"])}
+            ).url("serving")
+            for name, service in listed.get("services", {}).items()
+            if not name.endswith("-init")
+        }
 
     def status(self, profile: str = "stack") -> list[ServiceState]:
         running = {}
@@ -411,18 +440,14 @@ class ComposeStack:
                 entry = json.loads(line)
                 running[entry["Service"]] = entry
         names = [(s.name, s.health_url(self.settings)) for s in _fixed()]
-        names += [(name, "") for name in self._endpoints()]
+        names += list(self._endpoints().items())
         states = []
         for name, url in names:
             entry = running.get(name, {})
             state = "stopped"
             if entry.get("State") == "running":
                 state = "running" if entry.get("Health") == "healthy" else "unhealthy"
-            published = entry.get("Publishers") or [{}]
-            port = published[0].get("PublishedPort")
-            states.append(
-                ServiceState(name, None, state, url or f"https://{self.settings.host}:{port}")
-            )
+            states.append(ServiceState(name, None, state, url))
         return states
 
 

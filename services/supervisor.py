@@ -5,8 +5,9 @@ group (so it outlives the command that started it), records it in a pid file, wa
 its health check over verified TLS and runs its post-start steps. The endpoint runs once
 for every project with a champion (`serving-<project>`, on its project's port). `down`
 stops them in reverse order from the pid files alone, so it cleans up after a supervisor
-that crashed or was killed. A pid file is trusted only while the process it names has the same start
-time, so a recycled pid is never signalled. Logs and data live under the settings' data directory.
+that crashed or was killed. A pid file is trusted only while the process it names has the
+same start time, so a recycled pid is never signalled. Logs and data live under the
+settings' data directory.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import secrets
 import socket
 import time
 import uuid
@@ -45,13 +46,11 @@ def wait_until(
 
 def free_port_base(span: int = SERVING_PORTS + ENDPOINT_SLOTS) -> int:
     """A port with `span` free ports above it on loopback: servers bind base .. base + 16,
-    endpoints base + 20 and up."""
+    endpoints base + 20 and up. Below the kernel's ephemeral range, so that no outgoing
+    connection takes a server's port while the server restarts."""
+    ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + span > 65000:
-            continue
+        base = 10_000 + secrets.randbelow(ephemeral - span - 10_000)
         try:
             for port in range(base, base + span):
                 with socket.socket() as s:

@@ -59,6 +59,14 @@ def to_parquet(rows: list[tuple[object, ...]], contract: Contract) -> bytes:
     return buffer.getvalue()
 
 
+def write(store: ObjectStore, rows: list[tuple[object, ...]], contract: Contract) -> str:
+    """Captured rows as one batch in the project's store; its batch id."""
+    batch = uuid.uuid4().hex
+    key = f"capture/{dt.datetime.now(dt.UTC):%Y-%m-%d}/{batch}.parquet"
+    store.put(ZONE, key, to_parquet(rows, contract))
+    return batch
+
+
 class Capture:
     """Buffers scored records and writes them in batches from a background thread."""
 
@@ -106,10 +114,8 @@ class Capture:
             rows, self._rows = self._rows, []
         if not rows:
             return
-        batch = uuid.uuid4().hex
-        key = f"capture/{dt.datetime.now(dt.UTC):%Y-%m-%d}/{batch}.parquet"
         try:
-            self.open_store().put(ZONE, key, to_parquet(rows, self.contract))
+            batch = write(self.open_store(), rows, self.contract)
         except SafeguardError as exc:
             self.on_drop(len(rows))
             log.error("capture batch not written", extra={"rows": len(rows), "error": str(exc)})

@@ -74,6 +74,24 @@ class Running:
         return stdout
 
 
+def _remove_leftovers(stack: ComposeStack, temp_root: Path) -> None:
+    """Take down the stacks earlier test sessions left behind (a session killed before its
+    teardown; dockerd restarts their containers): only one stack runs on an engine. A stack
+    that is not a test session's is left alone, and fails the session."""
+    for name in stack.others():
+        listed = subprocess.run(
+            ["docker", "ps", "--all", "--filter", f"label=com.docker.compose.project={name}",
+             "--format", '{{.Label "com.docker.compose.project.environment_file"}}'],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        if not listed or not all(Path(f).is_relative_to(temp_root) for f in listed):
+            pytest.fail(f"another compose stack runs on this engine: {name}")
+        subprocess.run(
+            ["docker", "compose", "-p", name, "down", "--volumes", "--remove-orphans"],
+            capture_output=True, check=True,
+        )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     reason = _missing()
@@ -86,6 +104,7 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
         port_base=free_port_base(),
     )
     stack = ComposeStack(settings)
+    _remove_leftovers(stack, tmp_path_factory.getbasetemp().parent)
     stack.write_files()
     compose = DockerCompose(
         context=COMPOSE_FILE.parent,
@@ -96,9 +115,11 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
     try:
         try:
             compose.start()
-        except subprocess.CalledProcessError:
+        except subprocess.CalledProcessError as error:
             stdout, _ = compose.get_logs()
-            pytest.fail(f"the compose stack did not come up:\n{stdout[-4000:]}")
+            pytest.fail(
+                f"the compose stack did not come up:\n{error.stderr[-2000:]}\n{stdout[-4000:]}"
+            )
         stack.started()
         yield Running(settings, stack, compose)
     finally:

@@ -20,9 +20,10 @@ import requests
 import contract as contracts
 from safeguards import credentials, keys, objectstore, openbao
 from safeguards.audit import ANCHORS, AuditLog
-from safeguards.errors import AccessDenied
+from safeguards.errors import AccessDenied, ConfigError
 from safeguards.objectstore import s3_client
 from safeguards.settings import COMPOSE_SUBNETS
+from services.compose import ComposeStack
 from services.containers.images import load_record
 from services.prometheus import launcher as prometheus
 from services.topology import services_for
@@ -73,6 +74,15 @@ def _connects(host: str, port: int) -> bool:
 def test_every_server_is_healthy(compose_stack: Running) -> None:
     states = {s.name: s.state for s in compose_stack.stack.status()}
     assert states == {s.name: "running" for s in FIXED}
+
+
+def test_a_second_stack_is_refused_while_one_runs(compose_stack: Running, tmp_path: Path) -> None:
+    settings = compose_stack.settings.model_copy(
+        update={"data_dir": tmp_path, "port_base": compose_stack.settings.port_base + 100}
+    )
+    with pytest.raises(ConfigError, match=compose_stack.stack.project):
+        ComposeStack(settings).up()
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
@@ -176,8 +186,9 @@ def test_a_project_goes_from_data_to_a_score_over_https_with_a_key(
     assert response.status_code == 200, response.text
     assert 0.0 <= response.json()["probability"] <= 1.0
     assert _score(compose_stack, "diabetes_0000000000000000.not-a-key").status_code == 401
-    states = {s.name: s.state for s in compose_stack.stack.status()}
-    assert states[f"serving-{PROJECT}"] == "running"
+    states = {s.name: s for s in compose_stack.stack.status()}
+    assert states[f"serving-{PROJECT}"].state == "running"
+    assert states[f"serving-{PROJECT}"].url == _url(compose_stack)
     port = int(_url(compose_stack).rsplit(":", 1)[1])
     assert _handshake(compose_stack, port) in ("TLSv1.2", "TLSv1.3")
 
