@@ -43,6 +43,11 @@ def phi_key_name(project: str) -> str:
     return f"phi-{validate_project(project)}"
 
 
+def models_key_name(project: str) -> str:
+    """The key for the project's MLflow artifacts: its workload seals, its endpoint opens."""
+    return f"models-{validate_project(project)}"
+
+
 def identity(project: str) -> str:
     """The AppRole a project's workloads (training, serving) log in with."""
     return f"project-{validate_project(project)}"
@@ -67,10 +72,18 @@ SIGNERS = (identity, ingest_identity)
 def project_keys(project: str) -> list[str]:
     """Every transit key a project owns: data keys, pseudonyms, its audit signing keys."""
     return [
+        *data_keys(project),
+        *(audit.key_name(signer(project)) for signer in SIGNERS),
+    ]
+
+
+def data_keys(project: str) -> list[str]:
+    """The keys that shredding destroys: everything the project's data is sealed under."""
+    return [
         key_name(project),
         phi_key_name(project),
+        models_key_name(project),
         pseudonym_key(project),
-        *(audit.key_name(signer(project)) for signer in SIGNERS),
     ]
 
 
@@ -83,7 +96,7 @@ def create_project(operator: hvac.Client, settings: Settings, project: str) -> N
     workload identity (no raw PHI), the ingestion identity and the serving identity
     (idempotent)."""
     with openbao_errors(f"creating project '{project}'"):
-        for name in (key_name(project), phi_key_name(project), pseudonym_key(project)):
+        for name in data_keys(project):
             operator.secrets.transit.create_key(name, key_type="aes256-gcm96", exportable=False)
     for signer in SIGNERS:
         audit.create_signing_key(operator, signer(project))
@@ -147,7 +160,7 @@ def shred(operator: hvac.Client, project: str) -> None:
     """Destroy the project's data keys: all of its data becomes unreadable, for good. Its
     audit signing keys stay, so the history of what it did still verifies."""
     with openbao_errors(f"shredding the keys of project '{project}'"):
-        for name in (key_name(project), phi_key_name(project), pseudonym_key(project)):
+        for name in data_keys(project):
             operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)
             operator.secrets.transit.delete_key(name)
 

@@ -37,17 +37,21 @@ from safeguards.errors import (
 )
 from safeguards.settings import Settings
 
-ZONES = ("raw-phi", "deidentified", "synthetic", "artifacts")
+ZONES = ("raw-phi", "deidentified", "synthetic", "artifacts", "models")
 RAW_ZONE = "raw-phi"
+# MLflow's artifacts of the project: runs' files and models (`safeguards.artifacts`).
+MODELS_ZONE = "models"
 # Which zones each role reaches: the S3 actions and the sandbox's keys follow this table.
-# The workload (training, serving) reads data and writes artifacts; only the data
-# steward (ingestion) reaches raw PHI and writes datasets.
+# The workload (training, monitoring) reads data, writes artifacts and models; only the
+# data steward (ingestion) reaches raw PHI and writes datasets; the serving endpoint
+# reads models.
 ROLES = {
-    "workload": {"deidentified": "r", "synthetic": "r", "artifacts": "rw"},
+    "workload": {"deidentified": "r", "synthetic": "r", "artifacts": "rw", MODELS_ZONE: "rw"},
     "ingest": {"raw-phi": "rw", "deidentified": "rw", "synthetic": "rw"},
+    "serving": {MODELS_ZONE: "r"},
 }
-# Roles confined to one prefix of one zone: the serving endpoint writes (and checks) its
-# captured features, and reaches nothing else in the lake.
+# Roles confined to one prefix of one zone as well: the serving endpoint writes (and
+# checks) its captured features, and reaches nothing else in the lake.
 PREFIX_ROLES = {"serving": ("artifacts", "capture/")}
 _IDENTITY_OF_ROLE = {
     "workload": keys.identity,
@@ -66,8 +70,13 @@ def bucket_name(project: str, zone: str) -> str:
 
 
 def zone_key(project: str, zone: str) -> str:
-    """The transit key objects of `zone` are encrypted under: raw PHI has its own."""
-    return keys.phi_key_name(project) if zone == RAW_ZONE else keys.key_name(project)
+    """The transit key objects of `zone` are encrypted under: raw PHI has its own, and so
+    do models (the serving endpoint opens those, and nothing else of the project)."""
+    if zone == RAW_ZONE:
+        return keys.phi_key_name(project)
+    if zone == MODELS_ZONE:
+        return keys.models_key_name(project)
+    return keys.key_name(project)
 
 
 def validate_key(key: str) -> str:
@@ -259,11 +268,17 @@ class LocalObjectStore:
 def open_store(settings: Settings, project: str, role: str = "workload") -> ObjectStore:
     """The project's store for the configured profile, logged in as `role` of the project:
     ``workload`` (training, monitoring; no raw PHI), ``ingest`` (raw PHI,
-    de-identification) or ``serving`` (its capture only).
+    de-identification) or ``serving`` (models to read, its capture to write).
     """
     if role not in _IDENTITY_OF_ROLE:
         raise ConfigError(f"unknown role; roles are {', '.join(_IDENTITY_OF_ROLE)}")
-    bao = openbao.login(settings, _IDENTITY_OF_ROLE[role](project))
+    return store_with(
+        settings, openbao.login(settings, _IDENTITY_OF_ROLE[role](project)), project, role
+    )
+
+
+def store_with(settings: Settings, bao: hvac.Client, project: str, role: str) -> ObjectStore:
+    """The project's store, through `bao`: a client logged in as `role` of the project."""
     if settings.profile == "sandbox":
         return LocalObjectStore(settings.data_dir / "lake", bao, project)
     path = s3_credentials_path(project, role)

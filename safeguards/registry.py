@@ -23,7 +23,9 @@ import contextlib
 import io
 import json
 import os
+import posixpath
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +37,14 @@ import numpy as np
 import pandas as pd
 import requests
 import yaml
+from mlflow.entities import FileInfo
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.models import infer_signature
+from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from mlflow.tracking import MlflowClient
 
-from safeguards import credentials, keys
+from safeguards import artifacts, credentials, keys, objectstore
 from safeguards.errors import AccessDenied, ConfigError, IntegrityError, NotFound, Unavailable
 from safeguards.settings import Settings
 
@@ -218,6 +222,79 @@ class Registered:
     run_id: str
 
 
+class ProjectArtifactRepository(ArtifactRepository):
+    """MLflow's artifacts of a project, in its `models` zone, through the store of the
+    project's open session (`safeguards.artifacts`)."""
+
+    def __init__(
+        self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
+    ) -> None:
+        super().__init__(artifact_uri, tracking_uri, registry_uri)
+        parsed = urllib.parse.urlparse(artifact_uri)
+        if parsed.scheme != artifacts.SCHEME:
+            raise ConfigError(f"not an artifact URI of scheme {artifacts.SCHEME}")
+        self.project = keys.validate_project(parsed.netloc)
+        self.root = objectstore.validate_key(parsed.path.strip("/"))
+
+    def _store(self) -> objectstore.ObjectStore:
+        return artifacts.store_of(self.project)
+
+    def _key(self, path: str | None) -> str:
+        return objectstore.validate_key(posixpath.join(self.root, path)) if path else self.root
+
+    def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
+        name = posixpath.join(artifact_path or "", os.path.basename(local_file))
+        self._store().put(objectstore.MODELS_ZONE, self._key(name), Path(local_file).read_bytes())
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        store, base = self._store(), Path(local_dir)
+        for path in sorted(p for p in base.rglob("*") if p.is_file()):
+            name = posixpath.join(artifact_path or "", path.relative_to(base).as_posix())
+            store.put(objectstore.MODELS_ZONE, self._key(name), path.read_bytes())
+
+    def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
+        """The files and directories right under `path`, as MLflow lists them."""
+        prefix = self._key(path) + "/"
+        entries: dict[str, FileInfo] = {}
+        for key in self._store().list(objectstore.MODELS_ZONE, prefix):
+            first, _, rest = key[len(prefix) :].partition("/")
+            name = posixpath.join(path or "", first)
+            entries.setdefault(name, FileInfo(name, bool(rest), None))
+        return sorted(entries.values(), key=lambda f: f.path)
+
+    def download_artifacts(self, artifact_path: str, dst_path: str | None = None) -> str:
+        """Every file at or under `artifact_path`, one after the other: a refusal arrives
+        as our own error (MLflow's parallel download folds failures into one message)."""
+        store, base = self._store(), self._key(artifact_path)
+        found = [
+            key
+            for key in store.list(objectstore.MODELS_ZONE, base)
+            if key == base or key.startswith(base + "/")
+        ]
+        if not found:
+            raise NotFound(f"no such artifact of project '{self.project}'")
+        into = Path(dst_path or tempfile.mkdtemp())
+        for key in found:
+            local = into / key[len(self.root) + 1 :]
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(store.get(objectstore.MODELS_ZONE, key))
+        return str(into / artifact_path) if artifact_path else str(into)
+
+    def _download_file(self, remote_file_path: str, local_path: str) -> None:
+        try:
+            data = self._store().get(objectstore.MODELS_ZONE, self._key(remote_file_path))
+        except NotFound as exc:
+            raise NotFound(f"no such artifact of project '{self.project}'") from exc
+        Path(local_path).write_bytes(data)
+
+    def delete_artifacts(self, artifact_path: str | None = None) -> None:
+        store = self._store()
+        prefix = self._key(artifact_path)
+        for key in store.list(objectstore.MODELS_ZONE, prefix):
+            if key == prefix or key.startswith(prefix + "/"):
+                store.delete(objectstore.MODELS_ZONE, key)
+
+
 class ProjectRegistry:
     """One project's experiment and registered model, reached as the project's user (or
     as `user`, another of the project's MLflow users: serving reads as its own)."""
@@ -232,18 +309,17 @@ class ProjectRegistry:
         self.user = user or project_user(project)
         path = credential_path(project, self.user)
         self._password = credentials.read(bao, path)["password"]
+        role = "serving" if self.user == serving_user(project) else "workload"
+        self.store = objectstore.store_with(settings, bao, project, role)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[MlflowClient]:
-        """MLflow reads its credentials and CA from the environment: set them, then restore."""
+        """MLflow reads its credentials and CA from the environment: set them, then restore.
+        The project's artifacts are reached through the role's own store meanwhile."""
         env = {
             "MLFLOW_TRACKING_USERNAME": self.user,
             "MLFLOW_TRACKING_PASSWORD": self._password,
             "MLFLOW_TRACKING_SERVER_CERT_PATH": str(self.settings.ca_bundle),
-            # Proxied transfers only: presigned direct uploads would bypass the server's
-            # SSE-KMS arguments and need the client to reach the object store.
-            "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false",
-            "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
         defaults = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
@@ -254,7 +330,8 @@ class ProjectRegistry:
         previous_uri = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(self.url)
         try:
-            yield MlflowClient(self.url, self.url)
+            with artifacts.using(self.store):
+                yield MlflowClient(self.url, self.url)
         finally:
             mlflow.set_tracking_uri(previous_uri)
             for key, old in saved.items():

@@ -109,7 +109,8 @@ def lake(stack: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def tracking(stack: Settings, lake: Settings) -> Iterator[Settings]:
-    """MLflow restarted with the stack's settings (PostgreSQL, artifacts in the lake); the
+    """MLflow restarted with the stack's settings (PostgreSQL for runs, models, users and
+    permissions); the
     session started it for the sandbox. The sandbox's MLflow is back when the module ends."""
     Supervisor(lake).stop("mlflow")
     try:

@@ -5,6 +5,9 @@ path "transit/datakey/plaintext/proj-{project}" { capabilities = ["update"] }
 path "transit/encrypt/proj-{project}" { capabilities = ["update"] }
 path "transit/decrypt/proj-{project}" { capabilities = ["update"] }
 path "transit/keys/proj-{project}" { capabilities = ["read"] }
+# Its MLflow artifacts (runs' files, models) are sealed under a key of their own.
+path "transit/datakey/plaintext/models-{project}" { capabilities = ["update"] }
+path "transit/decrypt/models-{project}" { capabilities = ["update"] }
 path "secret/data/projects/{project}/*" { capabilities = ["read"] }
 # Audit: signs with its own key only; anchors are created, never changed or deleted.
 path "transit/hmac/audit-project-{project}" { capabilities = ["update"] }

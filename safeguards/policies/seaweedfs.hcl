@@ -5,3 +5,6 @@ path "transit/keys/proj-*" { capabilities = ["read"] }
 path "transit/encrypt/phi-*" { capabilities = ["update"] }
 path "transit/decrypt/phi-*" { capabilities = ["update"] }
 path "transit/keys/phi-*" { capabilities = ["read"] }
+path "transit/encrypt/models-*" { capabilities = ["update"] }
+path "transit/decrypt/models-*" { capabilities = ["update"] }
+path "transit/keys/models-*" { capabilities = ["read"] }

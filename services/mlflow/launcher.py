@@ -6,17 +6,17 @@ and the Flask session key are generated into OpenBao KV at first start and writt
 into the server's 0600 auth config (`provision`, run as the operator: natively by the
 supervisor, in the compose stack by the server's init job) and its environment (read at
 start as the server's own identity). TLS comes from the stack's PKI
-through uvicorn. Artifacts are proxied by the server (`--serve-artifacts`), so clients
-never hold storage credentials: in the sandbox they go to a directory under the data
-directory, on the stack to the platform's `artifacts` bucket with SSE-KMS. Runs and models
-are tracked in SQLite under the data directory in the sandbox; on the stack in PostgreSQL
-over verified TLS, the role's password only in the server's environment (a command line
-is visible to every local user).
+through uvicorn. The server never touches an artifact and holds no storage credential:
+each project's experiment keeps its artifacts in the project's own `models` zone, which
+only the project's identities reach (`safeguards.artifacts`); an experiment made without a
+location gets one that no identity can open. Runs, models, users and permissions are kept
+in SQLite under the data directory in the sandbox; on the stack in PostgreSQL over
+verified TLS (two databases), the role's password only in the server's environment (a
+command line is visible to every local user).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import hvac
 import requests
 
-from safeguards import credentials, keys, objectstore, openbao, pki
+from safeguards import artifacts, credentials, openbao, pki
 from safeguards import projects as tenancy
 from safeguards.errors import ServerError
 from safeguards.files import write_private
@@ -63,10 +63,15 @@ def provision(settings: Settings, operator: hvac.Client) -> None:
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     pki.issue_for(operator, settings, "mlflow")
     password = credentials.ensure_generated(operator, ADMIN_CREDENTIAL)
+    if settings.profile == "stack":
+        # Beside the tracking store, over verified TLS; ConfigParser reads % as a reference.
+        users = postgres.mlflow_uri(settings, "mlflow_auth").replace("%", "%%")
+    else:
+        users = f"sqlite:///{root / 'auth.db'}"
     auth_config = (
         "[mlflow]\n"
         "default_permission = NO_PERMISSIONS\n"
-        f"database_uri = sqlite:///{root / 'auth.db'}\n"
+        f"database_uri = {users}\n"
         f"admin_username = {ADMIN}\n"
         f"admin_password = {password}\n"
         "authorization_function = services.mlflow.authz:authenticate_request\n"
@@ -92,23 +97,9 @@ def prepare(settings: Settings) -> Launch:
     }
     if settings.profile == "stack":
         backend = postgres.mlflow_uri(settings)
-        destination = f"s3://{objectstore.bucket_name(PLATFORM, 'artifacts')}/mlflow"
-        s3 = credentials.read(bao, objectstore.s3_credentials_path(PLATFORM, "workload"))
-        env |= {
-            "PGPASSWORD": credentials.read(bao, postgres.MLFLOW_CREDENTIAL)["password"],
-            "AWS_ACCESS_KEY_ID": s3["access_key"],
-            "AWS_SECRET_ACCESS_KEY": s3["secret_key"],
-            "MLFLOW_S3_ENDPOINT_URL": settings.s3_url,
-            "AWS_CA_BUNDLE": str(settings.ca_bundle),
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "MLFLOW_S3_UPLOAD_EXTRA_ARGS": json.dumps(
-                {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": keys.key_name(PLATFORM)}
-            ),
-        }
+        env["PGPASSWORD"] = credentials.read(bao, postgres.MLFLOW_CREDENTIAL)["password"]
     else:
         backend = f"sqlite:///{root / 'mlflow.db'}"
-        destination = str(root / "artifacts")
     port = settings.port("mlflow")
     return Launch(
         [
@@ -120,9 +111,9 @@ def prepare(settings: Settings) -> Launch:
             "basic-auth",
             "--backend-store-uri",
             backend,
-            "--serve-artifacts",
-            "--artifacts-destination",
-            destination,
+            "--no-serve-artifacts",
+            "--default-artifact-root",
+            artifacts.location(PLATFORM),
             "--host",
             settings.bind_host,
             "--port",
@@ -161,7 +152,10 @@ def provision_project(settings: Settings, operator: hvac.Client, project: str) -
     for user in grants:
         password = credentials.ensure_generated(operator, credential_path(project, user))
         admin.call("2.0/mlflow/users/create", {"username": user, "password": password})
-    admin.call("2.0/mlflow/experiments/create", {"name": experiment_name(project)})
+    admin.call(
+        "2.0/mlflow/experiments/create",
+        {"name": experiment_name(project), "artifact_location": artifacts.location(project)},
+    )
     experiment = admin.get(
         "2.0/mlflow/experiments/get-by-name", {"experiment_name": experiment_name(project)}
     )["experiment"]["experiment_id"]

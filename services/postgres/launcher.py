@@ -3,7 +3,8 @@
 The server listens on the stack's loopback address alone and speaks TLS 1.3, or TLS 1.2
 with forward-secret AEAD suites only (`pki.AEAD_CIPHERS`), with a certificate from the
 stack's PKI. Its pg_hba.conf, rewritten at every start, has no plaintext line: the
-`mlflow` role reaches its database over `hostssl` only, the superuser only through the
+`mlflow` role reaches its two databases (the tracking store, and `mlflow_auth`: MLflow's
+users and permissions) over `hostssl` only, the superuser only through the
 Unix socket inside the 0700 data directory, and every password is checked with
 SCRAM-SHA-256. Both passwords are generated into OpenBao KV. The superuser's reaches initdb
 through a 0600 file deleted right after; the role's is sent to the server only as a SCRAM
@@ -36,6 +37,8 @@ BIN = Path("/usr/lib/postgresql/15/bin")
 SUPERUSER = "postgres"
 ADMIN_CREDENTIAL = "services/postgres/admin"
 MLFLOW_CREDENTIAL = "services/postgres/mlflow"
+# MLflow's databases: runs and models; its users and their permissions.
+DATABASES = ("mlflow", "mlflow_auth")
 
 IDENTITY = "postgres"
 
@@ -44,7 +47,10 @@ def _hba(settings: Settings) -> str:
     lines = [
         "# TYPE  DATABASE  USER      ADDRESS       METHOD",
         "local   all       postgres                scram-sha-256",
-        *(f"hostssl mlflow    mlflow    {cidr}  scram-sha-256" for cidr in settings.bound_cidrs),
+        *(
+            f"hostssl {','.join(DATABASES)} mlflow {cidr} scram-sha-256"
+            for cidr in settings.bound_cidrs
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -147,7 +153,8 @@ def _initdb(pgdata: Path, password: str) -> None:
 
 
 def on_start(settings: Settings) -> None:
-    """Create the `mlflow` role and database once; set the role's password at every start.
+    """Create the `mlflow` role and its databases once; set the role's password at every
+    start.
 
     Runs beside the server (in its container on the compose stack), as the server's own
     identity, which may read the two passwords and nothing else; it comes in through the
@@ -171,9 +178,10 @@ def on_start(settings: Settings) -> None:
                 if cur.fetchone() is None:
                     cur.execute("CREATE ROLE mlflow LOGIN")
                 cur.execute("ALTER ROLE mlflow PASSWORD %s", (verifier,))
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = 'mlflow'")
-                if cur.fetchone() is None:
-                    cur.execute("CREATE DATABASE mlflow OWNER mlflow")
+                for database in DATABASES:
+                    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+                    if cur.fetchone() is None:
+                        cur.execute(f"CREATE DATABASE {database} OWNER mlflow")
     except psycopg2.Error as exc:
         raise ServerError(
             f"setting up MLflow's database failed ({exc.pgcode or type(exc).__name__})"
@@ -198,8 +206,8 @@ def mlflow_password(operator: hvac.Client) -> str:
     return credentials.ensure_generated(operator, MLFLOW_CREDENTIAL)
 
 
-def mlflow_uri(settings: Settings) -> str:
-    """MLflow's backend store, without its password (MLflow gets it as PGPASSWORD)."""
+def mlflow_uri(settings: Settings, database: str = "mlflow") -> str:
+    """One of MLflow's databases, without its password (MLflow gets it as PGPASSWORD)."""
     tls = urlencode({"sslmode": "verify-full", "sslrootcert": str(settings.ca_bundle)})
     host = settings.service_host("postgres")
-    return f"postgresql+psycopg2://mlflow@{host}:{port(settings)}/mlflow?{tls}"
+    return f"postgresql+psycopg2://mlflow@{host}:{port(settings)}/{database}?{tls}"

@@ -206,7 +206,7 @@ def _project_identities(operator: hvac.Client, project: str) -> list[dict[str, A
         for role, zones in ROLES.items()
     }
     for role, (zone, prefix) in PREFIX_ROLES.items():
-        grants[role] = [f"{a}:{bucket_name(project, zone)}/{prefix}*" for a in ("Read", "Write")]
+        grants[role] += [f"{a}:{bucket_name(project, zone)}/{prefix}*" for a in ("Read", "Write")]
     return [
         _identity(
             f"{role}-{project}",

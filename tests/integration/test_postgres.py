@@ -145,6 +145,23 @@ def test_mlflow_on_the_stack_tracks_into_postgres(tracking: Settings) -> None:
     ) == [(experiment_id,)]
 
 
+def test_mlflow_keeps_its_users_and_permissions_in_postgres_over_tls(tracking: Settings) -> None:
+    user = f"u{uuid.uuid4().hex[:8]}"
+    response = requests.post(
+        f"{mlflow.url(tracking)}/api/2.0/mlflow/users/create",
+        json={"username": user, "password": uuid.uuid4().hex},
+        auth=(mlflow.ADMIN, mlflow.admin_password(tracking)),
+        verify=str(tracking.ca_bundle),
+        timeout=30,
+    )
+    assert response.status_code == 200
+    users = connect(tracking, password(tracking, postgres.MLFLOW_CREDENTIAL), dbname="mlflow_auth")
+    assert query(users, "SELECT username FROM users WHERE username = %s", user) == [(user,)]
+    config = (tracking.data_dir / "mlflow" / "auth.ini").read_text()
+    assert "database_uri = postgresql+psycopg2://mlflow@" in config
+    assert "sslmode=verify-full" in config
+
+
 def test_status_shows_postgres_by_its_address(tracking: Settings) -> None:
     states = {s.name: s for s in Supervisor(tracking).status("stack")}
     assert states["postgres"].state == "running"
