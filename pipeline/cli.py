@@ -28,6 +28,7 @@ from monitoring import lake
 from pipeline import projects
 from pipeline.training import ModelSteward
 from safeguards import apikeys, keys, logs, objectstore, openbao
+from safeguards import projects as tenancy
 from safeguards.audit import AuditLog
 from safeguards.errors import ConfigError, GateRefused, SafeguardError, ServerError
 from safeguards.files import write_private
@@ -262,21 +263,112 @@ def projects_create(
     )
 
 
+@projects_app.command("list")
+@edge
+def projects_list() -> None:
+    """List every project: its state, its endpoint's slot, its contract."""
+    op = openbao.login(settings(), "operator")
+    table = Table("project", "state", "slot", "contract", "deleted after")
+    for record in tenancy.every(op):
+        contract = contracts.load(op, record.name).name if record.state != "creating" else ""
+        table.add_row(
+            record.name,
+            record.state,
+            "" if record.slot is None else str(record.slot),
+            contract,
+            record.delete_after or "",
+        )
+    console.print(table)
+
+
+@projects_app.command("suspend")
+@edge
+def projects_suspend(project: Project) -> None:
+    """Suspend a project: every token of its identities loses its policy at once, its
+    secret ids, MLflow passwords and S3 keys stop working, its endpoint (and so every API
+    key) stops. `projects resume` undoes it."""
+    cfg = settings()
+    op = openbao.login(cfg, "operator")
+    _operator_action(
+        "projects.suspend",
+        project,
+        lambda: projects.suspend(op, cfg, project, stack_for(cfg)),
+    )
+    console.print(f"project {project} is suspended: none of its credentials works")
+
+
+@projects_app.command("resume")
+@edge
+def projects_resume(project: Project) -> None:
+    """Resume a suspended project (or cancel its deletion during the grace period): its
+    policies, fresh secret ids, MLflow passwords, S3 keys and endpoint come back."""
+    cfg = settings()
+    op = openbao.login(cfg, "operator")
+    _operator_action(
+        "projects.resume", project, lambda: projects.resume(op, cfg, project, stack_for(cfg))
+    )
+    console.print(f"project {project} is resumed")
+
+
+@projects_app.command("delete")
+@edge
+def projects_delete(
+    project: Project,
+    confirm: Confirm = None,
+    grace_days: Annotated[
+        int, typer.Option(min=0, help="Days the project stays suspended before deletion.")
+    ] = 7,
+    now: Annotated[
+        bool, typer.Option("--now", help="Delete at once, without a grace period.")
+    ] = False,
+) -> None:
+    """Delete a project by crypto-shredding: suspended at once, then (after the grace
+    period, when run again; or with --now) every data key destroyed, its identities,
+    policies, records, MLflow names and users removed, its buckets emptied. The audit log,
+    its signing keys and the contract stay."""
+    cfg = settings()
+    op = openbao.login(cfg, "operator")
+    stack = stack_for(cfg)
+    record = tenancy.read(op, keys.validate_project(project))
+    if now or (record is not None and record.state == "deleting"):
+        _confirm(project, confirm, "to destroy its keys and all of its data, for good")
+        done = _operator_action(
+            "projects.delete", project, lambda: projects.delete(op, cfg, project, stack, now)
+        )
+        console.print(
+            f"project {project} is deleted: {done.keys} keys destroyed, {done.objects} "
+            "objects removed; its audit record stays"
+        )
+        return
+    _confirm(project, confirm, "to suspend it and delete it after the grace period")
+    after = _operator_action(
+        "projects.delete.schedule",
+        project,
+        lambda: projects.schedule_delete(op, cfg, project, stack, dt.timedelta(days=grace_days)),
+    )
+    console.print(
+        f"project {project} is suspended and will be deleted by `projects delete {project}` "
+        f"after {after}; `projects resume {project}` cancels"
+    )
+
+
 @projects_app.command("show")
 @edge
 def projects_show(
     project: Project,
     raw: Annotated[bool, typer.Option("--yaml", help="Print the contract file only.")] = False,
 ) -> None:
-    """Show a project's contract: every column's role, type and allowed values, and what
-    de-identification keeps."""
+    """Show a project's state and contract: every column's role, type and allowed values,
+    and what de-identification keeps."""
     op = openbao.login(settings(), "operator")
     if raw:
         print(contracts.text(op, project), end="")
         return
     contract = contracts.load(op, project)
+    record = tenancy.read(op, project)
+    state = "no record" if record is None else record.state
     console.print(
-        f"[bold]{project}[/]: contract {contract.name} version {contract.version} "
+        f"[bold]{project}[/] ({state}): contract {contract.name} version {contract.version} "
         f"({contract.fingerprint})\n{contract.description}"
     )
     table = Table("column", "role", "type", "unit", "allowed", "missing", "Safe Harbor")
@@ -334,23 +426,27 @@ def keys_revoke_below(
     console.print(f"project {project}: key versions below {version} revoked")
 
 
-@keys_app.command("shred")
-@edge
-def keys_shred(
-    project: Project,
-    confirm: Annotated[
-        str | None, typer.Option(help="Type the project name again to confirm.")
-    ] = None,
-) -> None:
-    """Destroy a project's key: all of its data becomes unreadable, for good."""
+def _confirm(project: str, confirm: str | None, what: str) -> None:
+    """Go on only once the project's name is typed again (`--confirm` when not at a
+    terminal)."""
     if confirm is None:
         if not sys.stdin.isatty():
-            console.print("[red]refused:[/] pass --confirm PROJECT to shred non-interactively")
+            console.print("[red]refused:[/] pass --confirm PROJECT when not at a terminal")
             raise typer.Exit(2)
-        confirm = typer.prompt(f"Type '{project}' to destroy its key and all of its data")
+        confirm = typer.prompt(f"Type '{project}' {what}")
     if confirm != project:
         console.print("[red]refused:[/] the confirmation does not match the project name")
         raise typer.Exit(2)
+
+
+Confirm = Annotated[str | None, typer.Option(help="Type the project name again to confirm.")]
+
+
+@keys_app.command("shred")
+@edge
+def keys_shred(project: Project, confirm: Confirm = None) -> None:
+    """Destroy a project's key: all of its data becomes unreadable, for good."""
+    _confirm(project, confirm, "to destroy its key and all of its data")
     op = openbao.login(settings(), "operator")
     _operator_action("keys.shred", project, lambda: keys.shred(op, project))
     console.print(f"project {project}: key destroyed; its data can no longer be decrypted")

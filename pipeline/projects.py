@@ -1,4 +1,7 @@
-"""Creating a project: everything it owns is made here, by the operator, or not at all,
+"""A project's life: created with everything it owns, suspended and resumed, deleted by
+crypto-shredding. Each step is the operator's.
+
+Creating: everything the project owns is made here, by the operator, or not at all,
 and its contract is kept.
 
 Before anything is made, the operator claims the name with a record that only it can
@@ -14,18 +17,23 @@ maker gave it. Names used by the platform itself are refused too.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import hvac
 import hvac.exceptions
 
 import contract as contracts
-from safeguards import credentials, keys
+from safeguards import apikeys, credentials, keys, objectstore, openbao
 from safeguards import projects as tenancy
 from safeguards.errors import ConfigError, NotFound, ServerError
 from safeguards.openbao import openbao_errors
 from safeguards.settings import Settings
 from services.mlflow import launcher as mlflow
+from services.prometheus import launcher as prometheus
 from services.seaweedfs import launcher as seaweedfs
 
 # Names the platform uses for its own keys, buckets and MLflow artifacts.
@@ -64,8 +72,8 @@ def claim(operator: hvac.Client, settings: Settings, project: str) -> None:
     if project in RESERVED:
         raise ConfigError(f"'{project}' is a name the platform uses for itself")
     record = tenancy.read(operator, project)
-    if record is not None and record.state == "created":
-        raise ConfigError(f"project '{project}' exists already")
+    if record is not None and record.state != "creating":
+        raise ConfigError(f"project '{project}' exists already ({record.state})")
     if record is not None:
         return
     found = _existing(operator, settings, project)
@@ -102,3 +110,143 @@ def create_project(
     slot = tenancy.claim_slot(operator, project)
     tenancy.write(operator, tenancy.Project(project, "created", slot))
     return contract
+
+
+# -- a project's life after create -----------------------------------------------------
+
+
+class Stack(Protocol):
+    """What the lifecycle asks of the running stack (`Supervisor` or `ComposeStack`)."""
+
+    def reload(self, name: str) -> None: ...
+    def serve(self) -> None: ...
+
+
+def _record(operator: hvac.Client, project: str, *states: str) -> tenancy.Project:
+    record = tenancy.read(operator, keys.validate_project(project))
+    if record is None:
+        raise NotFound(f"project '{project}' does not exist")
+    if record.state not in states:
+        raise ConfigError(f"project '{project}' is {record.state}, not {' or '.join(states)}")
+    return record
+
+
+def _revoke(operator: hvac.Client, settings: Settings, project: str, stack: Stack) -> None:
+    """Every credential of the project stops working: its identities' tokens lose their
+    policies at once and no secret id is left to log in with, its MLflow users' passwords
+    are replaced by ones nobody knows, its S3 identities leave the lake, and its endpoint
+    (with it, every API key) stops."""
+    keys.apply_policies(operator, project, suspended=True)
+    for who in keys.project_identities(project):
+        openbao.destroy_secret_ids(operator, settings, who)
+    mlflow.lock_users(settings, operator, project)
+    if settings.profile == "stack":
+        stack.reload("seaweedfs")
+    stack.serve()
+
+
+def suspend(operator: hvac.Client, settings: Settings, project: str, stack: Stack) -> None:
+    """Suspend a created project: `_revoke`, reversibly (`resume`)."""
+    record = _record(operator, project, "created")
+    tenancy.write(operator, replace(record, state="suspended"))
+    _revoke(operator, settings, project, stack)
+
+
+def resume(operator: hvac.Client, settings: Settings, project: str, stack: Stack) -> None:
+    """Give a suspended project (or one whose deletion is still in its grace period) its
+    policies, fresh credentials, MLflow passwords, S3 identities and endpoint back."""
+    record = _record(operator, project, "suspended", "deleting")
+    keys.apply_policies(operator, project)
+    for who in keys.project_identities(project):
+        openbao.ensure_credentials(operator, settings, who)
+    mlflow.unlock_users(settings, operator, project)
+    tenancy.write(operator, replace(record, state="created", delete_after=None))
+    if settings.profile == "stack":
+        stack.reload("seaweedfs")
+    stack.serve()
+
+
+def schedule_delete(
+    operator: hvac.Client, settings: Settings, project: str, stack: Stack, grace: dt.timedelta
+) -> str:
+    """Suspend the project now and mark it for deletion once `grace` has passed; returns
+    when (ISO 8601, UTC). `resume` cancels it meanwhile."""
+    record = _record(operator, project, "created", "suspended")
+    after = (dt.datetime.now(dt.UTC) + grace).isoformat(timespec="seconds")
+    tenancy.write(operator, replace(record, state="deleting", delete_after=after))
+    _revoke(operator, settings, project, stack)
+    return after
+
+
+@dataclass(frozen=True)
+class Deleted:
+    keys: int
+    objects: int
+
+
+def delete(
+    operator: hvac.Client, settings: Settings, project: str, stack: Stack, now: bool = False
+) -> Deleted:
+    """Crypto-shred a project whose grace period is over (or any live one, with `now`):
+    its data keys destroyed first, so that whatever copy of its data exists anywhere is
+    unreadable from that moment; then its identities, policies, records, MLflow names and
+    users, endpoint slot and every object of its zones removed. What stays: its audit
+    signing keys and the log (its history still verifies), its contract, and its record,
+    marked deleted, so the name is never given again."""
+    states = ("created", "suspended", "deleting") if now else ("deleting",)
+    record = _record(operator, project, *states)
+    if not now and dt.datetime.fromisoformat(str(record.delete_after)) > dt.datetime.now(dt.UTC):
+        raise ConfigError(
+            f"project '{project}' is deleted after {record.delete_after} (or now, with --now)"
+        )
+    if record.state == "created":
+        tenancy.write(operator, replace(record, state="suspended"))
+        _revoke(operator, settings, project, stack)
+    keys.shred(operator, project)
+    for key_id in (k["key_id"] for k in apikeys.list_keys(operator, project)):
+        apikeys.revoke(operator, project, key_id)
+    with openbao_errors(f"deleting the records of project '{project}'"):
+        for path in _RECORDS:
+            operator.secrets.kv.v2.delete_metadata_and_all_versions(
+                path.format(project=project), mount_point="secret"
+            )
+    keys.remove_identities(operator, settings, project)
+    mlflow.remove_project(settings, operator, project)
+    if settings.profile == "stack":
+        objects = seaweedfs.remove_buckets(settings, operator, project)
+    else:
+        objects = _remove_sandbox_files(settings, project)
+    prometheus.key_file(settings, project).unlink(missing_ok=True)
+    tenancy.release_slot(operator, record)
+    tenancy.write(operator, tenancy.Project(project, "deleted", None))
+    if settings.profile == "stack":
+        stack.reload("seaweedfs")
+    return Deleted(len(keys.data_keys(project)), objects)
+
+
+# The records a deleted project leaves nothing of: its S3 keys and MLflow passwords.
+_RECORDS = (
+    "projects/{project}/s3",
+    "projects/{project}/mlflow",
+    "projects/{project}/mlflow-serving",
+    "ingest/{project}/s3",
+    "serving/{project}/s3",
+)
+
+
+def _remove_sandbox_files(settings: Settings, project: str) -> int:
+    """The project's sealed objects (its zones and DVC remote), its dataset repository and
+    its endpoint's home; how many files went."""
+    lake = settings.data_dir / "lake"
+    trees = [
+        *(lake / objectstore.bucket_name(project, zone) for zone in objectstore.ZONES),
+        lake / f"{project}-dvc-remote",
+        settings.data_dir / "datasets" / project,
+        settings.data_dir / f"serving-{project}",
+    ]
+    removed = 0
+    for tree in trees:
+        if tree.is_dir():
+            removed += sum(1 for p in tree.rglob("*") if p.is_file())
+            shutil.rmtree(tree)
+    return removed

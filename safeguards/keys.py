@@ -18,7 +18,12 @@ import hvac.exceptions
 
 from safeguards import audit
 from safeguards.errors import ConfigError, IntegrityError, KeyUnavailable
-from safeguards.openbao import create_approle, openbao_errors, save_credentials
+from safeguards.openbao import (
+    create_approle,
+    credentials_path,
+    openbao_errors,
+    save_credentials,
+)
 from safeguards.policies import policy
 from safeguards.settings import Settings
 
@@ -117,11 +122,24 @@ def projects(operator: hvac.Client) -> list[str]:
     return sorted(n.removeprefix("proj-") for n in names if n.startswith("proj-"))
 
 
-def apply_policies(operator: hvac.Client, project: str) -> None:
-    """Write the project's policies from the repository's policy files."""
+def apply_policies(operator: hvac.Client, project: str, suspended: bool = False) -> None:
+    """Write the project's policies from the repository's policy files; `suspended`: the
+    policy that grants nothing, under each identity's policy name, so that every token
+    the identities hold loses every capability at once."""
     with openbao_errors(f"writing the policies of project '{project}'"):
         for template, name in _IDENTITIES:
-            operator.sys.create_or_update_policy(name(project), policy(template, project=project))
+            text = policy("suspended" if suspended else template, project=project)
+            operator.sys.create_or_update_policy(name(project), text)
+
+
+def remove_identities(operator: hvac.Client, settings: Settings, project: str) -> None:
+    """Delete the project's AppRoles (their secret ids with them), their policies and their
+    credentials files."""
+    with openbao_errors(f"removing the identities of project '{project}'"):
+        for who in project_identities(project):
+            operator.auth.approle.delete_role(who)
+            operator.sys.delete_policy(who)
+            credentials_path(settings, who).unlink(missing_ok=True)
 
 
 def describe(bao: hvac.Client, project: str) -> dict[str, Any]:
@@ -158,10 +176,14 @@ def revoke_below(operator: hvac.Client, project: str, version: int) -> None:
 
 def shred(operator: hvac.Client, project: str) -> None:
     """Destroy the project's data keys: all of its data becomes unreadable, for good. Its
-    audit signing keys stay, so the history of what it did still verifies."""
+    audit signing keys stay, so the history of what it did still verifies. A key already
+    gone is skipped, so an interrupted shred completes when run again."""
     with openbao_errors(f"shredding the keys of project '{project}'"):
         for name in data_keys(project):
-            operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)
+            try:
+                operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)
+            except hvac.exceptions.InvalidPath:
+                continue
             operator.secrets.transit.delete_key(name)
 
 

@@ -185,9 +185,7 @@ def ensure_credentials(operator: hvac.Client, settings: Settings, identity: str)
             return False
         if path.exists():
             creds = _read_credentials(path, identity)
-            if creds["role_id"] == role_id and operator.auth.approle.read_secret_id(
-                identity, creds["secret_id"]
-            ):
+            if creds["role_id"] == role_id and _secret_id(operator, identity, creds["secret_id"]):
                 return True
         secret_id = operator.auth.approle.generate_secret_id(identity)["data"]["secret_id"]
     save_credentials(settings, identity, role_id, str(secret_id))
@@ -213,7 +211,7 @@ def renew_secret_ids(
                 role = bao_role(operator, identity)
             except hvac.exceptions.InvalidPath:
                 continue  # the identity was deleted; its file is stale
-            info = operator.auth.approle.read_secret_id(identity, creds["secret_id"])
+            info = _secret_id(operator, identity, creds["secret_id"])
             if info and not _past_half_life(info["data"]):
                 continue
             operator.auth.approle.create_or_update_approle(
@@ -225,6 +223,27 @@ def renew_secret_ids(
                 operator.auth.approle.destroy_secret_id(identity, creds["secret_id"])
         renewed.append(identity)
     return renewed
+
+
+def _secret_id(operator: hvac.Client, identity: str, secret_id: str) -> dict[str, Any] | None:
+    """What OpenBao knows of a secret id, None if it is not (or no longer) one of
+    `identity`'s (OpenBao answers that with an empty 204, which hvac hands back as is)."""
+    info = operator.auth.approle.read_secret_id(identity, secret_id)
+    return info if isinstance(info, dict) else None
+
+
+def destroy_secret_ids(operator: hvac.Client, settings: Settings, identity: str) -> int:
+    """Destroy every secret id of `identity`'s AppRole, and its credentials file: nobody
+    logs in as it any more, and `stack up` does not renew it. Returns how many there were."""
+    credentials_path(settings, identity).unlink(missing_ok=True)
+    with openbao_errors(f"destroying the secret ids of '{identity}'"):
+        try:
+            listed = operator.auth.approle.list_secret_id_accessors(identity)["data"]["keys"]
+        except hvac.exceptions.InvalidPath:
+            return 0
+        for accessor in listed:
+            operator.auth.approle.destroy_secret_id_accessor(identity, accessor)
+    return len(listed)
 
 
 def bao_role(bao: hvac.Client, identity: str) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""The platform's projects: which exist, and the slot each one's endpoint listens on.
+"""The platform's projects: which exist, in which state, and the slot each one's endpoint
+listens on.
 
-The operator keeps one record per project at ``secret/services/projects/<name>`` (its
-state while `projects create` runs, then ``created``) and claims a slot for it at
-``secret/services/slots/<n>`` (check-and-set: two creates never share one). A project's
-endpoint listens at ``port_base + 20 + slot``, so its address never changes. Only the
-operator reads or writes either.
+The operator keeps one record per project at ``secret/services/projects/<name>``: its
+state (``creating`` while `projects create` runs, then ``created``; ``suspended``;
+``deleting`` until its grace period ends, with the time it ends; ``deleted``, kept so the
+name is never given again) and claims a slot for it at ``secret/services/slots/<n>``
+(check-and-set: two creates never share one). A project's endpoint listens at
+``port_base + 20 + slot``, so its address never changes. Only the operator reads or
+writes either.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from safeguards.settings import SERVING_SLOTS
 
 RECORDS = "services/projects"
 SLOTS = "services/slots"
-STATES = ("creating", "created")
+STATES = ("creating", "created", "suspended", "deleting", "deleted")
+# The states in which a project's identities hold their policies and credentials.
+LIVE = ("creating", "created")
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class Project:
     name: str
     state: str
     slot: int | None
+    # When a deletion's grace period ends (ISO 8601, UTC), while the state is ``deleting``.
+    delete_after: str | None = None
 
 
 def record_path(project: str) -> str:
@@ -44,7 +51,9 @@ def read(operator: hvac.Client, project: str) -> Project | None:
     state, slot = record.get("state"), record.get("slot")
     if state not in STATES or (slot is not None and not slot.isdigit()):
         raise ConfigError(f"the record at secret/{record_path(project)} is malformed")
-    return Project(project, state, int(slot) if slot is not None else None)
+    return Project(
+        project, state, int(slot) if slot is not None else None, record.get("delete_after")
+    )
 
 
 def write(operator: hvac.Client, project: Project, cas: int | None = None) -> None:
@@ -52,6 +61,8 @@ def write(operator: hvac.Client, project: Project, cas: int | None = None) -> No
     record = {"state": project.state}
     if project.slot is not None:
         record["slot"] = str(project.slot)
+    if project.delete_after is not None:
+        record["delete_after"] = project.delete_after
     with openbao_errors(f"recording project '{project.name}'"):
         operator.secrets.kv.v2.create_or_update_secret(
             record_path(project.name), record, cas=cas, mount_point="secret"
@@ -68,10 +79,31 @@ def names(operator: hvac.Client) -> list[str]:
     return sorted(k for k in listed["data"]["keys"] if not k.endswith("/"))
 
 
-def created(operator: hvac.Client) -> list[Project]:
-    """Every project whose create finished."""
+def every(operator: hvac.Client) -> list[Project]:
+    """Every project with a record, in any state."""
     found = (read(operator, name) for name in names(operator))
-    return [p for p in found if p is not None and p.state == "created"]
+    return [p for p in found if p is not None]
+
+
+def resting(operator: hvac.Client) -> set[str]:
+    """The projects whose identities hold no policy and no credential: suspended, being
+    deleted, deleted."""
+    return {p.name for p in every(operator) if p.state not in LIVE}
+
+
+def created(operator: hvac.Client) -> list[Project]:
+    """Every project whose create finished, and that is neither suspended nor deleted."""
+    return [p for p in every(operator) if p.state == "created"]
+
+
+def release_slot(operator: hvac.Client, project: Project) -> None:
+    """Give `project`'s endpoint slot back (a deleted project's)."""
+    if project.slot is None:
+        return
+    with openbao_errors(f"releasing the slot of project '{project.name}'"):
+        operator.secrets.kv.v2.delete_metadata_and_all_versions(
+            f"{SLOTS}/{project.slot}", mount_point="secret"
+        )
 
 
 def claim_slot(operator: hvac.Client, project: str) -> int:

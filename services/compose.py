@@ -398,15 +398,21 @@ class ComposeStack:
         self.compose("kill", "--signal", "SIGHUP", name)
 
     def serve(self, timeout: float = 300.0) -> None:
-        """An endpoint for every served project (the projects file written again, each
-        new endpoint provisioned and started); for a new one, the worker and Prometheus
-        given the projects they watch (their init jobs) and restarted or reloaded."""
+        """An endpoint for every served project, and none for the others (the projects
+        file written again, each new endpoint provisioned and started, each endpoint of a
+        project no longer served removed); on a change, the worker and Prometheus given
+        the projects they watch (their init jobs) and restarted or reloaded."""
         before = set(self._endpoints())
         served = served_projects(self.settings, openbao.login(self.settings, "operator"))
-        body = yaml.dump(render_projects(self.settings, served), Dumper=_Dumper, sort_keys=False)
+        rendered = render_projects(self.settings, served)
+        gone = sorted(before - set(rendered["services"]))
+        if gone:
+            # While the file still names them.
+            self.compose("rm", "--stop", "--force", *gone)
+        body = yaml.dump(rendered, Dumper=_Dumper, sort_keys=False)
         write_private(self.projects_file, body.encode())
         started = [name for name in self._endpoints() if name not in before]
-        if not started:
+        if not started and not gone:
             # The worker's and Prometheus's init jobs listed the same projects at `up`.
             return
         for name in started:

@@ -187,8 +187,14 @@ class Supervisor:
         os.kill(pid, signal.SIGHUP)
 
     def serve(self) -> None:
-        """After a project got its first champion: start its endpoint, and restart the
-        monitoring worker and reload Prometheus (if it runs) so they watch it too."""
+        """After the served projects changed (a first champion, a suspension, a deletion):
+        start the endpoints of the projects served now, stop the others, and restart the
+        monitoring worker and reload Prometheus (if it runs) so they watch those only."""
+        endpoint = topology.service("serving")
+        served = {instance.name for instance in self.instances(endpoint)}
+        for name in self.names(endpoint):
+            if name not in served:
+                self.stop(name)
         self.stop("monitoring")
         self.up(self.settings.profile)
         if self.pid("prometheus") is not None:

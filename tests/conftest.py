@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -59,6 +62,31 @@ def free_port_base(span: int = SERVING_PORTS + ENDPOINT_SLOTS) -> int:
             continue
         return base
     raise RuntimeError("no free port range on loopback")
+
+
+def cli(
+    settings: Settings, *args: str, ok: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`hipaa-mlops ARGS` as a user runs it against the stack of `settings`; asserts it
+    succeeds (or, `ok=False`, fails)."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/"),
+        "HIPAA_MLOPS_DATA_DIR": str(settings.data_dir),
+        "HIPAA_MLOPS_PORT_BASE": str(settings.port_base),
+        "HIPAA_MLOPS_PROFILE": settings.profile,
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert (result.returncode == 0) == ok, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
 
 
 def settings_for(data_dir: Path) -> Settings:

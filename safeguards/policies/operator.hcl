@@ -29,3 +29,11 @@ path "secret/data/projects/+/mlflow" { capabilities = ["create", "read", "update
 path "secret/data/projects/+/mlflow-serving" { capabilities = ["create", "read", "update"] }
 path "secret/data/projects/+/api-keys/*" { capabilities = ["create", "read", "update"] }
 path "secret/metadata/projects/+/api-keys/*" { capabilities = ["read", "list", "delete"] }
+# `projects delete`: a deleted project's records go, its contract stays (it is never
+# changed) and so does its record under services/, marked deleted; its slot is freed.
+path "secret/metadata/projects/+/s3" { capabilities = ["delete"] }
+path "secret/metadata/projects/+/mlflow" { capabilities = ["delete"] }
+path "secret/metadata/projects/+/mlflow-serving" { capabilities = ["delete"] }
+path "secret/metadata/ingest/+/s3" { capabilities = ["delete"] }
+path "secret/metadata/serving/+/s3" { capabilities = ["delete"] }
+path "secret/metadata/services/slots/*" { capabilities = ["delete"] }

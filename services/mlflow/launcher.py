@@ -17,6 +17,7 @@ command line is visible to every local user).
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,53 @@ def provision_project(settings: Settings, operator: hvac.Client, project: str) -
             )
 
 
+def lock_users(settings: Settings, operator: hvac.Client, project: str) -> None:
+    """Give the project's MLflow users passwords nobody knows: their sessions stop at once
+    (MLflow drops its cached logins of a user whose password changes)."""
+    admin = _Admin(settings, operator)
+    for user in (project_user(project), serving_user(project)):
+        admin.call(
+            "2.0/mlflow/users/update-password",
+            {"username": user, "password": secrets.token_urlsafe(32)},
+            method="PATCH",
+        )
+
+
+def unlock_users(settings: Settings, operator: hvac.Client, project: str) -> None:
+    """Give the project's MLflow users back the passwords kept in its KV paths."""
+    admin = _Admin(settings, operator)
+    for user in (project_user(project), serving_user(project)):
+        password = credentials.read(operator, credential_path(project, user))["password"]
+        admin.call(
+            "2.0/mlflow/users/update-password",
+            {"username": user, "password": password},
+            method="PATCH",
+        )
+
+
+def remove_project(settings: Settings, operator: hvac.Client, project: str) -> None:
+    """Delete the project's registered model (its versions with it), its experiment and
+    its users (their permissions with them). MLflow keeps a deleted experiment's runs,
+    marked deleted: their params, metrics and lineage tags, whose files are shredded."""
+    admin = _Admin(settings, operator)
+    if admin.exists("2.0/mlflow/registered-models/get", {"name": model_name(project)}):
+        admin.call("2.0/mlflow/registered-models/delete", {"name": model_name(project)}, "DELETE")
+    found = admin.exists(
+        "2.0/mlflow/experiments/get-by-name", {"experiment_name": experiment_name(project)}
+    )
+    if found:
+        experiment = admin.get(
+            "2.0/mlflow/experiments/get-by-name", {"experiment_name": experiment_name(project)}
+        )["experiment"]
+        if experiment["lifecycle_stage"] == "active":
+            admin.call(
+                "2.0/mlflow/experiments/delete", {"experiment_id": experiment["experiment_id"]}
+            )
+    for user in (project_user(project), serving_user(project)):
+        if admin.exists("2.0/mlflow/users/get", {"username": user}):
+            admin.call("2.0/mlflow/users/delete", {"username": user}, "DELETE")
+
+
 def existing(settings: Settings, operator: hvac.Client, project: str) -> list[str]:
     """What of `project`'s MLflow names exists already: its experiment, its registered
     model, its users (kind and name each)."""
@@ -222,9 +270,9 @@ class _Admin:
         self.auth = (ADMIN, admin_password(settings, operator))
         self.verify = str(settings.ca_bundle)
 
-    def call(self, path: str, body: dict[str, str]) -> None:
-        response = requests.post(
-            self.base + path, json=body, auth=self.auth, verify=self.verify, timeout=30
+    def call(self, path: str, body: dict[str, str], method: str = "POST") -> None:
+        response = requests.request(
+            method, self.base + path, json=body, auth=self.auth, verify=self.verify, timeout=30
         )
         if response.status_code != 200 and "RESOURCE_ALREADY_EXISTS" not in response.text:
             raise ServerError(f"MLflow refused {path} ({response.status_code})")

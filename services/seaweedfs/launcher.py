@@ -23,6 +23,7 @@ import botocore.exceptions
 import hvac
 
 from safeguards import credentials, keys, openbao, pki
+from safeguards import projects as tenancy
 from safeguards.errors import ConfigError, SafeguardError, Unavailable
 from safeguards.files import write_private
 from safeguards.objectstore import (
@@ -168,7 +169,11 @@ def render_s3_config(settings: Settings, operator: hvac.Client) -> None:
     identities: list[dict[str, Any]] = [
         _identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"])
     ]
+    # A suspended project's identities are left out: its S3 keys stop working at the reload.
+    resting = tenancy.resting(operator)
     for project in keys.projects(operator):
+        if project in resting:
+            continue
         try:
             identities.extend(_project_identities(operator, project))
         except ConfigError as exc:
@@ -232,8 +237,9 @@ def admin_client(settings: Settings, operator: hvac.Client) -> Any:
 
 def create_buckets(settings: Settings, operator: hvac.Client, project: str) -> None:
     """The project's zone buckets, each with default encryption SSE-KMS under its zone's key
-    (raw PHI under ``phi-<project>``, the others under ``proj-<project>``) and a policy
-    that refuses any write naming another key or another kind of encryption."""
+    (raw PHI under ``phi-<project>``, models under ``models-<project>``, the others under
+    ``proj-<project>``) and a policy that refuses any write naming another key or another
+    kind of encryption."""
     admin = admin_client(settings, operator)
     for zone in ZONES:
         bucket = bucket_name(project, zone)
@@ -254,6 +260,25 @@ def create_buckets(settings: Settings, operator: hvac.Client, project: str) -> N
             admin.put_bucket_policy(
                 Bucket=bucket, Policy=json.dumps(bucket_policy(bucket, zone_key(project, zone)))
             )
+
+
+def remove_buckets(settings: Settings, operator: hvac.Client, project: str) -> int:
+    """Empty and delete the project's zone buckets, as the admin; how many objects went."""
+    admin = admin_client(settings, operator)
+    removed = 0
+    for zone in ZONES:
+        bucket = bucket_name(project, zone)
+        with s3_errors(f"emptying bucket {bucket}"):
+            try:
+                admin.head_bucket(Bucket=bucket)
+            except botocore.exceptions.ClientError:
+                continue
+            for page in admin.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for obj in page.get("Contents", []):
+                    admin.delete_object(Bucket=bucket, Key=obj["Key"])
+                    removed += 1
+            admin.delete_bucket(Bucket=bucket)
+    return removed
 
 
 def bucket_policy(bucket: str, key: str) -> dict[str, Any]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from safeguards.settings import Settings
 from sandbox import deidentify
 from services.supervisor import Supervisor
 from tests.canaries import assert_clean
-from tests.conftest import endpoint_url
+from tests.conftest import cli, endpoint_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -100,23 +98,7 @@ class Platform:
     readmission: Team
 
     def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", "/"),
-            "HIPAA_MLOPS_DATA_DIR": str(self.settings.data_dir),
-            "HIPAA_MLOPS_PORT_BASE": str(self.settings.port_base),
-            "COLUMNS": "200",
-        }
-        result = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", *args],
-            env=env,
-            cwd=self.work,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert (result.returncode == 0) == ok, result.stdout[-2000:] + result.stderr[-2000:]
-        return result
+        return cli(self.settings, *args, ok=ok, cwd=self.work)
 
 
 @pytest.fixture(scope="module")
