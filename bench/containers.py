@@ -35,6 +35,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.stack import tree_rss_mib
 from safeguards.settings import Settings
 from services.compose import IMAGES, ComposeStack
 from services.containers.images import load_record
@@ -87,15 +88,6 @@ def compose_memory(stack: ComposeStack) -> dict[str, float]:
     return by_name
 
 
-def _tree_rss_mib(pid: int) -> float:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    rss = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1]) / 1024
-    return rss + sum(_tree_rss_mib(int(child)) for child in children)
-
-
 def native_memory(root: Path) -> dict[str, float]:
     settings = Settings(data_dir=root / "native", port_base=free_port_base(), profile="stack")
     supervisor = Supervisor(settings)
@@ -103,7 +95,7 @@ def native_memory(root: Path) -> dict[str, float]:
         supervisor.up("stack", timeout=180)
         time.sleep(10)  # idle, as the compose figures are taken
         return {
-            s.name: _tree_rss_mib(pid)
+            s.name: tree_rss_mib(pid)
             for s in services_for("stack")
             if (pid := supervisor.pid(s.name)) is not None
         }

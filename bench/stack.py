@@ -27,3 +27,13 @@ def running(profile: str = "sandbox", **overrides: Any) -> Iterator[Settings]:
             yield settings
         finally:
             supervisor.down()
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of process `pid` and all of its descendants, MiB."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    return rss + sum(tree_rss_mib(int(child)) for child in children)

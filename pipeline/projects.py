@@ -135,14 +135,16 @@ def _revoke(operator: hvac.Client, settings: Settings, project: str, stack: Stac
     """Every credential of the project stops working: its identities' tokens lose their
     policies at once and no secret id is left to log in with, its MLflow users' passwords
     are replaced by ones nobody knows, its S3 identities leave the lake, and its endpoint
-    (with it, every API key) stops."""
+    (with it, every API key) stops: a project with a champion is served, so the stack
+    serves again without it."""
     keys.apply_policies(operator, project, suspended=True)
     for who in keys.project_identities(project):
         openbao.destroy_secret_ids(operator, settings, who)
     mlflow.lock_users(settings, operator, project)
     if settings.profile == "stack":
         stack.reload("seaweedfs")
-    stack.serve()
+    if mlflow.has_champion(settings, operator, project):
+        stack.serve()
 
 
 def suspend(operator: hvac.Client, settings: Settings, project: str, stack: Stack) -> None:
@@ -163,7 +165,8 @@ def resume(operator: hvac.Client, settings: Settings, project: str, stack: Stack
     tenancy.write(operator, replace(record, state="created", delete_after=None))
     if settings.profile == "stack":
         stack.reload("seaweedfs")
-    stack.serve()
+    if mlflow.has_champion(settings, operator, project):
+        stack.serve()
 
 
 def schedule_delete(

@@ -251,6 +251,12 @@ def existing(settings: Settings, operator: hvac.Client, project: str) -> list[st
     ]
 
 
+def has_champion(settings: Settings, operator: hvac.Client, project: str) -> bool:
+    """Whether `project`'s registered model has a champion (a created project that has
+    one is served)."""
+    return _Admin(settings, operator).has_alias(model_name(project), CHAMPION)
+
+
 def served_projects(settings: Settings, operator: hvac.Client) -> list[tenancy.Project]:
     """The projects the stack serves: every created project that has a champion."""
     created = tenancy.created(operator)

@@ -241,6 +241,25 @@ def test_restarted_containers_keep_their_data_and_come_back_unsealed(
     assert _score(compose_stack, served).json()["probability"] == before
 
 
+def test_a_suspended_project_loses_its_endpoint_container_and_gets_it_back(
+    compose_stack: Running, served: str
+) -> None:
+    endpoint = f"serving-{PROJECT}"
+    compose_stack.cli("projects", "suspend", PROJECT)
+    assert endpoint not in {s.name for s in compose_stack.stack.status()}
+    running = compose_stack.stack.compose("ps", "--all", "--format", "{{.Service}}").split()
+    assert endpoint not in running
+    with pytest.raises(requests.ConnectionError):
+        _score(compose_stack, served)
+
+    compose_stack.cli("projects", "resume", PROJECT)
+    states = {s.name: s.state for s in compose_stack.stack.status()}
+    assert states[endpoint] == "running"
+    wait_until(
+        lambda: _score(compose_stack, served).status_code == 200, 120, "the endpoint back", every=1
+    )
+
+
 def test_training_lineage_names_the_image_the_worker_runs(compose_stack: Running) -> None:
     digest = compose_stack.exec(
         "monitoring", "python", "-c",

@@ -7,7 +7,9 @@ gamma's future names, on its own records that only the operator may write (its c
 among them), and on the platform's (audit keys and anchors, policies, AppRoles, MLflow
 admin, operator records and endpoint slots, PKI); its API key, on beta's endpoint. Every
 attempt runs against the real OpenBao and MLflow servers; the matrix is printed, and
-everything must be denied except the documented rows.
+everything must be denied except the documented rows. Then alpha is suspended, and then
+deleted: both times the matrix runs again with everything alpha held, and nothing at all
+is allowed, alpha's own rows included.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ DOCUMENTED = {
     ("alpha: new project data key", "workload"): "its own data",
     ("alpha: new project data key", "steward"): "writes de-identified data",
     ("alpha: new project data key", "serving"): "seals its captured features",
+    ("alpha: open its model files", "workload"): "its own models, to evaluate and monitor",
+    ("alpha: open its model files", "serving"): "loads its champion",
     ("alpha: read its own experiment", "mlflow-user"): "its own (and the control row)",
     ("alpha: read its own experiment", "mlflow-serving"): "its own (and the control row)",
 }
@@ -195,6 +199,11 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
     ("beta: new data key", _openbao(_write("transit/datakey/plaintext/proj-{beta}"))),
     ("beta: decrypt", _openbao(_write("transit/decrypt/proj-{beta}", ciphertext=_CIPHERTEXT))),
     ("beta: new raw-PHI data key", _openbao(_write("transit/datakey/plaintext/phi-{beta}"))),
+    ("beta: new models data key", _openbao(_write("transit/datakey/plaintext/models-{beta}"))),
+    (
+        "beta: open its model files",
+        _openbao(_write("transit/decrypt/models-{beta}", ciphertext=_CIPHERTEXT)),
+    ),
     ("beta: pseudonym HMAC", _openbao(_write("transit/hmac/pseudonym-{beta}", input=_INPUT))),
     ("beta: rotate its key", _openbao(_write("transit/keys/proj-{beta}/rotate"))),
     (
@@ -306,6 +315,10 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
     ("alpha: read its training password", _openbao(_kv_read("projects/{alpha}/mlflow"))),
     ("alpha: new raw-PHI data key", _openbao(_write("transit/datakey/plaintext/phi-{alpha}"))),
     ("alpha: new project data key", _openbao(_write("transit/datakey/plaintext/proj-{alpha}"))),
+    (
+        "alpha: open its model files",
+        _openbao(_write("transit/decrypt/models-{alpha}", ciphertext=_CIPHERTEXT)),
+    ),
     ("audit: sign as the operator", _openbao(_write("transit/hmac/audit-operator", input=_INPUT))),
     (
         "audit: verify any signer's entry",
@@ -376,19 +389,34 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
 ]
 
 
-def test_every_identity_of_a_project_is_denied_all_but_the_documented(
-    alpha: Alpha, names: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
-    NAMES.update(names)
+def _matrix(
+    alpha: Alpha, title: str, capsys: pytest.CaptureFixture[str]
+) -> dict[str, dict[str, str]]:
+    """Every row tried with every identity alpha holds, printed."""
     matrix = {label: {i: attempt(alpha, i) for i in IDENTITIES} for label, attempt in ROWS}
     width = max(len(label) for label in matrix)
-    lines = [
-        f"{'operation of alpha against':<{width}}  " + "  ".join(f"{i:>14}" for i in IDENTITIES)
-    ]
+    lines = [f"{title:<{width}}  " + "  ".join(f"{i:>14}" for i in IDENTITIES)]
     for label, row in matrix.items():
         lines.append(f"{label:<{width}}  " + "  ".join(f"{row[i]:>14}" for i in IDENTITIES))
     with capsys.disabled():
         print("\n" + "\n".join(lines))
+    return matrix
+
+
+def _allowed(matrix: dict[str, dict[str, str]]) -> list[str]:
+    return [
+        f"{label} by {identity}"
+        for label, row in matrix.items()
+        for identity, verdict in row.items()
+        if verdict == ALLOWED
+    ]
+
+
+def test_every_identity_of_a_project_is_denied_all_but_the_documented(
+    alpha: Alpha, names: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    NAMES.update(names)
+    matrix = _matrix(alpha, "operation of alpha against", capsys)
     unexpected = [
         f"{label} by {identity}"
         for label, row in matrix.items()
@@ -402,3 +430,26 @@ def test_every_identity_of_a_project_is_denied_all_but_the_documented(
         if matrix[label][identity] != ALLOWED
     ]
     assert not missing, f"documented rows no longer allowed (update DOCUMENTED): {missing}"
+
+
+def test_once_suspended_and_once_deleted_a_project_is_denied_everything(
+    stack: Settings,
+    operator: hvac.Client,
+    alpha: Alpha,
+    names: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    NAMES.update(names)
+    beta = endpoint(stack, operator, names["beta"])
+    supervisor = Supervisor(stack)
+
+    projects.suspend(operator, stack, names["alpha"], supervisor)
+    # Beta has no champion: the stack does not serve it, the test does.
+    Supervisor(beta).start(Instance(topology.service("serving"), beta))
+    suspended = _matrix(alpha, "alpha suspended, against", capsys)
+    assert _allowed(suspended) == []
+    assert suspended["alpha: read its training password"]["workload"] == DENIED
+
+    projects.delete(operator, stack, names["alpha"], supervisor, now=True)
+    Supervisor(beta).start(Instance(topology.service("serving"), beta))
+    assert _allowed(_matrix(alpha, "alpha deleted, against", capsys)) == []
