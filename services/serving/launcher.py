@@ -42,8 +42,8 @@ def settings_of(settings: Settings, project: Project) -> Settings:
 def project_url(settings: Settings, operator: hvac.Client, project: str) -> str:
     """Where `project`'s endpoint answers (its slot, from the project's record)."""
     record = tenancy.read(operator, project)
-    if record is None or record.state != "created":
-        raise NotFound(f"project '{project}' was not made by `projects create`")
+    if record is None or record.slot is None:
+        raise NotFound(f"project '{project}' has no endpoint (not created, or deleted)")
     return url(settings_of(settings, record))
 
 
