@@ -149,6 +149,20 @@ def tracking(stack: Settings, lake: Settings) -> Iterator[Settings]:
         Supervisor(stack).up("sandbox")
 
 
+class LakeStack:
+    """The lake as `projects create|suspend|resume|delete` drive it, where no endpoint
+    runs: SeaweedFS re-reads its identities for real; there is nothing to serve."""
+
+    def __init__(self, lake: Settings) -> None:
+        self.supervisor = Supervisor(lake)
+
+    def reload(self, name: str) -> None:
+        self.supervisor.reload(name)
+
+    def serve(self) -> None:
+        """No endpoint runs beside the lake in these tests."""
+
+
 def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
     """Provision `project` on the running lake, reloading SeaweedFS as `projects create` does."""
     seaweedfs.provision_project(

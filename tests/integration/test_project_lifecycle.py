@@ -34,7 +34,7 @@ from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
 from services.serving.inputs import request_records
 from services.supervisor import Supervisor
-from tests.conftest import cli, deidentified_project, endpoint_url
+from tests.conftest import LakeStack, cli, deidentified_project, endpoint_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -219,25 +219,11 @@ def test_delete_waits_out_its_grace_then_leaves_nothing_readable_by_anyone(
     AuditLog.of(stack, openbao.login(stack, "auditor")).verify()
 
 
-class _Lake:
-    """The stack's lake, as `projects suspend|resume|delete` drive it: SeaweedFS reloads
-    its identities for real; this test starts no endpoint, so there is none to serve."""
-
-    def __init__(self, lake: Settings) -> None:
-        self.supervisor = Supervisor(lake)
-
-    def reload(self, name: str) -> None:
-        self.supervisor.reload(name)
-
-    def serve(self) -> None:
-        """No endpoint runs in this test."""
-
-
 def test_on_the_stack_s3_keys_stop_at_suspend_and_buckets_go_at_delete(
     lake: Settings, operator: hvac.Client
 ) -> None:
     project = f"s{uuid.uuid4().hex[:10]}"
-    stack = _Lake(lake)
+    stack = LakeStack(lake)
     projects.create_project(
         operator, lake, project, contracts.example("diabetes"), lambda: stack.reload("seaweedfs")
     )
