@@ -65,21 +65,26 @@ def free_port_base(span: int = SERVING_PORTS + ENDPOINT_SLOTS) -> int:
 
 
 def cli(
-    settings: Settings, *args: str, ok: bool = True, cwd: Path | None = None
+    settings: Settings,
+    *args: str,
+    ok: bool = True,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`hipaa-mlops ARGS` as a user runs it against the stack of `settings`; asserts it
-    succeeds (or, `ok=False`, fails)."""
-    env = {
+    """`hipaa-mlops ARGS` as a user runs it against the stack of `settings` (with `env` on
+    top of its settings); asserts it succeeds (or, `ok=False`, fails)."""
+    environment = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/"),
         "HIPAA_MLOPS_DATA_DIR": str(settings.data_dir),
         "HIPAA_MLOPS_PORT_BASE": str(settings.port_base),
         "HIPAA_MLOPS_PROFILE": settings.profile,
         "COLUMNS": "200",
+        **(env or {}),
     }
     result = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", *args],
-        env=env,
+        env=environment,
         cwd=cwd,
         capture_output=True,
         text=True,

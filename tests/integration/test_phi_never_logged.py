@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import hvac
@@ -16,6 +13,7 @@ from safeguards import envelope, keys, openbao
 from safeguards.errors import AccessDenied
 from safeguards.settings import Settings
 from tests.canaries import CANARIES, NAME, assert_clean
+from tests.conftest import cli
 
 pytestmark = pytest.mark.integration
 
@@ -50,39 +48,18 @@ def test_openbao_audit_device_holds_no_plaintext(
 
 
 def test_cli_errors_do_not_echo_input(stack: Settings, tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "HIPAA_MLOPS_DATA_DIR": str(stack.data_dir),
-        "HIPAA_MLOPS_PORT_BASE": str(stack.port_base),
-    }
     bad_project = CANARIES["ssn"]
-    command = ["projects", "create", bad_project, "--contract", "diabetes"]
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *command],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
+    result = cli(
+        stack, "projects", "create", bad_project, "--contract", "diabetes", ok=False, cwd=tmp_path
     )
     assert result.returncode == 1
     assert "project name is 3-32 characters" in result.stderr
     assert_clean(result.stdout + result.stderr + " ")
     secret = "a-real-looking-secret-" + CANARIES["ssn"]
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "stack", "status"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-        env={
-            **env,
-            "HIPAA_MLOPS_OPENBAO_SECRET_ID": "changeme",
-            "HIPAA_MLOPS_OPENBAO_ROLE_ID": secret,
-        },
-    )
-    assert result.returncode != 0
+    placeholder = {
+        "HIPAA_MLOPS_OPENBAO_SECRET_ID": "changeme",
+        "HIPAA_MLOPS_OPENBAO_ROLE_ID": secret,
+    }
+    result = cli(stack, "stack", "status", ok=False, cwd=tmp_path, env=placeholder)
     assert "placeholder" in result.stderr
     assert "changeme" not in result.stderr and secret not in result.stderr
