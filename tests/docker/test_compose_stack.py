@@ -14,6 +14,8 @@ import ssl
 import subprocess
 from pathlib import Path
 
+import botocore.exceptions
+import hvac
 import pytest
 import requests
 
@@ -26,6 +28,7 @@ from safeguards.settings import COMPOSE_SUBNETS
 from services.compose import ComposeStack
 from services.containers.images import load_record
 from services.prometheus import launcher as prometheus
+from services.seaweedfs import launcher as seaweedfs
 from services.topology import services_for
 from tests.conftest import endpoint_url, wait_until
 from tests.docker.conftest import Running
@@ -258,6 +261,20 @@ def test_a_suspended_project_loses_its_endpoint_container_and_gets_it_back(
     wait_until(
         lambda: _score(compose_stack, served).status_code == 200, 120, "the endpoint back", every=1
     )
+
+
+def test_a_deleted_project_leaves_no_identity_and_no_bucket(compose_stack: Running) -> None:
+    gone = "gone"
+    compose_stack.cli("projects", "create", gone, "--contract", "readmission")
+    compose_stack.cli("projects", "delete", gone, "--now", "--confirm", gone)
+    operator = openbao.login(compose_stack.settings, "operator")
+    for who in (f"project-{gone}", f"ingest-{gone}", f"serving-{gone}"):
+        with pytest.raises(hvac.exceptions.InvalidPath):
+            operator.auth.approle.read_role(who)
+    admin = seaweedfs.admin_client(compose_stack.settings, operator)
+    for zone in objectstore.ZONES:
+        with pytest.raises(botocore.exceptions.ClientError):
+            admin.head_bucket(Bucket=objectstore.bucket_name(gone, zone))
 
 
 def test_training_lineage_names_the_image_the_worker_runs(compose_stack: Running) -> None:
