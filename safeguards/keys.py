@@ -181,9 +181,10 @@ def shred(operator: hvac.Client, project: str) -> None:
     with openbao_errors(f"shredding the keys of project '{project}'"):
         for name in data_keys(project):
             try:
-                operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)
+                operator.secrets.transit.read_key(name)
             except hvac.exceptions.InvalidPath:
                 continue
+            operator.secrets.transit.update_key_configuration(name, deletion_allowed=True)
             operator.secrets.transit.delete_key(name)
 
 

@@ -281,10 +281,7 @@ class ProjectArtifactRepository(ArtifactRepository):
         return str(into / artifact_path) if artifact_path else str(into)
 
     def _download_file(self, remote_file_path: str, local_path: str) -> None:
-        try:
-            data = self._store().get(objectstore.MODELS_ZONE, self._key(remote_file_path))
-        except NotFound as exc:
-            raise NotFound(f"no such artifact of project '{self.project}'") from exc
+        data = self._store().get(objectstore.MODELS_ZONE, self._key(remote_file_path))
         Path(local_path).write_bytes(data)
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:

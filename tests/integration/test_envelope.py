@@ -110,3 +110,14 @@ def test_shredded_key_makes_data_unreadable(
         envelope.open_sealed(bao, f"{project}/obj", sealed)
     with pytest.raises(KeyUnavailable):
         keys.describe(operator, project)
+
+
+def test_a_shred_interrupted_halfway_completes_when_run_again(
+    operator: hvac.Client, project: str
+) -> None:
+    first, *rest = keys.data_keys(project)
+    operator.secrets.transit.update_key_configuration(first, deletion_allowed=True)
+    operator.secrets.transit.delete_key(first)
+    keys.shred(operator, project)
+    names = operator.secrets.transit.list_keys()["data"]["keys"]
+    assert not set(rest) & set(names)
