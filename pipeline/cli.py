@@ -358,8 +358,9 @@ def projects_show(
     project: Project,
     raw: Annotated[bool, typer.Option("--yaml", help="Print the contract file only.")] = False,
 ) -> None:
-    """Show a project's state and contract: every column's role, type and allowed values,
-    and what de-identification keeps."""
+    """Show a project's state and contract (every column's role, type and allowed values,
+    and what de-identification keeps), and where each zone of its data is, under which
+    key."""
     op = openbao.login(settings(), "operator")
     if raw:
         print(contracts.text(op, project), end="")
@@ -394,6 +395,17 @@ def projects_show(
     console.print(
         f"features: {len(contract.features)}; label: {contract.label}; subgroups: {groups}"
     )
+    cfg = settings()
+    where = Table("zone", "where", "key")
+    for zone in objectstore.ZONES:
+        bucket = objectstore.bucket_name(project, zone)
+        place = (
+            f"{cfg.s3_url}/{bucket}"
+            if cfg.profile == "stack"
+            else f"{cfg.data_dir / 'lake' / bucket}/ (sealed files)"
+        )
+        where.add_row(zone, place, objectstore.zone_key(project, zone))
+    console.print(where)
 
 
 @keys_app.command("show")

@@ -153,6 +153,9 @@ def test_the_team_contract_reads_their_file_as_it_is(platform: Platform) -> None
     shown = platform.cli("projects", "show", platform.pima.project).stdout
     assert "patient_id (from PatientID)" in shown and "pseudonym" in shown
     assert "de-identified columns: pseudonym, zip3, age_90_plus, npreg, glucose" in shown
+    # Where each zone is, under which key: raw PHI and models each under their own.
+    project = platform.pima.project
+    assert f"phi-{project}" in shown and f"models-{project}" in shown
     steward = ModelSteward(platform.settings, platform.pima.project)
     clean, meta = steward.training_data("clean")
     assert meta["rows"] == 532 and list(clean.columns) == [
