@@ -5,11 +5,11 @@ Each project's experiment is created with the artifact location
 scheme to `repository` (an ``mlflow.artifact_repository`` entry point), which makes a
 `safeguards.registry.ProjectArtifactRepository`. It reads and writes through the object
 store of the registry session open for the project (`ProjectRegistry.session`, `using`):
-in the sandbox every file
-is sealed under the project's models key, on the stack it goes to the project's
-``<project>-models`` bucket with SSE-KMS under that key. MLflow's server never touches an
-artifact and holds no storage credential; a project's identity reaches only its own zone;
-shredding the project's keys makes its models, cards and evaluation files unreadable.
+in the sandbox every file is sealed under the project's models key, on the stack it goes
+to the project's ``<project>-models`` bucket with SSE-KMS under that key. MLflow's server
+never touches an artifact and holds no storage credential; a project's identity reaches
+only its own zone; shredding the project's keys makes its models, cards and evaluation
+files unreadable.
 
 Outside a session of its project the repository refuses: there is no ambient credential to
 fall back on. This module imports nothing of MLflow: MLflow loads it while it starts.
