@@ -332,12 +332,12 @@ def projects_delete(
     record = tenancy.read(op, keys.validate_project(project))
     if now or (record is not None and record.state == "deleting"):
         _confirm(project, confirm, "to destroy its keys and all of its data, for good")
-        done = _operator_action(
+        objects = _operator_action(
             "projects.delete", project, lambda: projects.delete(op, cfg, project, stack, now)
         )
         console.print(
-            f"project {project} is deleted: {done.keys} keys destroyed, {done.objects} "
-            "objects removed; its audit record stays"
+            f"project {project} is deleted: {len(keys.data_keys(project))} keys destroyed, "
+            f"{objects} objects removed; its audit record stays"
         )
         return
     _confirm(project, confirm, "to suspend it and delete it after the grace period")

@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol
 
 import hvac
@@ -181,21 +181,15 @@ def schedule_delete(
     return after
 
 
-@dataclass(frozen=True)
-class Deleted:
-    keys: int
-    objects: int
-
-
 def delete(
     operator: hvac.Client, settings: Settings, project: str, stack: Stack, now: bool = False
-) -> Deleted:
+) -> int:
     """Crypto-shred a project whose grace period is over (or any live one, with `now`):
     its data keys destroyed first, so that whatever copy of its data exists anywhere is
     unreadable from that moment; then its identities, policies, records, MLflow names and
     users, endpoint slot and every object of its zones removed. What stays: its audit
     signing keys and the log (its history still verifies), its contract, and its record,
-    marked deleted, so the name is never given again."""
+    marked deleted, so the name is never given again. Returns how many objects went."""
     states = ("created", "suspended", "deleting") if now else ("deleting",)
     record = _record(operator, project, *states)
     if not now and dt.datetime.fromisoformat(str(record.delete_after)) > dt.datetime.now(dt.UTC):
@@ -224,7 +218,7 @@ def delete(
     tenancy.write(operator, tenancy.Project(project, "deleted", None))
     if settings.profile == "stack":
         stack.reload("seaweedfs")
-    return Deleted(len(keys.data_keys(project)), objects)
+    return objects
 
 
 # The records a deleted project leaves nothing of: its S3 keys and MLflow passwords.
