@@ -76,7 +76,9 @@ def step(name: str, rows: int, work: Path, settings: Settings) -> tuple[float, f
     bao = openbao.login(settings, keys.ingest_identity(PROJECT))
     if name == "de-identification":
         raw = pd.read_parquet(raw_file)
-        out, _ = deidentify.deidentify(raw, DIABETES, lambda v: keys.pseudonyms(bao, PROJECT, v))
+        out, _ = deidentify.deidentify(
+            raw, DIABETES, lambda v: keys.pseudonyms(bao, PROJECT, settings.home_region, v)
+        )
         elapsed = time.perf_counter() - start
         clean_file.write_bytes(to_parquet(out))
         return elapsed, peak_mib()

@@ -16,6 +16,7 @@ import os
 
 from bench import stack
 from bench.envelope import timed
+from pipeline import projects
 from safeguards import envelope, keys, objectstore, openbao
 from safeguards.settings import Settings
 from services.seaweedfs import launcher as seaweedfs
@@ -29,7 +30,7 @@ def run(settings: Settings, seconds: float) -> list[str]:
     operator = openbao.login(settings, "operator")
     supervisor = Supervisor(settings)
     seaweedfs.provision_project(
-        settings, operator, PROJECT, reload=lambda: supervisor.reload("seaweedfs")
+        settings, operator, PROJECT, lambda: projects.reload_lakes(settings, supervisor)
     )
     kms = objectstore.open_store(settings, PROJECT)
     assert isinstance(kms, objectstore.S3ObjectStore)
@@ -46,7 +47,11 @@ def run(settings: Settings, seconds: float) -> list[str]:
         return bytes(admin.get_object(Bucket=plain_bucket, Key="obj")["Body"].read())
 
     def sealed_put(data: bytes) -> None:
-        plain_put(envelope.seal(bao, keys.key_name(PROJECT), f"{plain_bucket}/obj", data))
+        plain_put(
+            envelope.seal(
+                bao, keys.key_name(PROJECT, settings.home_region), f"{plain_bucket}/obj", data
+            )
+        )
 
     def sealed_get() -> bytes:
         return envelope.open_sealed(bao, f"{plain_bucket}/obj", plain_get())

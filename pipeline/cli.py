@@ -27,7 +27,7 @@ from model.train import ALGORITHMS, Evaluation, TrainConfig
 from monitoring import lake
 from pipeline import projects
 from pipeline.training import ModelSteward
-from safeguards import apikeys, keys, logs, objectstore, openbao
+from safeguards import apikeys, keys, logs, objectstore, openbao, residency
 from safeguards import projects as tenancy
 from safeguards.audit import AuditLog
 from safeguards.errors import ConfigError, GateRefused, SafeguardError, ServerError
@@ -41,6 +41,8 @@ from services.compose import ComposeStack, stack_for
 from services.serving import launcher as serving
 
 if TYPE_CHECKING:
+    import hvac
+
     from pipeline.retrain import Retrain
 
 P = ParamSpec("P")
@@ -241,11 +243,19 @@ def projects_create(
             f"{', '.join(contracts.EXAMPLES)}.",
         ),
     ],
+    region: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--region",
+            help="A region the project may keep data in (repeat it; the first is primary). "
+            "Default: the platform's home region. Fixed once created.",
+        ),
+    ] = None,
 ) -> None:
-    """Create a project from its data contract: its keys, policies, AppRoles and MLflow
-    names, the contract kept in OpenBao; on the stack also its S3 identities and zone
-    buckets with SSE-KMS. Refuses a name that exists, or whose resources exist without
-    `projects create` having made them."""
+    """Create a project from its data contract: its regions, its keys in each, policies,
+    AppRoles and MLflow names, the contract kept in OpenBao; on the stack also its S3
+    identities and zone buckets with SSE-KMS in each region's lake. Refuses a name that
+    exists, or whose resources exist without `projects create` having made them."""
     cfg = settings()
     text = contracts.load_file(contract)
     op = openbao.login(cfg, "operator")
@@ -254,11 +264,13 @@ def projects_create(
         "projects.create",
         project,
         lambda: projects.create_project(
-            op, cfg, project, text, reload_lake=lambda: stack.reload("seaweedfs")
+            op, cfg, project, text, lambda: projects.reload_lakes(cfg, stack), region
         ),
     )
+    regions = residency.allowed(op, project)
     console.print(
-        f"project [bold]{project}[/] has key {keys.key_name(project)} and contract "
+        f"project [bold]{project}[/] keeps its data in {', '.join(regions)} (primary "
+        f"{regions[0]}, key {keys.key_name(project, regions[0])}) and has contract "
         f"{made.name} ({len(made.columns)} columns, {len(made.features)} features)"
     )
 
@@ -268,12 +280,13 @@ def projects_create(
 def projects_list() -> None:
     """List every project: its state, its endpoint's slot, its contract."""
     op = openbao.login(settings(), "operator")
-    table = Table("project", "state", "slot", "contract", "deleted after")
+    table = Table("project", "state", "regions", "slot", "contract", "deleted after")
     for record in tenancy.every(op):
         contract = contracts.load(op, record.name).name if record.state != "creating" else ""
         table.add_row(
             record.name,
             record.state,
+            ", ".join(residency.allowed(op, record.name)) if contract else "",
             "" if record.slot is None else str(record.slot),
             contract,
             record.delete_after or "",
@@ -335,9 +348,11 @@ def projects_delete(
         objects = _operator_action(
             "projects.delete", project, lambda: projects.delete(op, cfg, project, stack, now)
         )
+        regions = residency.allowed(op, project)
         console.print(
-            f"project {project} is deleted: {len(keys.data_keys(project))} keys destroyed, "
-            f"{objects} objects removed; its audit record stays"
+            f"project {project} is deleted: {len(keys.data_keys(project, regions))} keys "
+            f"destroyed in {', '.join(regions)}, {objects} objects removed; its audit record "
+            "stays"
         )
         return
     _confirm(project, confirm, "to suspend it and delete it after the grace period")
@@ -359,8 +374,8 @@ def projects_show(
     raw: Annotated[bool, typer.Option("--yaml", help="Print the contract file only.")] = False,
 ) -> None:
     """Show a project's state and contract (every column's role, type and allowed values,
-    and what de-identification keeps), and where each zone of its data is, under which
-    key."""
+    and what de-identification keeps), its regions, and where each zone of its data is in
+    each, under which key."""
     op = openbao.login(settings(), "operator")
     if raw:
         print(contracts.text(op, project), end="")
@@ -396,34 +411,60 @@ def projects_show(
         f"features: {len(contract.features)}; label: {contract.label}; subgroups: {groups}"
     )
     cfg = settings()
-    where = Table("zone", "where", "key")
-    for zone in objectstore.ZONES:
-        bucket = objectstore.bucket_name(project, zone)
-        place = (
-            f"{cfg.s3_url}/{bucket}"
-            if cfg.profile == "stack"
-            else f"{cfg.data_dir / 'lake' / bucket}/ (sealed files)"
-        )
-        where.add_row(zone, place, objectstore.zone_key(project, zone))
+    regions = residency.allowed(op, project)
+    console.print(f"regions: {', '.join(regions)} (primary {regions[0]})")
+    where = Table("region", "zone", "where", "key")
+    for region in regions:
+        for zone in objectstore.ZONES:
+            bucket = objectstore.bucket_name(project, zone)
+            place = (
+                f"{cfg.lake_url(region)}/{bucket}"
+                if cfg.profile == "stack"
+                else f"{cfg.data_dir / 'lake' / region / bucket}/ (sealed files)"
+            )
+            where.add_row(region, zone, place, objectstore.zone_key(project, zone, region))
     console.print(where)
+
+
+RegionOpt = Annotated[
+    str | None,
+    typer.Option("--region", help="The region of the key (default: the project's primary)."),
+]
+
+
+def _key_region(op: hvac.Client, project: str, region: str | None) -> str:
+    regions = residency.allowed(op, project)
+    if region is not None and region not in regions:
+        raise ConfigError(f"project '{project}' has no keys in region '{region}'")
+    return region or regions[0]
 
 
 @keys_app.command("show")
 @edge
 def keys_show(project: Project) -> None:
-    """Show a project's key versions."""
-    info = keys.describe(openbao.login(settings(), "operator"), project)
-    for field, value in info.items():
-        console.print(f"{field}: {value}")
+    """Show a project's key versions, in each of its regions."""
+    op = openbao.login(settings(), "operator")
+    table = Table("region", "key", "latest version", "oldest that opens", "deletable")
+    for region in residency.allowed(op, project):
+        info = keys.describe(op, project, region)
+        table.add_row(
+            region,
+            info["key"],
+            str(info["latest_version"]),
+            str(info["min_decryption_version"]),
+            str(info["deletion_allowed"]).lower(),
+        )
+    console.print(table)
 
 
 @keys_app.command("rotate")
 @edge
-def keys_rotate(project: Project) -> None:
+def keys_rotate(project: Project, region: RegionOpt = None) -> None:
     """Add a key version: new objects use it, older ones still open."""
     op = openbao.login(settings(), "operator")
-    version = _operator_action("keys.rotate", project, lambda: keys.rotate(op, project))
-    console.print(f"project {project}: key version {version} is now current")
+    where = _key_region(op, project, region)
+    version = _operator_action("keys.rotate", project, lambda: keys.rotate(op, project, where))
+    console.print(f"project {project}: key version {version} is now current in {where}")
 
 
 @keys_app.command("revoke-below")
@@ -431,11 +472,13 @@ def keys_rotate(project: Project) -> None:
 def keys_revoke_below(
     project: Project,
     version: Annotated[int, typer.Argument(min=1, help="Oldest key version still allowed.")],
+    region: RegionOpt = None,
 ) -> None:
     """Refuse to open anything wrapped by key versions older than VERSION."""
     op = openbao.login(settings(), "operator")
-    _operator_action("keys.revoke", project, lambda: keys.revoke_below(op, project, version))
-    console.print(f"project {project}: key versions below {version} revoked")
+    where = _key_region(op, project, region)
+    _operator_action("keys.revoke", project, lambda: keys.revoke_below(op, project, where, version))
+    console.print(f"project {project}: key versions below {version} revoked in {where}")
 
 
 def _confirm(project: str, confirm: str | None, what: str) -> None:
@@ -457,10 +500,12 @@ Confirm = Annotated[str | None, typer.Option(help="Type the project name again t
 @keys_app.command("shred")
 @edge
 def keys_shred(project: Project, confirm: Confirm = None) -> None:
-    """Destroy a project's key: all of its data becomes unreadable, for good."""
+    """Destroy a project's keys in every region: all of its data becomes unreadable, for
+    good."""
     _confirm(project, confirm, "to destroy its key and all of its data")
     op = openbao.login(settings(), "operator")
-    _operator_action("keys.shred", project, lambda: keys.shred(op, project))
+    regions = residency.allowed(op, project)
+    _operator_action("keys.shred", project, lambda: keys.shred(op, project, regions))
     console.print(f"project {project}: key destroyed; its data can no longer be decrypted")
 
 
@@ -573,6 +618,30 @@ def data_deidentify(
         f"dataset {name} @ {meta['revision'][:12]}: {meta['rows']:,} rows, "
         f"evidence {meta['evidence_id'][:19]}\nreport: {report}"
     )
+
+
+@data_app.command("replicate")
+@edge
+def data_replicate(
+    project: ProjectOpt,
+    to: Annotated[str, typer.Option("--to", help="One of the project's other regions.")],
+    zone: Annotated[
+        list[str] | None,
+        typer.Option(help="A zone to copy (repeat it); default: every zone but raw PHI."),
+    ] = None,
+) -> None:
+    """Copy a project's objects from its primary region into another of its regions, each
+    sealed again under that region's key. A region outside the project's is refused and
+    the refusal audited."""
+    cfg = settings()
+    chosen = zone or [z for z in objectstore.ZONES if z != objectstore.RAW_ZONE]
+    copied = 0
+    for name in chosen:
+        role = "ingest" if objectstore.ROLES["ingest"].get(name) == "rw" else "workload"
+        bao = openbao.login(cfg, objectstore.identity_of(role, project))
+        source = objectstore.store_with(cfg, bao, project, role)
+        copied += objectstore.replicate(cfg, bao, source, role, to, name)
+    console.print(f"{copied} objects of {project} copied from its primary region into {to}")
 
 
 @data_app.command("versions")

@@ -116,7 +116,8 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         AuditLog.of(settings, operator).append(ACTOR, "projects.create", f"project/{project}")
         return (
             f"project '{project}' from contract {contract.name} ({len(contract.features)} "
-            f"features): transit key {keys.key_name(project)}, its own AppRoles, and MLflow "
+            f"features), in region {settings.home_region}: transit key "
+            f"{keys.key_name(project, settings.home_region)}, its own AppRoles, and MLflow "
             f"users with EDIT (training) and READ (serving) on {experiment_name(project)}"
         )
 
@@ -125,7 +126,8 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         record = json.dumps({"age": 57, "bmi": 31.2, "hba1c": 6.1}).encode()
         store.put("artifacts", "demo/record-1.json", record)
         assert store.get("artifacts", "demo/record-1.json") == record
-        path = settings.data_dir / "lake" / f"{project}-artifacts" / "demo" / "record-1.json"
+        lake = settings.data_dir / "lake" / store.region
+        path = lake / f"{project}-artifacts" / "demo" / "record-1.json"
         sealed = path.read_bytes()
         path.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
         try:
@@ -289,7 +291,7 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
 
     def rotate_key() -> str:
         operator = openbao.login(settings, "operator")
-        version = keys.rotate(operator, project)
+        version = keys.rotate(operator, project, settings.home_region)
         store = objectstore.open_store(settings, project)
         store.get("artifacts", "demo/record-1.json")  # sealed before the rotation
         AuditLog.of(settings, operator).append(ACTOR, "keys.rotate", f"project/{project}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -27,7 +27,7 @@ import hvac
 import hvac.exceptions
 
 import contract as contracts
-from safeguards import apikeys, credentials, keys, objectstore, openbao
+from safeguards import apikeys, credentials, keys, objectstore, openbao, residency
 from safeguards import projects as tenancy
 from safeguards.errors import ConfigError, NotFound, ServerError
 from safeguards.openbao import openbao_errors
@@ -45,7 +45,7 @@ def _existing(operator: hvac.Client, settings: Settings, project: str) -> list[s
     lookups: list[tuple[str, str, Callable[[str], object]]] = [
         *(
             ("transit key", k, operator.secrets.transit.read_key)
-            for k in keys.project_keys(project)
+            for k in keys.project_keys(project, settings.region_names)
         ),
         *(
             ("AppRole", i, operator.auth.approle.read_role)
@@ -95,16 +95,22 @@ def create_project(
     project: str,
     contract_text: str,
     reload_lake: Callable[[], None],
+    regions: Sequence[str] | None = None,
 ) -> contracts.Contract:
-    """Claim the name, then make the project's keys, identities and MLflow names and keep
-    its contract; on the stack also its S3 identities and SSE-KMS buckets (`reload_lake`
-    makes SeaweedFS re-read its identities)."""
+    """Claim the name, then record the regions it may keep data in (`regions`, primary
+    first; by default the home region), make its keys there, its identities and MLflow
+    names, and keep its contract; on the stack also its S3 identities and SSE-KMS buckets
+    in each of its regions' lakes (`reload_lake` makes the lakes re-read their
+    identities)."""
     contracts.parse(contract_text)
+    regions = list(regions or [settings.home_region])
+    for region in regions:
+        settings.lake_name(region)
     claim(operator, settings, project)
     if settings.profile == "stack":
-        seaweedfs.provision_project(settings, operator, project, reload=reload_lake)
+        seaweedfs.provision_project(settings, operator, project, reload_lake, regions)
     else:
-        keys.create_project(operator, settings, project)
+        keys.create_project(operator, settings, project, regions)
     mlflow.provision_project(settings, operator, project)
     contract = contracts.store(operator, project, contract_text)
     slot = tenancy.claim_slot(operator, project)
@@ -122,6 +128,12 @@ class Stack(Protocol):
     def serve(self) -> None: ...
 
 
+def reload_lakes(settings: Settings, stack: Stack) -> None:
+    """Have every region's lake re-read its S3 identities."""
+    for region in settings.region_names:
+        stack.reload(settings.lake_name(region))
+
+
 def _record(operator: hvac.Client, project: str, *states: str) -> tenancy.Project:
     record = tenancy.read(operator, keys.validate_project(project))
     if record is None:
@@ -137,12 +149,12 @@ def _revoke(operator: hvac.Client, settings: Settings, project: str, stack: Stac
     are replaced by ones nobody knows, its S3 identities leave the lake, and its endpoint
     (with it, every API key) stops: a project with a champion is served, so the stack
     serves again without it."""
-    keys.apply_policies(operator, project, suspended=True)
+    keys.apply_policies(operator, project, residency.allowed(operator, project), suspended=True)
     for who in keys.project_identities(project):
         openbao.destroy_secret_ids(operator, settings, who)
     mlflow.lock_users(settings, operator, project)
     if settings.profile == "stack":
-        stack.reload("seaweedfs")
+        reload_lakes(settings, stack)
     if mlflow.has_champion(settings, operator, project):
         stack.serve()
 
@@ -158,13 +170,13 @@ def resume(operator: hvac.Client, settings: Settings, project: str, stack: Stack
     """Give a suspended project (or one whose deletion is still in its grace period) its
     policies, fresh credentials, MLflow passwords, S3 identities and endpoint back."""
     record = _record(operator, project, "suspended", "deleting")
-    keys.apply_policies(operator, project)
+    keys.apply_policies(operator, project, residency.allowed(operator, project))
     for who in keys.project_identities(project):
         openbao.ensure_credentials(operator, settings, who)
     mlflow.unlock_users(settings, operator, project)
     tenancy.write(operator, replace(record, state="created", delete_after=None))
     if settings.profile == "stack":
-        stack.reload("seaweedfs")
+        reload_lakes(settings, stack)
     if mlflow.has_champion(settings, operator, project):
         stack.serve()
 
@@ -199,7 +211,8 @@ def delete(
     if record.state == "created":
         tenancy.write(operator, replace(record, state="suspended"))
         _revoke(operator, settings, project, stack)
-    keys.shred(operator, project)
+    regions = residency.allowed(operator, project)
+    keys.shred(operator, project, regions)
     for key_id in (k["key_id"] for k in apikeys.list_keys(operator, project)):
         apikeys.revoke(operator, project, key_id)
     with openbao_errors(f"deleting the records of project '{project}'"):
@@ -210,14 +223,14 @@ def delete(
     keys.remove_identities(operator, settings, project)
     mlflow.remove_project(settings, operator, project)
     if settings.profile == "stack":
-        objects = seaweedfs.remove_buckets(settings, operator, project)
+        objects = seaweedfs.remove_buckets(settings, operator, project, regions)
     else:
-        objects = _remove_sandbox_files(settings, project)
+        objects = _remove_sandbox_files(settings, project, regions)
     prometheus.key_file(settings, project).unlink(missing_ok=True)
     tenancy.release_slot(operator, record)
     tenancy.write(operator, tenancy.Project(project, "deleted", None))
     if settings.profile == "stack":
-        stack.reload("seaweedfs")
+        reload_lakes(settings, stack)
     return objects
 
 
@@ -231,13 +244,17 @@ _RECORDS = (
 )
 
 
-def _remove_sandbox_files(settings: Settings, project: str) -> int:
-    """The project's sealed objects (its zones and DVC remote), its dataset repository and
-    its endpoint's home; how many files went."""
-    lake = settings.data_dir / "lake"
+def _remove_sandbox_files(settings: Settings, project: str, regions: Sequence[str]) -> int:
+    """The project's sealed objects (its zones and DVC remote) in each of `regions`, its
+    dataset repository and its endpoint's home; how many files went."""
+    lakes = [settings.data_dir / "lake" / region for region in regions]
     trees = [
-        *(lake / objectstore.bucket_name(project, zone) for zone in objectstore.ZONES),
-        lake / f"{project}-dvc-remote",
+        *(
+            lake / objectstore.bucket_name(project, zone)
+            for lake in lakes
+            for zone in objectstore.ZONES
+        ),
+        *(lake / f"{project}-dvc-remote" for lake in lakes),
         settings.data_dir / "datasets" / project,
         settings.data_dir / f"serving-{project}",
     ]

@@ -1,22 +1,27 @@
-"""One transit key per project (the CMK) and the data keys it wraps.
+"""A project's transit keys (its CMKs), one set per region it may keep data in, and the
+data keys they wrap.
 
-Key names are validated before any call. The operator identity manages keys but never
-decrypts; a project's own identity asks for data keys and unwraps them. Destroying a
-project's key (crypto-shredding) makes every object sealed under it unreadable.
+A key belongs to one region and is named ``<region>.<kind>-<project>`` (a dot cannot
+occur in a region or project name, so no policy that names one region's keys by prefix
+reaches another's): like a KMS key without multi-region replicas, no key is usable in
+two regions. Key names are validated before any call. The operator identity manages keys
+but never decrypts; a project's own identity asks for data keys and unwraps them.
+Destroying a project's keys (crypto-shredding) makes every object sealed under them
+unreadable.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import hvac
 import hvac.exceptions
 
-from safeguards import audit
+from safeguards import audit, residency
 from safeguards.errors import ConfigError, IntegrityError, KeyUnavailable
 from safeguards.openbao import (
     create_approle,
@@ -25,9 +30,12 @@ from safeguards.openbao import (
     save_credentials,
 )
 from safeguards.policies import policy
-from safeguards.settings import Settings
+from safeguards.settings import REGION, Settings
 
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+# The kinds of a project's data keys, each one per region: the project key (de-identified,
+# synthetic, artifacts), raw PHI's, models', and the pseudonyms' HMAC key.
+KINDS = ("proj", "phi", "models", "pseudonym")
 
 
 def validate_project(project: str) -> str:
@@ -39,18 +47,34 @@ def validate_project(project: str) -> str:
     return project
 
 
-def key_name(project: str) -> str:
-    return f"proj-{validate_project(project)}"
+def validate_region(region: str) -> str:
+    if not re.match(REGION, region):
+        raise ConfigError("a region is 2-32 lowercase letters, digits and dashes")
+    return region
 
 
-def phi_key_name(project: str) -> str:
+def _key(kind: str, project: str, region: str) -> str:
+    return f"{validate_region(region)}.{kind}-{validate_project(project)}"
+
+
+def key_name(project: str, region: str) -> str:
+    """The project key in `region`: de-identified and synthetic data, artifacts."""
+    return _key("proj", project, region)
+
+
+def phi_key_name(project: str, region: str) -> str:
     """The key for the project's raw PHI zone, usable by its ingestion identity only."""
-    return f"phi-{validate_project(project)}"
+    return _key("phi", project, region)
 
 
-def models_key_name(project: str) -> str:
+def models_key_name(project: str, region: str) -> str:
     """The key for the project's MLflow artifacts: its workload seals, its endpoint opens."""
-    return f"models-{validate_project(project)}"
+    return _key("models", project, region)
+
+
+def pseudonym_key(project: str, region: str) -> str:
+    """The project's HMAC key for pseudonyms; never rotated, so pseudonyms stay stable."""
+    return _key("pseudonym", project, region)
 
 
 def identity(project: str) -> str:
@@ -74,61 +98,72 @@ _IDENTITIES = (("project", identity), ("ingest", ingest_identity), ("serving", s
 SIGNERS = (identity, ingest_identity)
 
 
-def project_keys(project: str) -> list[str]:
+def project_keys(project: str, regions: Sequence[str]) -> list[str]:
     """Every transit key a project owns: data keys, pseudonyms, its audit signing keys."""
     return [
-        *data_keys(project),
+        *data_keys(project, regions),
         *(audit.key_name(signer(project)) for signer in SIGNERS),
     ]
 
 
-def data_keys(project: str) -> list[str]:
-    """The keys that shredding destroys: everything the project's data is sealed under."""
-    return [
-        key_name(project),
-        phi_key_name(project),
-        models_key_name(project),
-        pseudonym_key(project),
-    ]
+def data_keys(project: str, regions: Sequence[str]) -> list[str]:
+    """The keys that shredding destroys: everything the project's data is sealed under,
+    in each of `regions`."""
+    return [_key(kind, project, region) for region in regions for kind in KINDS]
 
 
 def project_identities(project: str) -> list[str]:
     return [name(project) for _, name in _IDENTITIES]
 
 
-def create_project(operator: hvac.Client, settings: Settings, project: str) -> None:
-    """Create the project's keys, and its identities with least-privilege policies: the
+def create_project(
+    operator: hvac.Client,
+    settings: Settings,
+    project: str,
+    regions: Sequence[str] | None = None,
+) -> None:
+    """Record the project's regions (`regions`, primary first; by default the platform's
+    home), create its keys in each, and its identities with least-privilege policies: the
     workload identity (no raw PHI), the ingestion identity and the serving identity
     (idempotent)."""
+    regions = residency.write(operator, settings, project, regions or [settings.home_region])
     with openbao_errors(f"creating project '{project}'"):
-        for name in data_keys(project):
+        for name in data_keys(project, regions):
             operator.secrets.transit.create_key(name, key_type="aes256-gcm96", exportable=False)
     for signer in SIGNERS:
         audit.create_signing_key(operator, signer(project))
-    apply_policies(operator, project)
+    apply_policies(operator, project, regions)
     with openbao_errors(f"creating the identities of project '{project}'"):
         for who in project_identities(project):
             role_id, secret_id = create_approle(operator, settings, who, [who])
             save_credentials(settings, who, role_id, secret_id)
 
 
-def projects(operator: hvac.Client) -> list[str]:
-    """Every project that has a key."""
+def projects(operator: hvac.Client, region: str | None = None) -> list[str]:
+    """Every project that has a project key (in `region`, or in any)."""
     with openbao_errors("listing project keys"):
         try:
             names = operator.secrets.transit.list_keys()["data"]["keys"]
         except hvac.exceptions.InvalidPath:
             return []
-    return sorted(n.removeprefix("proj-") for n in names if n.startswith("proj-"))
+    found = set()
+    for name in names:
+        where, _, kind_project = name.partition(".")
+        if kind_project.startswith("proj-") and region in (None, where):
+            found.add(kind_project.removeprefix("proj-"))
+    return sorted(found)
 
 
-def apply_policies(operator: hvac.Client, project: str, suspended: bool = False) -> None:
-    """Write the project's policies from the repository's policy files; `suspended`: the
-    policy that grants nothing, under each identity's policy name, so that every token
-    the identities hold loses every capability at once."""
+def apply_policies(
+    operator: hvac.Client, project: str, regions: Sequence[str], suspended: bool = False
+) -> None:
+    """Write the project's policies from the repository's policy files, each line that
+    names a region once for each of `regions`; `suspended`: the policy that grants
+    nothing, under each identity's policy name, so that every token the identities hold
+    loses every capability at once."""
     with openbao_errors(f"writing the policies of project '{project}'"):
         for template, name in _IDENTITIES:
-            text = policy("suspended" if suspended else template, project=project)
+            text = policy("suspended" if suspended else template, project=project, regions=regions)
             operator.sys.create_or_update_policy(name(project), text)
 
 
@@ -142,16 +177,17 @@ def remove_identities(operator: hvac.Client, settings: Settings, project: str) -
             credentials_path(settings, who).unlink(missing_ok=True)
 
 
-def describe(bao: hvac.Client, project: str) -> dict[str, Any]:
+def describe(bao: hvac.Client, project: str, region: str) -> dict[str, Any]:
     with openbao_errors(f"reading the key of project '{project}'"):
         try:
-            data = bao.secrets.transit.read_key(key_name(project))["data"]
+            data = bao.secrets.transit.read_key(key_name(project, region))["data"]
         except hvac.exceptions.InvalidPath as exc:
             raise KeyUnavailable(
-                f"project '{project}' has no key (never created, or shredded)"
+                f"project '{project}' has no key in region '{region}' (never created, or shredded)"
             ) from exc
     return {
         "project": project,
+        "region": region,
         "key": data["name"],
         "latest_version": data["latest_version"],
         "min_decryption_version": data["min_decryption_version"],
@@ -159,27 +195,28 @@ def describe(bao: hvac.Client, project: str) -> dict[str, Any]:
     }
 
 
-def rotate(operator: hvac.Client, project: str) -> int:
+def rotate(operator: hvac.Client, project: str, region: str) -> int:
     """New key version for new data; older versions still decrypt. Returns the new version."""
     with openbao_errors(f"rotating the key of project '{project}'"):
-        operator.secrets.transit.rotate_key(key_name(project))
-    return int(describe(operator, project)["latest_version"])
+        operator.secrets.transit.rotate_key(key_name(project, region))
+    return int(describe(operator, project, region)["latest_version"])
 
 
-def revoke_below(operator: hvac.Client, project: str, version: int) -> None:
+def revoke_below(operator: hvac.Client, project: str, region: str, version: int) -> None:
     """Refuse to decrypt anything wrapped by key versions older than `version`."""
     with openbao_errors(f"revoking old key versions of project '{project}'"):
         operator.secrets.transit.update_key_configuration(
-            key_name(project), min_decryption_version=version
+            key_name(project, region), min_decryption_version=version
         )
 
 
-def shred(operator: hvac.Client, project: str) -> None:
-    """Destroy the project's data keys: all of its data becomes unreadable, for good. Its
-    audit signing keys stay, so the history of what it did still verifies. A key already
-    gone is skipped, so an interrupted shred completes when run again."""
+def shred(operator: hvac.Client, project: str, regions: Sequence[str]) -> None:
+    """Destroy the project's data keys in every one of `regions`: all of its data becomes
+    unreadable, for good. Its audit signing keys stay, so the history of what it did
+    still verifies. A key already gone is skipped, so an interrupted shred completes when
+    run again."""
     with openbao_errors(f"shredding the keys of project '{project}'"):
-        for name in data_keys(project):
+        for name in data_keys(project, regions):
             try:
                 operator.secrets.transit.read_key(name)
             except hvac.exceptions.InvalidPath:
@@ -219,23 +256,20 @@ def _key_errors(key: str) -> Iterator[None]:
         raise IntegrityError(f"the wrapped data key does not decrypt under key '{key}'") from exc
 
 
-def pseudonym_key(project: str) -> str:
-    """The project's HMAC key for pseudonyms; never rotated, so pseudonyms stay stable."""
-    return f"pseudonym-{validate_project(project)}"
-
-
-def pseudonyms(bao: hvac.Client, project: str, values: list[str]) -> dict[str, str]:
-    """A keyed pseudonym (128 bits of HMAC-SHA256 from transit) for each distinct value."""
+def pseudonyms(bao: hvac.Client, project: str, region: str, values: list[str]) -> dict[str, str]:
+    """A keyed pseudonym (128 bits of HMAC-SHA256 from transit, under the project's key in
+    `region`) for each distinct value."""
+    key = pseudonym_key(project, region)
     unique = sorted(set(values))
     result: dict[str, str] = {}
     for start in range(0, len(unique), _HMAC_BATCH):
         chunk = unique[start : start + _HMAC_BATCH]
         with (
             openbao_errors(f"pseudonyms for project '{project}'"),
-            _key_errors(pseudonym_key(project)),
+            _key_errors(key),
         ):
             response = bao.write_data(
-                f"transit/hmac/{pseudonym_key(project)}",
+                f"transit/hmac/{key}",
                 data={
                     "algorithm": "sha2-256",
                     "batch_input": [

@@ -1,13 +1,18 @@
 """One object-store interface for every stage, over S3 with SSE-KMS or a sealed directory.
 
-`S3ObjectStore` talks to the stack's S3 endpoint (SeaweedFS, or AWS S3) with boto3,
-verifying TLS with the stack's CA bundle. Every write asks for SSE-KMS under its zone's
-key (raw PHI has its own) and is refused if the server does not confirm it.
-`LocalObjectStore` is the sandbox's twin: files under a directory, each sealed by envelope
-encryption under the same zone key and bound to its bucket and name. Both write
-atomically: a reader sees the whole object or none of it.
+`S3ObjectStore` talks to one region's S3 endpoint (that region's SeaweedFS, or AWS S3)
+with boto3, verifying TLS with the stack's CA bundle. Every write asks for SSE-KMS under
+its zone's key in that region (raw PHI has its own) and is refused if the server does not
+confirm it. `LocalObjectStore` is the sandbox's twin: files under the region's directory,
+each sealed by envelope encryption under the same zone key and bound to its region,
+bucket and name. Both write atomically: a reader sees the whole object or none of it.
 
-Buckets are named ``<project>-<zone>``; keys are relative paths without ``..``.
+A store reaches one region: the project's primary, or the one the process is pinned to
+if the project may keep data there (`safeguards.residency`); `replicate` copies into
+another of the project's regions, re-encrypting under that region's keys.
+
+Buckets are named ``<project>-<zone>`` in every region's lake; keys are relative paths
+without ``..``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import botocore.exceptions
 import hvac
 from boto3.s3.transfer import TransferConfig
 
-from safeguards import credentials, envelope, keys, openbao
+from safeguards import credentials, envelope, keys, openbao, residency
 from safeguards.errors import (
     AccessDenied,
     ConfigError,
@@ -69,14 +74,15 @@ def bucket_name(project: str, zone: str) -> str:
     return f"{keys.validate_project(project)}-{zone}"
 
 
-def zone_key(project: str, zone: str) -> str:
-    """The transit key objects of `zone` are encrypted under: raw PHI has its own, and so
-    do models (the serving endpoint opens those, and nothing else of the project)."""
+def zone_key(project: str, zone: str, region: str) -> str:
+    """The transit key objects of `zone` are encrypted under in `region`: raw PHI has its
+    own, and so do models (the serving endpoint opens those, and nothing else of the
+    project)."""
     if zone == RAW_ZONE:
-        return keys.phi_key_name(project)
+        return keys.phi_key_name(project, region)
     if zone == MODELS_ZONE:
-        return keys.models_key_name(project)
-    return keys.key_name(project)
+        return keys.models_key_name(project, region)
+    return keys.key_name(project, region)
 
 
 def validate_key(key: str) -> str:
@@ -93,6 +99,7 @@ class ObjectStore(Protocol):
     """What every stage uses; implemented for S3 and for the sandbox's directory."""
 
     project: str
+    region: str
 
     def put(self, zone: str, key: str, data: bytes) -> None: ...
     def get(self, zone: str, key: str) -> bytes: ...
@@ -149,13 +156,14 @@ def s3_client(endpoint: str, access_key: str, secret_key: str, ca_bundle: Path) 
 
 
 class S3ObjectStore:
-    def __init__(self, client: Any, project: str) -> None:
+    def __init__(self, client: Any, project: str, region: str) -> None:
         self.client = client
         self.project = keys.validate_project(project)
+        self.region = keys.validate_region(region)
 
     def put(self, zone: str, key: str, data: bytes) -> None:
         bucket, key = bucket_name(self.project, zone), validate_key(key)
-        kms_key = zone_key(self.project, zone)
+        kms_key = zone_key(self.project, zone, self.region)
         with s3_errors(f"writing an object to {bucket}"):
             self.client.upload_fileobj(
                 io.BytesIO(data),
@@ -191,13 +199,14 @@ class S3ObjectStore:
             self.client.delete_object(Bucket=bucket, Key=key)
 
 
-def misencrypted(client: Any, project: str) -> dict[str, int]:
+def misencrypted(client: Any, project: str, region: str) -> dict[str, int]:
     """Per zone, how many of the project's objects are not under SSE-KMS with that zone's
-    key, read object by object with `client` (one that may read every zone). The check
-    behind the buckets' policies, for any S3 store, and for objects older than them."""
+    key in `region`, read object by object with `client` (one of `region`'s lake that may
+    read every zone). The check behind the buckets' policies, for any S3 store, and for
+    objects older than them."""
     found: dict[str, int] = {}
     for zone in ZONES:
-        bucket, key = bucket_name(project, zone), zone_key(project, zone)
+        bucket, key = bucket_name(project, zone), zone_key(project, zone, region)
         with s3_errors(f"checking the encryption of {bucket}"):
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
                 for obj in page.get("Contents", []):
@@ -211,24 +220,27 @@ def misencrypted(client: Any, project: str) -> dict[str, int]:
 
 
 class LocalObjectStore:
-    """The sandbox's store: envelope-sealed files, written by rename so never half-seen."""
+    """The sandbox's store: envelope-sealed files, written by rename so never half-seen.
+    `lake` holds a directory per region; this store reaches `region`'s."""
 
-    def __init__(self, root: Path, bao: hvac.Client, project: str) -> None:
-        self.root = root
+    def __init__(self, lake: Path, bao: hvac.Client, project: str, region: str) -> None:
+        self.root = lake / keys.validate_region(region)
         self.bao = bao
         self.project = keys.validate_project(project)
+        self.region = region
 
     def _path(self, zone: str, key: str) -> Path:
         return self.root / bucket_name(self.project, zone) / validate_key(key)
 
     def _identity(self, zone: str, key: str) -> str:
-        """What a sealed object is bound to: moved to another zone or name, it won't open."""
-        return f"{bucket_name(self.project, zone)}/{key}"
+        """What a sealed object is bound to: moved to another region, zone or name, it
+        won't open."""
+        return f"{self.region}/{bucket_name(self.project, zone)}/{key}"
 
     def put(self, zone: str, key: str, data: bytes) -> None:
         path = self._path(zone, key)
         sealed = envelope.seal(
-            self.bao, zone_key(self.project, zone), self._identity(zone, key), data
+            self.bao, zone_key(self.project, zone, self.region), self._identity(zone, key), data
         )
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
@@ -270,23 +282,53 @@ def open_store(settings: Settings, project: str, role: str = "workload") -> Obje
     ``workload`` (training, monitoring; no raw PHI), ``ingest`` (raw PHI,
     de-identification) or ``serving`` (models to read, its capture to write).
     """
+    return store_with(settings, openbao.login(settings, identity_of(role, project)), project, role)
+
+
+def identity_of(role: str, project: str) -> str:
+    """The AppRole that `role` of `project` logs in as."""
     if role not in _IDENTITY_OF_ROLE:
         raise ConfigError(f"unknown role; roles are {', '.join(_IDENTITY_OF_ROLE)}")
-    return store_with(
-        settings, openbao.login(settings, _IDENTITY_OF_ROLE[role](project)), project, role
-    )
+    return _IDENTITY_OF_ROLE[role](project)
 
 
-def store_with(settings: Settings, bao: hvac.Client, project: str, role: str) -> ObjectStore:
-    """The project's store, through `bao`: a client logged in as `role` of the project."""
+def store_with(
+    settings: Settings,
+    bao: hvac.Client,
+    project: str,
+    role: str,
+    region: str | None = None,
+) -> ObjectStore:
+    """The project's store, through `bao`: a client logged in as `role` of the project. It
+    reaches `region`, else the region `residency.region_for` gives; a region the project
+    may not keep data in is refused, and the refusal audited."""
+    if region is None:
+        region = residency.region_for(settings, bao, project)
+    elif region not in residency.allowed(bao, project):
+        residency.refuse(settings, bao, project, region, "reach")
     if settings.profile == "sandbox":
-        return LocalObjectStore(settings.data_dir / "lake", bao, project)
+        return LocalObjectStore(settings.data_dir / "lake", bao, project, region)
     path = s3_credentials_path(project, role)
     creds = credentials.require(credentials.read(bao, path), path, "access_key", "secret_key")
     client = s3_client(
-        settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
+        settings.lake_url(region), creds["access_key"], creds["secret_key"], settings.ca_bundle
     )
-    return S3ObjectStore(client, project)
+    return S3ObjectStore(client, project, region)
+
+
+def replicate(
+    settings: Settings, bao: hvac.Client, source: ObjectStore, role: str, region: str, zone: str
+) -> int:
+    """Copy every object of `zone` from `source` into the same zone in `region`, each
+    opened in its region and sealed again under `region`'s key (no key crosses a region);
+    refused, and audited, unless `region` is one of the project's. How many were copied."""
+    if region not in residency.allowed(bao, source.project):
+        residency.refuse(settings, bao, source.project, region, "replicate")
+    target = store_with(settings, bao, source.project, role, region)
+    names = source.list(zone)
+    for name in names:
+        target.put(zone, name, source.get(zone, name))
+    return len(names)
 
 
 def s3_credentials_path(project: str, role: str) -> str:

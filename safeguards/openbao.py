@@ -160,13 +160,14 @@ def ensure_identity(
     settings: Settings,
     identity: str,
     policies: list[str],
+    rendered: dict[str, str] | None = None,
     **token_settings: str,
 ) -> None:
-    """A server's own AppRole with `policies` (each from its policy file), and its
-    credentials file (`ensure_credentials`)."""
+    """A server's own AppRole with `policies` (each from its policy file, or its text in
+    `rendered`), and its credentials file (`ensure_credentials`)."""
     with openbao_errors(f"configuring identity '{identity}'"):
         for name in policies:
-            operator.sys.create_or_update_policy(name, policy(name))
+            operator.sys.create_or_update_policy(name, (rendered or {}).get(name) or policy(name))
         operator.auth.approle.create_or_update_approle(
             identity, token_policies=policies, **_role_settings(settings, **token_settings)
         )

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from safeguards.errors import ConfigError
@@ -24,10 +24,27 @@ _PLACEHOLDERS = re.compile(
 )
 
 
+# Regions: each has a lake of its own. The first region listed is home: OpenBao, MLflow
+# and PostgreSQL run there, and its lake listens at `port_base` + 2 with its internal
+# listeners at + 10 to + 16 (`LAKE_PORTS`). Each further region's lake has a block of its
+# own above the endpoint slots.
+MAX_REGIONS = 4
+REGION = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+LAKE_PORTS = {
+    "s3": 2,
+    "master": 10,
+    "volume": 11,
+    "filer": 12,
+    "master-grpc": 13,
+    "volume-grpc": 14,
+    "filer-grpc": 15,
+    "s3-grpc": 16,
+}
+
 # Each server's port above `port_base`, the one place they are defined.
 PORT_OFFSETS = {
     "openbao": 0,
-    "seaweedfs": 2,
+    "seaweedfs": LAKE_PORTS["s3"],
     "mlflow": 3,
     "postgres": 4,
     "monitoring": 6,
@@ -37,6 +54,7 @@ PORT_OFFSETS = {
 # every project a slot of its own); at most `SERVING_SLOTS` projects.
 SERVING_PORTS = 20
 SERVING_SLOTS = 200
+_REGION_BLOCK = SERVING_PORTS + SERVING_SLOTS
 # The compose stack's networks (`compose/compose.yaml`): `edge` carries the published
 # ports, `data` is internal. Clients of the compose stack come from these only.
 COMPOSE_SUBNETS = {"edge": "10.89.10.0/24", "data": "10.89.11.0/24"}
@@ -69,8 +87,19 @@ class Settings(BaseSettings):
     port_base: int = Field(
         default=8200,
         ge=1024,
-        le=65535 - SERVING_PORTS - SERVING_SLOTS,
+        le=65535 - _REGION_BLOCK - len(LAKE_PORTS) * (MAX_REGIONS - 1),
         description="OpenBao listens here; others above it.",
+    )
+    regions: str = Field(
+        default="us-east",
+        description="Comma-separated regions the platform keeps data in, home first; each "
+        "has its own lake and its own keys.",
+    )
+    region: str | None = Field(
+        default=None,
+        pattern=REGION,
+        description="The region this process runs in (a lake's own, or a workload pinned to "
+        "one); unset, each project's data is reached in its primary region.",
     )
     audit_log: str = Field(
         default="platform",
@@ -160,6 +189,59 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: str) -> str:
+        names = [r.strip() for r in value.split(",")]
+        if not 1 <= len(names) <= MAX_REGIONS or len(set(names)) != len(names):
+            raise ValueError(f"lists 1 to {MAX_REGIONS} distinct regions")
+        if not all(re.match(REGION, r) for r in names):
+            raise ValueError("a region is 2-32 lowercase letters, digits and dashes")
+        return ",".join(names)
+
+    @model_validator(mode="after")
+    def _region_is_ours(self) -> Settings:
+        if self.region is not None and self.region not in self.region_names:
+            raise ValueError("HIPAA_MLOPS_REGION is not one of HIPAA_MLOPS_REGIONS")
+        return self
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        """The platform's regions, home first."""
+        return tuple(self.regions.split(","))
+
+    @property
+    def home_region(self) -> str:
+        return self.region_names[0]
+
+    @property
+    def lake_region(self) -> str:
+        """The region whose lake this process is, or talks to by default."""
+        return self.region or self.home_region
+
+    def lake_name(self, region: str) -> str:
+        """The server name of `region`'s lake: ``seaweedfs`` at home, else
+        ``seaweedfs-<region>``."""
+        if region not in self.region_names:
+            raise ConfigError(f"'{region}' is not one of the platform's regions")
+        return "seaweedfs" if region == self.home_region else f"seaweedfs-{region}"
+
+    def lake_port(self, region: str, listener: str = "s3") -> int:
+        index = self.region_names.index(region) if region in self.region_names else -1
+        if index < 0:
+            raise ConfigError(f"'{region}' is not one of the platform's regions")
+        if index == 0:
+            return self.port_base + LAKE_PORTS[listener]
+        block = _REGION_BLOCK + len(LAKE_PORTS) * (index - 1)
+        return self.port_base + block + list(LAKE_PORTS).index(listener)
+
+    def lake_url(self, region: str) -> str:
+        """The S3 endpoint of `region`'s lake, from where this process runs."""
+        if self.s3_endpoint and region == self.home_region:
+            return self.s3_endpoint
+        host = self.lake_name(region) if self.network == "compose" else self.host
+        return f"https://{host}:{self.lake_port(region)}"
+
     @field_validator("openbao_bound_cidrs")
     @classmethod
     def _cidrs(cls, value: str) -> str:
@@ -176,6 +258,8 @@ class Settings(BaseSettings):
     def port(self, service: str) -> int:
         """The port `service` listens on (the same on the host and in its container); an
         endpoint's follows its project's slot."""
+        if service == "seaweedfs":
+            return self.lake_port(self.lake_region)
         if service == "serving":
             if self.serving_slot is None:
                 raise ConfigError("an endpoint's port follows its project's slot, unset here")
@@ -187,6 +271,8 @@ class Settings(BaseSettings):
         endpoint's compose name is `serving-<project>`)."""
         if self.network != "compose":
             return self.host
+        if service == "seaweedfs":
+            return self.lake_name(self.lake_region)
         return f"serving-{self.serving_project}" if service == "serving" else service
 
     @property
@@ -222,7 +308,7 @@ class Settings(BaseSettings):
 
     @property
     def s3_url(self) -> str:
-        return self.s3_endpoint or self.url("seaweedfs")
+        return self.lake_url(self.lake_region)
 
     @property
     def openbao_url(self) -> str:
@@ -235,6 +321,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"HIPAA_MLOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            f"HIPAA_MLOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from None

@@ -97,7 +97,9 @@ class DataSteward:
         """De-identify raw table `source` into dataset `name`, with its evidence."""
         raw = from_parquet(self.store.get("raw-phi", f"{source}.parquet"))
         out, evidence = deidentify.deidentify(
-            raw, self.contract, lambda values: keys.pseudonyms(self.bao, self.project, values)
+            raw,
+            self.contract,
+            lambda values: keys.pseudonyms(self.bao, self.project, self.store.region, values),
         )
         meta = self.repo.commit(
             name,

@@ -25,7 +25,7 @@ from typing import Any
 import hvac
 import pandas as pd
 
-from safeguards import credentials, envelope, keys, objectstore
+from safeguards import credentials, envelope, keys, objectstore, residency
 from safeguards.errors import ConfigError, GateRefused, IntegrityError, NotFound, ServerError
 from safeguards.settings import Settings
 from sandbox.deidentify import evidence_html
@@ -61,6 +61,8 @@ class DatasetRepo:
         self.bao = bao
         self.role = role
         self.root = settings.data_dir / "datasets" / project
+        # Its remote is in the lake of the region the project's data is reached in.
+        self.region = residency.region_for(settings, bao, project)
 
     def _run(self, *args: str, env: dict[str, str] | None = None) -> str:
         result = subprocess.run(
@@ -124,10 +126,10 @@ class DatasetRepo:
             bucket = objectstore.bucket_name(self.project, "deidentified")
             self._dvc("remote", "add", "-d", "lake", f"s3://{bucket}/dvc")
             for key, value in (
-                ("endpointurl", self.settings.s3_url),
+                ("endpointurl", self.settings.lake_url(self.region)),
                 ("ssl_verify", str(self.settings.ca_bundle)),
                 ("sse", "aws:kms"),
-                ("sse_kms_key_id", keys.key_name(self.project)),
+                ("sse_kms_key_id", keys.key_name(self.project, self.region)),
             ):
                 self._dvc("remote", "modify", "lake", key, value)
         self._git("add", ".dvc", ".dvcignore")
@@ -166,7 +168,10 @@ class DatasetRepo:
             (self.root / f"{name}.evidence.html").write_text(evidence_html(evidence))
             files += [f"{name}.evidence.json", f"{name}.evidence.html"]
         sealed = envelope.seal(
-            self.bao, keys.key_name(self.project), f"{self.project}/datasets/{name}", plain
+            self.bao,
+            keys.key_name(self.project, self.region),
+            f"{self.region}/{self.project}/datasets/{name}",
+            plain,
         )
         (self.root / f"{name}.parquet.sealed").write_bytes(sealed)
         (self.root / f"{name}.meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -181,7 +186,7 @@ class DatasetRepo:
     @property
     def _local_remote(self) -> Path:
         """The sandbox's DVC remote: a directory in its lake."""
-        return self.settings.data_dir / "lake" / f"{self.project}-dvc-remote"
+        return self.settings.data_dir / "lake" / self.region / f"{self.project}-dvc-remote"
 
     def _owner_only(self) -> None:
         """DVC makes its cache and local remote files read-only for everyone (0444): keep
@@ -248,7 +253,9 @@ class DatasetRepo:
                 f"dataset {name} could not be fetched from the DVC cache or remote"
             ) from exc
         self._owner_only()
-        plain = envelope.open_sealed(self.bao, f"{self.project}/datasets/{name}", sealed)
+        plain = envelope.open_sealed(
+            self.bao, f"{self.region}/{self.project}/datasets/{name}", sealed
+        )
         if "sha256:" + hashlib.sha256(plain).hexdigest() != meta["content_hash"]:
             raise IntegrityError(f"dataset {name} does not match its recorded content hash")
         return from_parquet(plain)

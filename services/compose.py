@@ -13,7 +13,9 @@ the native data directory, so each launcher's files are where the native stack h
 Each project's endpoint is a container too, `serving-<project>`, with its own init job
 and volume, on its project's port: those change as projects get champions, so they are
 not in the committed file but in ``compose.projects.yaml`` in the stack's data directory,
-which `ComposeStack` writes and passes to every `docker compose` command after it.
+which `ComposeStack` writes and passes to every `docker compose` command after it. The
+same holds for the lake of each region beyond home (`HIPAA_MLOPS_REGIONS`):
+`seaweedfs-<region>`, with its jobs and volume, in ``compose.regions.yaml``.
 
 Nothing is defaulted: images, ports and the settings file come from the environment that
 `ComposeStack` gives `docker compose` (`${VAR:?}` where compose needs a value). Ports are
@@ -44,7 +46,7 @@ from services.launch import environment
 from services.mlflow.launcher import served_projects
 from services.openbao.launcher import BOOTSTRAP_IDENTITIES
 from services.supervisor import ServiceState, Supervisor
-from services.topology import Service
+from services.topology import Instance, Service
 
 COMPOSE_FILE = Path(__file__).resolve().parents[1] / "compose" / "compose.yaml"
 IMAGES = ("app", "seaweedfs", "postgres", "prometheus")
@@ -52,7 +54,7 @@ USER = "10001:10001"
 # Settings each container gets from its own definition, not from the shared settings file.
 _PER_CONTAINER = {
     "data_dir", "host", "profile", "network", "runtime", "audit_log", "image_digest",
-    "serving_project", "serving_slot",
+    "serving_project", "serving_slot", "region",
 }  # fmt: skip
 _HARDENED: dict[str, Any] = {
     "user": USER,
@@ -101,9 +103,9 @@ def _environment(server: Service, name: str | None = None) -> dict[str, str]:
 
 
 def _job(
-    server: Service, step: str, depends: dict[str, Any], instance: dict[str, str] | None = None
+    server: Service, step: str, depends: dict[str, Any], instance: Instance | None = None
 ) -> dict[str, Any]:
-    name = (instance or {}).get("name", server.name)
+    name = server.name if instance is None else instance.name
     return {
         "image": image_ref(server.image),
         "command": [step, server.name],
@@ -124,19 +126,23 @@ def _ready(name: str) -> dict[str, Any]:
     return {name: {"condition": "service_healthy"}}
 
 
-def _instance_env(instance: dict[str, str] | None) -> dict[str, str]:
-    """An endpoint's project and slot, set in its own containers only."""
+def _instance_env(instance: Instance | None) -> dict[str, str]:
+    """An endpoint's project and slot, a further region's lake its region, set in its own
+    containers only."""
     if instance is None:
         return {}
+    own = instance.settings
+    if instance.service.per_region:
+        return {"HIPAA_MLOPS_REGION": str(own.region)}
     return {
-        "HIPAA_MLOPS_SERVING_PROJECT": instance["project"],
-        "HIPAA_MLOPS_SERVING_SLOT": instance["slot"],
+        "HIPAA_MLOPS_SERVING_PROJECT": str(own.serving_project),
+        "HIPAA_MLOPS_SERVING_SLOT": str(own.serving_slot),
     }
 
 
-def _server(server: Service, instance: dict[str, str] | None = None) -> dict[str, Any]:
-    name = (instance or {}).get("name", server.name)
-    port = (instance or {}).get("port", _port(server))
+def _server(server: Service, instance: Instance | None = None) -> dict[str, Any]:
+    name = server.name if instance is None else instance.name
+    port = _port(server) if instance is None else str(instance.settings.port(server.name))
     volumes = [f"{name}:/data", "ca:/data/tls:ro"]
     if server.name == "openbao":
         # It makes the CA bundle and the operator's and auditor's credentials.
@@ -220,16 +226,38 @@ def render_projects(settings: Settings, served: list[Project]) -> dict[str, Any]
         if not server.per_project:
             continue
         for instance in topology.instances(server, settings, served):
-            fields = {
-                "name": instance.name,
-                "project": str(instance.settings.serving_project),
-                "slot": str(instance.settings.serving_slot),
-                "port": str(instance.settings.port(server.name)),
-            }
             init = {"openbao": {"condition": "service_healthy"}}
-            services[f"{instance.name}-init"] = _job(server, "provision", init, fields)
-            services[instance.name] = _server(server, fields)
+            services[f"{instance.name}-init"] = _job(server, "provision", init, instance)
+            services[instance.name] = _server(server, instance)
             volumes[instance.name] = {}
+    return {"services": services, "volumes": volumes}
+
+
+def render_regions(settings: Settings) -> dict[str, Any]:
+    """The lakes of the regions beyond home (the committed file has the home region's):
+    each with its init and ready jobs and its volume, on its region's ports."""
+    services: dict[str, Any] = {}
+    volumes: dict[str, Any] = {}
+    for server in _fixed():
+        if not server.per_region:
+            continue
+        for instance in topology.instances(server, settings, []):
+            if instance.settings.lake_region == settings.home_region:
+                continue
+            depends: dict[str, Any] = {"openbao": {"condition": "service_healthy"}}
+            services[f"{instance.name}-init"] = _job(server, "provision", depends, instance)
+            services[instance.name] = _server(server, instance)
+            ready = {instance.name: {"condition": "service_healthy"}}
+            services[f"{instance.name}-ready"] = _job(server, "after-start", ready, instance)
+            volumes[instance.name] = {}
+            # The servers that need the home lake wait for this one too (and `up --wait`
+            # takes its finished ready job as done, not as a container that stopped).
+            for other in _fixed():
+                if server.name in other.needs:
+                    waits = services.setdefault(other.name, {"depends_on": {}})["depends_on"]
+                    waits[f"{instance.name}-ready"] = {
+                        "condition": "service_completed_successfully"
+                    }
     return {"services": services, "volumes": volumes}
 
 
@@ -283,6 +311,8 @@ class ComposeStack:
         self.settings_file = settings.data_dir / "compose.env"
         self.variables_file = settings.data_dir / "compose.vars"
         self.projects_file = settings.data_dir / "compose.projects.yaml"
+        # The lakes of the regions beyond home, when the settings name more than one.
+        self.regions_file = settings.data_dir / "compose.regions.yaml"
 
     def write_files(self) -> None:
         """The containers' shared settings and compose's variables, from these settings and
@@ -310,12 +340,19 @@ class ComposeStack:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         for path, values in ((self.settings_file, shared), (self.variables_file, variables)):
             write_private(path, "".join(f"{k}={v}\n" for k, v in values.items()).encode())
+        regions = render_regions(self.settings)
+        if regions["services"]:
+            body = yaml.dump(regions, Dumper=_Dumper, sort_keys=False)
+            write_private(self.regions_file, body.encode())
+        else:
+            self.regions_file.unlink(missing_ok=True)
 
     def compose(self, *args: str) -> str:
         """Run `docker compose` on this stack; its output, or one line on failure."""
         files = ["-f", str(COMPOSE_FILE)]
-        if self.projects_file.exists():
-            files += ["-f", str(self.projects_file)]
+        for extra in (self.regions_file, self.projects_file):
+            if extra.exists():
+                files += ["-f", str(extra)]
         return _docker(
             f"compose {args[0]}", "compose", *files, "--env-file", str(self.variables_file), *args
         )
@@ -381,6 +418,7 @@ class ComposeStack:
         shutil.rmtree(self.settings.credentials_dir, ignore_errors=True)
         self.settings.ca_bundle.unlink(missing_ok=True)
         self.projects_file.unlink(missing_ok=True)
+        self.regions_file.unlink(missing_ok=True)
 
     def stop(self, name: str, timeout: float = 20.0) -> None:
         self.compose("stop", "--timeout", str(round(timeout)), name)
@@ -445,7 +483,11 @@ class ComposeStack:
             if line.strip():
                 entry = json.loads(line)
                 running[entry["Service"]] = entry
-        names = [(s.name, s.health_url(self.settings)) for s in _fixed()]
+        names = [
+            (i.name, i.health_url())
+            for s in _fixed()
+            for i in topology.instances(s, self.settings, [])
+        ]
         names += list(self._endpoints().items())
         states = []
         for name, url in names:

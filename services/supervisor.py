@@ -90,7 +90,10 @@ class Supervisor:
         return None if record is None else int(record["pid"])
 
     def names(self, service: Service) -> list[str]:
-        """The names of `service`'s instances: itself, or each endpoint with a pid file."""
+        """The names of `service`'s instances: itself, each region's lake, or each endpoint
+        with a pid file."""
+        if service.per_region:
+            return [instance.name for instance in self.instances(service)]
         if not service.per_project:
             return [service.name]
         return sorted(p.stem for p in self.run_dir.glob(f"{service.name}-*.json"))
@@ -183,7 +186,8 @@ class Supervisor:
         pid = self.pid(name)
         if pid is None:
             raise Unavailable(f"{name} is not running")
-        self._provision(Instance(server, self.settings))
+        instance = next(i for i in self.instances(server) if i.name == name)
+        self._provision(instance)
         os.kill(pid, signal.SIGHUP)
 
     def serve(self) -> None:
@@ -208,8 +212,9 @@ class Supervisor:
 
     def stop(self, name: str, timeout: float = 20.0) -> None:
         """Stop one server as `down` does (``serving``: every endpoint, ``serving-<p>``:
-        one); `up` starts it again."""
-        service = topology.service("serving" if name.startswith("serving-") else name)
+        one; ``seaweedfs``: every region's lake, ``seaweedfs-<region>``: one); `up` starts
+        it again."""
+        service = topology.service(name)
         for running in self.names(service):
             if name in (service.name, running):
                 self._stop(service, running, timeout)
@@ -233,7 +238,9 @@ class Supervisor:
         for service in services_for(profile):
             for name in self.names(service):
                 record = self._record(name)
-                url = service.health_url(self.settings) if not service.per_project else ""
+                url = "" if service.per_project else service.health_url(self.settings)
+                if service.per_region:
+                    url = next(i.health_url() for i in self.instances(service) if i.name == name)
                 if record is None:
                     state, pid = "stopped", None
                 else:

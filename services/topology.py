@@ -10,7 +10,9 @@ protocol), and its four steps:
 - ``after_start``, as the operator once it answers (the lake's own buckets).
 
 A server marked ``per_project`` (the endpoint) runs once for every served project, each
-instance with its project and slot in its own settings (`instances`). The native
+instance with its project and slot in its own settings (`instances`); one marked
+``per_region`` (the lake) runs once for every region of the platform, each instance with
+its region in its settings. The native
 supervisor runs all four steps in this order, instance by instance, and stops them in
 reverse. The compose stack (`services.compose`) is generated from this table: each
 server is a container running ``prepare`` and ``on_start``; ``provision`` runs in a
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 import hvac
 
+from safeguards.errors import ConfigError
 from safeguards.projects import Project
 from safeguards.settings import Settings
 from services.launch import Launch
@@ -66,6 +69,8 @@ class Service:
     needs: tuple[str, ...] = ("openbao",)
     # One instance per served project (`instances`), each with its own port and volume.
     per_project: bool = False
+    # One instance per region of the platform, each with its own ports and volume.
+    per_region: bool = False
 
     def port(self, settings: Settings) -> int:
         return settings.port(self.name)
@@ -95,6 +100,7 @@ SERVICES: tuple[Service, ...] = (
         prepare=seaweedfs.prepare,
         after_start=seaweedfs.after_start,
         image="seaweedfs",
+        per_region=True,
     ),
     Service(
         name="postgres",
@@ -170,6 +176,8 @@ class Instance:
     def name(self) -> str:
         if self.service.per_project:
             return f"{self.service.name}-{self.settings.serving_project}"
+        if self.service.per_region:
+            return self.settings.lake_name(self.settings.lake_region)
         return self.service.name
 
     def health_url(self) -> str:
@@ -177,7 +185,13 @@ class Instance:
 
 
 def instances(service: Service, settings: Settings, served: Sequence[Project]) -> list[Instance]:
-    """`service`'s instances: one per served project if it is per-project, else itself."""
+    """`service`'s instances: one per served project if it is per-project, one per region
+    if it is per-region, else itself."""
+    if service.per_region:
+        return [
+            Instance(service, settings.model_copy(update={"region": region}))
+            for region in settings.region_names
+        ]
     if not service.per_project:
         return [Instance(service, settings)]
     return [Instance(service, serving.settings_of(settings, p)) for p in served]
@@ -188,4 +202,9 @@ def services_for(profile: str) -> list[Service]:
 
 
 def service(name: str) -> Service:
-    return next(s for s in SERVICES if s.name == name)
+    """The service named `name`, or of which `name` is an instance (``serving-<project>``,
+    ``seaweedfs-<region>``)."""
+    for s in SERVICES:
+        if name == s.name or ((s.per_project or s.per_region) and name.startswith(f"{s.name}-")):
+            return s
+    raise ConfigError(f"no server is named '{name}'")

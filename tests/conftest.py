@@ -21,7 +21,7 @@ import contract as contracts
 from pipeline import projects
 from safeguards import keys, logs, openbao
 from safeguards import projects as tenancy
-from safeguards.settings import SERVING_PORTS, Settings
+from safeguards.settings import LAKE_PORTS, SERVING_PORTS, SERVING_SLOTS, Settings
 from sandbox.steps import DataSteward
 from services import topology
 from services.mlflow import launcher as mlflow
@@ -32,6 +32,10 @@ from services.topology import Instance
 
 # Ports a session's stack may use: its servers', and endpoints for this many projects.
 ENDPOINT_SLOTS = 60
+# The session's stack keeps data in two regions, each with its own lake and keys; projects
+# live at home unless a test says otherwise.
+REGIONS = ("us-east", "eu-central")
+HOME = REGIONS[0]
 
 
 def wait_until(
@@ -48,14 +52,17 @@ def wait_until(
 
 
 def free_port_base(span: int = SERVING_PORTS + ENDPOINT_SLOTS) -> int:
-    """A port with `span` free ports above it on loopback: servers bind base .. base + 16,
-    endpoints base + 20 and up. Below the kernel's ephemeral range, so that no outgoing
-    connection takes a server's port while the server restarts."""
+    """A port with `span` free ports above it on loopback (servers bind base .. base + 16,
+    endpoints base + 20 and up), and the second region's lake's block free too. Below the
+    kernel's ephemeral range, so that no outgoing connection takes a server's port while
+    the server restarts."""
     ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    region = SERVING_PORTS + SERVING_SLOTS
     for _ in range(50):
-        base = 10_000 + secrets.randbelow(ephemeral - span - 10_000)
+        base = 10_000 + secrets.randbelow(ephemeral - region - len(LAKE_PORTS) - 10_000)
+        wanted = [*range(base, base + span), *range(base + region, base + region + len(LAKE_PORTS))]
         try:
-            for port in range(base, base + span):
+            for port in wanted:
                 with socket.socket() as s:
                     s.bind(("127.0.0.1", port))
         except OSError:
@@ -79,6 +86,7 @@ def cli(
         "HIPAA_MLOPS_DATA_DIR": str(settings.data_dir),
         "HIPAA_MLOPS_PORT_BASE": str(settings.port_base),
         "HIPAA_MLOPS_PROFILE": settings.profile,
+        "HIPAA_MLOPS_REGIONS": settings.regions,
         "COLUMNS": "200",
         **(env or {}),
     }
@@ -95,7 +103,12 @@ def cli(
 
 
 def settings_for(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, port_base=free_port_base(), profile="sandbox")
+    return Settings(
+        data_dir=data_dir,
+        port_base=free_port_base(),
+        profile="sandbox",
+        regions=",".join(REGIONS),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +148,8 @@ def captured() -> Iterator[io.StringIO]:
 
 @pytest.fixture(scope="session")
 def lake(stack: Settings) -> Settings:
-    """The same stack with SeaweedFS started too (profile `stack`); stopped with `stack`."""
+    """The same stack with a lake per region started too (profile `stack`); stopped with
+    `stack`."""
     Supervisor(stack).up("stack", timeout=120)
     return stack.model_copy(update={"profile": "stack"})
 
@@ -169,9 +183,10 @@ class LakeStack:
 
 
 def provision(settings: Settings, operator: hvac.Client, project: str) -> None:
-    """Provision `project` on the running lake, reloading SeaweedFS as `projects create` does."""
+    """Provision `project` on the running lake, reloading the lakes as `projects create`
+    does."""
     seaweedfs.provision_project(
-        settings, operator, project, reload=lambda: Supervisor(settings).reload("seaweedfs")
+        settings, operator, project, lambda: projects.reload_lakes(settings, Supervisor(settings))
     )
 
 
@@ -201,7 +216,7 @@ def deidentified_project(
     the stack serves it once it has a champion."""
     project = project or f"p{uuid.uuid4().hex[:10]}"
     if served:
-        reload = lambda: Supervisor(settings).reload("seaweedfs")  # noqa: E731
+        reload = lambda: projects.reload_lakes(settings, Supervisor(settings))  # noqa: E731
         projects.create_project(
             operator, settings, project, contracts.example("diabetes"), reload_lake=reload
         )

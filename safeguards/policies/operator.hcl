@@ -22,6 +22,8 @@ path "secret/data/ingest/+/s3" { capabilities = ["create", "read", "update"] }
 path "secret/data/serving/+/s3" { capabilities = ["create", "read", "update"] }
 # Each project's contract: created once, never changed, read by the project's identities.
 path "secret/data/projects/+/contract" { capabilities = ["create", "read"] }
+# Each project's regions: written at create, read by the project's identities.
+path "secret/data/projects/+/residency" { capabilities = ["create", "read", "update"] }
 # Each project's MLflow password: generated here, read by the project's workload.
 path "secret/data/projects/+/mlflow" { capabilities = ["create", "read", "update"] }
 # Serving: the endpoint's read-only MLflow password, and API key hashes (never the keys),

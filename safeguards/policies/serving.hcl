@@ -5,7 +5,8 @@
 path "secret/data/projects/{project}/mlflow-serving" { capabilities = ["read"] }
 # Its contract: the request it accepts is the contract's features.
 path "secret/data/projects/{project}/contract" { capabilities = ["read"] }
+path "secret/data/projects/{project}/residency" { capabilities = ["read"] }
 path "secret/data/projects/{project}/api-keys/*" { capabilities = ["read"] }
 path "secret/data/serving/{project}/*" { capabilities = ["read"] }
-path "transit/datakey/plaintext/proj-{project}" { capabilities = ["update"] }
-path "transit/decrypt/models-{project}" { capabilities = ["update"] }
+path "transit/datakey/plaintext/{region}.proj-{project}" { capabilities = ["update"] }
+path "transit/decrypt/{region}.models-{project}" { capabilities = ["update"] }

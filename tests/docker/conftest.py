@@ -23,7 +23,7 @@ from testcontainers.compose import DockerCompose
 from safeguards.settings import Settings
 from services.compose import COMPOSE_FILE, IMAGES, ComposeStack
 from services.containers.images import load_record
-from tests.conftest import free_port_base
+from tests.conftest import REGIONS, free_port_base
 
 os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
 
@@ -50,19 +50,24 @@ class Running:
     stack: ComposeStack
     compose: DockerCompose
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """`hipaa-mlops ARGS` on the host, against the compose stack."""
-        env = {
+    def cli(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`hipaa-mlops ARGS` on the host, against the compose stack (with `env` on top of
+        its settings)."""
+        environment = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", "/"),
             "HIPAA_MLOPS_DATA_DIR": str(self.settings.data_dir),
             "HIPAA_MLOPS_RUNTIME": "compose",
             "HIPAA_MLOPS_PROFILE": "stack",
             "HIPAA_MLOPS_PORT_BASE": str(self.settings.port_base),
+            "HIPAA_MLOPS_REGIONS": self.settings.regions,
+            **(env or {}),
         }
         hipaa_mlops = Path(sys.executable).with_name("hipaa-mlops")
         result = subprocess.run(
-            [str(hipaa_mlops), *args], env=env, capture_output=True, text=True, timeout=900
+            [str(hipaa_mlops), *args], env=environment, capture_output=True, text=True, timeout=900
         )
         if check:
             assert result.returncode == 0, result.stderr[-2000:]
@@ -102,13 +107,15 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]
         runtime="compose",
         profile="stack",
         port_base=free_port_base(),
+        regions=",".join(REGIONS),
     )
     stack = ComposeStack(settings)
     _remove_leftovers(stack, tmp_path_factory.getbasetemp().parent)
     stack.write_files()
     compose = DockerCompose(
         context=COMPOSE_FILE.parent,
-        compose_file_name=COMPOSE_FILE.name,
+        # The lakes of the regions beyond home are in a file of the stack's own.
+        compose_file_name=[COMPOSE_FILE.name, str(stack.regions_file)],
         env_file=str(stack.variables_file),
         wait=True,
     )

@@ -24,19 +24,20 @@ from safeguards import credentials, keys, objectstore, openbao
 from safeguards.audit import ANCHORS, AuditLog
 from safeguards.errors import AccessDenied, ConfigError
 from safeguards.objectstore import s3_client
-from safeguards.settings import COMPOSE_SUBNETS
+from safeguards.settings import COMPOSE_SUBNETS, LAKE_PORTS
 from services.compose import ComposeStack
 from services.containers.images import load_record
 from services.prometheus import launcher as prometheus
 from services.seaweedfs import launcher as seaweedfs
 from services.topology import services_for
-from tests.conftest import endpoint_url, wait_until
+from tests.conftest import HOME, REGIONS, endpoint_url, wait_until
 from tests.docker.conftest import Running
 
 # The first test waits for the stack to come up (two minutes on a loaded 2-core machine).
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
 PROJECT, OTHER = "diabetes", "otherteam"
+AWAY = REGIONS[1]
 FIXED = [s for s in services_for("stack") if not s.per_project]
 PUBLISHED = [s.name for s in FIXED if "edge" in s.networks]
 UNPUBLISHED = [s.name for s in FIXED if "edge" not in s.networks]
@@ -76,7 +77,8 @@ def _connects(host: str, port: int) -> bool:
 
 def test_every_server_is_healthy(compose_stack: Running) -> None:
     states = {s.name: s.state for s in compose_stack.stack.status()}
-    assert states == {s.name: "running" for s in FIXED}
+    lakes = [compose_stack.settings.lake_name(region) for region in REGIONS]
+    assert states == {name: "running" for name in {*(s.name for s in FIXED), *lakes}}
 
 
 def test_a_second_stack_is_refused_while_one_runs(compose_stack: Running, tmp_path: Path) -> None:
@@ -127,6 +129,7 @@ def test_the_data_plane_cannot_be_reached_from_the_host(compose_stack: Running) 
     settings = compose_stack.settings
     hidden = [settings.port(n) for n in UNPUBLISHED]
     hidden += [settings.port_base + offset for offset in SEAWEEDFS_INTERNAL]
+    hidden += [settings.lake_port(AWAY, n) for n in LAKE_PORTS if n != "s3"]
     assert not [p for p in hidden if _connects("127.0.0.1", p)]
     # Its servers' only addresses are on the internal network, and the host has no address
     # there (its bridge carries none), so no route from the host leads to them. (Nothing
@@ -240,7 +243,7 @@ def test_restarted_containers_keep_their_data_and_come_back_unsealed(
     before = _score(compose_stack, served).json()["probability"]
     compose_stack.stack.restart("openbao", f"serving-{PROJECT}")
     operator = openbao.login(compose_stack.settings, "operator")
-    assert keys.describe(operator, PROJECT)["latest_version"] == 1
+    assert keys.describe(operator, PROJECT, HOME)["latest_version"] == 1
     assert _score(compose_stack, served).json()["probability"] == before
 
 
@@ -275,6 +278,34 @@ def test_a_deleted_project_leaves_no_identity_and_no_bucket(compose_stack: Runni
     for zone in objectstore.ZONES:
         with pytest.raises(botocore.exceptions.ClientError):
             admin.head_bucket(Bucket=objectstore.bucket_name(gone, zone))
+
+
+def test_a_project_in_another_region_keeps_its_data_in_that_regions_lake(
+    compose_stack: Running,
+) -> None:
+    settings, away = compose_stack.settings, "euteam"
+    port = settings.lake_port(AWAY)
+    assert _handshake(compose_stack, port) in ("TLSv1.2", "TLSv1.3")
+    assert _plaintext_answer(port)[:1] in (b"", b"\x15", b"H")
+    compose_stack.cli("projects", "create", away, "--contract", "readmission", "--region", AWAY)
+    compose_stack.cli("data", "synth", "patients", "--project", away, "--rows", "500")
+    operator = openbao.login(settings, "operator")
+    lake = seaweedfs.admin_client(seaweedfs.in_region(settings, AWAY), operator)
+    # Its dataset versions: DVC pushes them to its de-identified zone, SSE-KMS.
+    bucket = objectstore.bucket_name(away, "deidentified")
+    names = [o["Key"] for o in lake.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert names
+    for name in names:
+        assert lake.head_object(Bucket=bucket, Key=name)["SSEKMSKeyId"] == keys.key_name(away, AWAY)
+    with pytest.raises(botocore.exceptions.ClientError):
+        seaweedfs.admin_client(settings, operator).head_bucket(Bucket=bucket)
+    refused = compose_stack.cli(
+        "data", "synth", "again", "--project", away, "--rows", "100",
+        check=False,
+        env={"HIPAA_MLOPS_REGION": HOME},
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert f"may not keep data in region '{HOME}'" in refused.stderr
 
 
 def test_training_lineage_names_the_image_the_worker_runs(compose_stack: Running) -> None:

@@ -9,6 +9,7 @@ from safeguards import credentials, envelope, keys, openbao
 from safeguards.audit import AuditLog
 from safeguards.errors import AccessDenied
 from safeguards.settings import Settings
+from tests.conftest import HOME
 
 pytestmark = pytest.mark.integration
 
@@ -20,8 +21,8 @@ def test_project_identity_cannot_use_another_projects_key(
     bao_a = openbao.login(stack, keys.identity(a))
     bao_b = openbao.login(stack, keys.identity(b))
     with pytest.raises(AccessDenied):
-        keys.new_data_key(bao_a, keys.key_name(b))
-    sealed_by_b = envelope.seal(bao_b, keys.key_name(b), f"{b}/x", b"b's data")
+        keys.new_data_key(bao_a, keys.key_name(b, HOME))
+    sealed_by_b = envelope.seal(bao_b, keys.key_name(b, HOME), f"{b}/x", b"b's data")
     with pytest.raises(AccessDenied):
         envelope.open_sealed(bao_a, f"{b}/x", sealed_by_b)
 
@@ -45,9 +46,9 @@ def test_project_identity_cannot_administer(stack: Settings, project_pair: tuple
     a, b = project_pair
     bao_a = openbao.login(stack, keys.identity(a))
     with pytest.raises(AccessDenied):
-        keys.rotate(bao_a, a)
+        keys.rotate(bao_a, a, HOME)
     with pytest.raises(AccessDenied):
-        keys.shred(bao_a, b)
+        keys.shred(bao_a, b, [HOME])
     with pytest.raises(AccessDenied), openbao.openbao_errors("policy write"):
         bao_a.sys.create_or_update_policy("escalate", 'path "*" { capabilities = ["sudo"] }')
 
@@ -57,12 +58,12 @@ def test_operator_manages_keys_but_cannot_decrypt(
 ) -> None:
     a, _ = project_pair
     sealed = envelope.seal(
-        openbao.login(stack, keys.identity(a)), keys.key_name(a), f"{a}/x", b"data"
+        openbao.login(stack, keys.identity(a)), keys.key_name(a, HOME), f"{a}/x", b"data"
     )
     with pytest.raises(AccessDenied):
         envelope.open_sealed(operator, f"{a}/x", sealed)
     with pytest.raises(AccessDenied):
-        keys.new_data_key(operator, keys.key_name(a))
+        keys.new_data_key(operator, keys.key_name(a, HOME))
 
 
 def test_operator_cannot_destroy_an_audit_key(

@@ -26,12 +26,12 @@ import skops.io
 import contract as contracts
 from model.train import TrainConfig, fit
 from pipeline.training import ModelSteward
-from safeguards import apikeys, objectstore
+from safeguards import apikeys, keys, objectstore
 from safeguards.settings import Settings
 from sandbox import deidentify
 from services.supervisor import Supervisor
 from tests.canaries import assert_clean
-from tests.conftest import cli, endpoint_url
+from tests.conftest import HOME, cli, endpoint_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -155,7 +155,8 @@ def test_the_team_contract_reads_their_file_as_it_is(platform: Platform) -> None
     assert "de-identified columns: pseudonym, zip3, age_90_plus, npreg, glucose" in shown
     # Where each zone is, under which key: raw PHI and models each under their own.
     project = platform.pima.project
-    assert f"phi-{project}" in shown and f"models-{project}" in shown
+    assert keys.phi_key_name(project, HOME) in shown
+    assert keys.models_key_name(project, HOME) in shown
     steward = ModelSteward(platform.settings, platform.pima.project)
     clean, meta = steward.training_data("clean")
     assert meta["rows"] == 532 and list(clean.columns) == [

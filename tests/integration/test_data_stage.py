@@ -18,6 +18,7 @@ from safeguards.settings import Settings
 from sandbox import synth
 from sandbox.steps import DataSteward
 from sandbox.versions import DatasetRepo
+from tests.conftest import HOME
 
 pytestmark = pytest.mark.integration
 DIABETES = contracts.parse(contracts.example("diabetes"))
@@ -43,14 +44,14 @@ def test_pseudonyms_are_keyed_stable_and_per_project(
     a, b = project_pair
     ingest_a = openbao.login(stack, keys.ingest_identity(a))
     values = [f"MRN{n}" for n in range(10_000_000, 10_000_900)]  # more than one batch
-    first = keys.pseudonyms(ingest_a, a, values)
-    again = keys.pseudonyms(ingest_a, a, values[::-1])
+    first = keys.pseudonyms(ingest_a, a, HOME, values)
+    again = keys.pseudonyms(ingest_a, a, HOME, values[::-1])
     assert first == again
     assert len(set(first.values())) == len(values)
-    other = keys.pseudonyms(openbao.login(stack, keys.ingest_identity(b)), b, values[:5])
+    other = keys.pseudonyms(openbao.login(stack, keys.ingest_identity(b)), b, HOME, values[:5])
     assert all(other[v] != first[v] for v in values[:5])
     with pytest.raises(AccessDenied):
-        keys.pseudonyms(openbao.login(stack, keys.identity(a)), a, values[:5])
+        keys.pseudonyms(openbao.login(stack, keys.identity(a)), a, HOME, values[:5])
 
 
 def test_sandbox_raw_zone_is_closed_to_the_workload_identity(
@@ -74,7 +75,7 @@ def test_lake_zones_follow_the_identity(
     ingest.put("raw-phi", "batch.bin", b"raw phi")
     ingest.put("deidentified", "cohort.bin", b"deidentified")
     head = ingest.client.head_object(Bucket=f"{project}-raw-phi", Key="batch.bin")  # type: ignore[attr-defined]
-    assert head["SSEKMSKeyId"] == keys.phi_key_name(project)
+    assert head["SSEKMSKeyId"] == keys.phi_key_name(project, HOME)
     with pytest.raises(AccessDenied):
         workload.get("raw-phi", "batch.bin")
     with pytest.raises(AccessDenied):
@@ -148,7 +149,7 @@ def test_dvc_checks_out_an_old_version_bit_identical_from_the_remote(
     shutil.rmtree(repo.root / ".dvc" / "cache")  # force a fetch from the remote
     back = repo.read("cohort", first["revision"])
     assert back.equals(v1)
-    remote = settings.data_dir / "lake" / f"{project}-dvc-remote"
+    remote = settings.data_dir / "lake" / HOME / f"{project}-dvc-remote"
     blobs = b"".join(p.read_bytes() for p in remote.rglob("*") if p.is_file())
     assert blobs and b"MRN1" not in blobs and b"example.org" not in blobs
 

@@ -41,6 +41,7 @@ def test_the_demo_closes_the_loop_from_data_to_a_retrained_champion(tmp_path: Pa
         **os.environ,
         "HIPAA_MLOPS_DATA_DIR": str(settings.data_dir),
         "HIPAA_MLOPS_PORT_BASE": str(settings.port_base),
+        "HIPAA_MLOPS_REGIONS": settings.regions,
         "KEEP": "1",
         "COLUMNS": "200",
     }

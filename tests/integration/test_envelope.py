@@ -11,6 +11,7 @@ import pytest
 from safeguards import envelope, keys, openbao
 from safeguards.errors import AccessDenied, IntegrityError, KeyUnavailable
 from safeguards.settings import Settings
+from tests.conftest import HOME
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +29,14 @@ def bao(stack: Settings, project: str) -> hvac.Client:
 @pytest.mark.parametrize("size", [0, 1, 1024, 1024 * 1024])
 def test_round_trip(bao: hvac.Client, project: str, size: int) -> None:
     data = os.urandom(size)
-    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/obj", data)
+    sealed = envelope.seal(bao, keys.key_name(project, HOME), f"{project}/obj", data)
     assert size < 1024 or data[:64] not in sealed
     assert envelope.open_sealed(bao, f"{project}/obj", sealed) == data
 
 
 def test_each_object_gets_a_fresh_data_key(bao: hvac.Client, project: str) -> None:
-    one = envelope.seal(bao, keys.key_name(project), f"{project}/a", b"same bytes")
-    two = envelope.seal(bao, keys.key_name(project), f"{project}/a", b"same bytes")
+    one = envelope.seal(bao, keys.key_name(project, HOME), f"{project}/a", b"same bytes")
+    two = envelope.seal(bao, keys.key_name(project, HOME), f"{project}/a", b"same bytes")
     assert one != two
 
 
@@ -45,14 +46,16 @@ def _header(blob: bytes) -> tuple[int, dict[str, str]]:
 
 
 def test_tampered_ciphertext_is_refused(bao: hvac.Client, project: str) -> None:
-    sealed = bytearray(envelope.seal(bao, keys.key_name(project), f"{project}/obj", b"x" * 100))
+    sealed = bytearray(
+        envelope.seal(bao, keys.key_name(project, HOME), f"{project}/obj", b"x" * 100)
+    )
     sealed[-20] ^= 0x01
     with pytest.raises(IntegrityError):
         envelope.open_sealed(bao, f"{project}/obj", bytes(sealed))
 
 
 def test_tampered_header_is_refused(bao: hvac.Client, project: str) -> None:
-    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/obj", b"x" * 100)
+    sealed = envelope.seal(bao, keys.key_name(project, HOME), f"{project}/obj", b"x" * 100)
     size, header = _header(sealed)
     header["nonce"] = "AAAAAAAAAAAAAAAA"
     new = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
@@ -62,7 +65,7 @@ def test_tampered_header_is_refused(bao: hvac.Client, project: str) -> None:
 
 
 def test_object_moved_to_another_name_is_refused(bao: hvac.Client, project: str) -> None:
-    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/a", b"bound to its name")
+    sealed = envelope.seal(bao, keys.key_name(project, HOME), f"{project}/a", b"bound to its name")
     with pytest.raises(IntegrityError):
         envelope.open_sealed(bao, f"{project}/b", sealed)
 
@@ -76,10 +79,10 @@ def test_garbage_is_refused_without_a_server_call(bao: hvac.Client) -> None:
 def test_wrong_projects_key_is_refused(stack: Settings, project_pair: tuple[str, str]) -> None:
     a, b = project_pair
     bao_a = openbao.login(stack, keys.identity(a))
-    sealed = envelope.seal(bao_a, keys.key_name(a), f"{a}/obj", b"data of a")
+    sealed = envelope.seal(bao_a, keys.key_name(a, HOME), f"{a}/obj", b"data of a")
     # Relabelled as b's object, it is opened with b's identity and key: the unwrap fails.
     size, header = _header(sealed)
-    header["key"] = keys.key_name(b)
+    header["key"] = keys.key_name(b, HOME)
     new = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
     relabelled = sealed[:6] + len(new).to_bytes(4, "big") + new + sealed[10 + size :]
     with pytest.raises(IntegrityError):
@@ -91,11 +94,11 @@ def test_wrong_projects_key_is_refused(stack: Settings, project_pair: tuple[str,
 def test_rotation_keeps_old_objects_readable_and_revocation_refuses_them(
     bao: hvac.Client, operator: hvac.Client, project: str
 ) -> None:
-    old = envelope.seal(bao, keys.key_name(project), f"{project}/old", b"before rotation")
-    assert keys.rotate(operator, project) == 2
-    new = envelope.seal(bao, keys.key_name(project), f"{project}/new", b"after rotation")
+    old = envelope.seal(bao, keys.key_name(project, HOME), f"{project}/old", b"before rotation")
+    assert keys.rotate(operator, project, HOME) == 2
+    new = envelope.seal(bao, keys.key_name(project, HOME), f"{project}/new", b"after rotation")
     assert envelope.open_sealed(bao, f"{project}/old", old) == b"before rotation"
-    keys.revoke_below(operator, project, 2)
+    keys.revoke_below(operator, project, HOME, 2)
     with pytest.raises(KeyUnavailable, match="revoked"):
         envelope.open_sealed(bao, f"{project}/old", old)
     assert envelope.open_sealed(bao, f"{project}/new", new) == b"after rotation"
@@ -104,20 +107,20 @@ def test_rotation_keeps_old_objects_readable_and_revocation_refuses_them(
 def test_shredded_key_makes_data_unreadable(
     bao: hvac.Client, operator: hvac.Client, project: str
 ) -> None:
-    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/obj", b"soon unreadable")
-    keys.shred(operator, project)
+    sealed = envelope.seal(bao, keys.key_name(project, HOME), f"{project}/obj", b"soon unreadable")
+    keys.shred(operator, project, [HOME])
     with pytest.raises(KeyUnavailable, match="destroyed"):
         envelope.open_sealed(bao, f"{project}/obj", sealed)
     with pytest.raises(KeyUnavailable):
-        keys.describe(operator, project)
+        keys.describe(operator, project, HOME)
 
 
 def test_a_shred_interrupted_halfway_completes_when_run_again(
     operator: hvac.Client, project: str
 ) -> None:
-    first, *rest = keys.data_keys(project)
+    first, *rest = keys.data_keys(project, [HOME])
     operator.secrets.transit.update_key_configuration(first, deletion_allowed=True)
     operator.secrets.transit.delete_key(first)
-    keys.shred(operator, project)
+    keys.shred(operator, project, [HOME])
     names = operator.secrets.transit.list_keys()["data"]["keys"]
     assert not set(rest) & set(names)

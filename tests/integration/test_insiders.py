@@ -1,15 +1,16 @@
 """Insiders: every identity a project holds, turned against other projects and the platform.
 
-Three projects: alpha (the attacker's), beta (created, the victim), gamma (not created
-yet). Each of alpha's identities — its workload, its data steward, its serving endpoint,
-its two MLflow users and its API key — tries every operation on beta's resources, on
-gamma's future names, on its own records that only the operator may write (its contract
-among them), and on the platform's (audit keys and anchors, policies, AppRoles, MLflow
-admin, operator records and endpoint slots, PKI); its API key, on beta's endpoint. Every
-attempt runs against the real OpenBao and MLflow servers; the matrix is printed, and
-everything must be denied except the documented rows. Then alpha is suspended, and then
-deleted: both times the matrix runs again with everything alpha held, and nothing at all
-is allowed, alpha's own rows included.
+Three projects in two regions: alpha (the attacker's, at home in us-east), beta (created,
+the victim, in eu-central), gamma (not created yet). Each of alpha's identities — its
+workload, its data steward, its serving endpoint, its two MLflow users and its API key —
+tries every operation on beta's resources, on gamma's future names, on its own records
+that only the operator may write (its contract and its regions among them), on its own
+kind of key in the region it may not keep data in, and on the platform's (audit keys and
+anchors, policies, AppRoles, MLflow admin, operator records and endpoint slots, PKI); its
+API key, on beta's endpoint. Every attempt runs against the real OpenBao and MLflow
+servers; the matrix is printed, and everything must be denied except the documented rows.
+Then alpha is suspended, and then deleted: both times the matrix runs again with
+everything alpha held, and nothing at all is allowed, alpha's own rows included.
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from services import topology
 from services.serving import launcher as serving
 from services.supervisor import Supervisor
 from services.topology import Instance
-from tests.conftest import endpoint
+from tests.conftest import HOME, REGIONS, endpoint
 
 pytestmark = pytest.mark.integration
 
 DENIED, ALLOWED, NA = "denied", "ALLOWED", "."
+AWAY = REGIONS[1]
 IDENTITIES = ("workload", "steward", "serving", "mlflow-user", "mlflow-serving", "api-key")
 
 # The only operations an identity of alpha may perform in this matrix, and why.
@@ -83,14 +85,20 @@ class Alpha:
 @pytest.fixture(scope="module")
 def names() -> dict[str, str]:
     tag = uuid.uuid4().hex[:6]
-    return {"alpha": f"alpha{tag}", "beta": f"beta{tag}", "gamma": f"gamma{tag}"}
+    return {
+        "alpha": f"alpha{tag}",
+        "beta": f"beta{tag}",
+        "gamma": f"gamma{tag}",
+        "home": HOME,
+        "away": AWAY,
+    }
 
 
 @pytest.fixture(scope="module")
 def alpha(stack: Settings, operator: hvac.Client, names: dict[str, str]) -> Iterator[Alpha]:
-    for project in (names["alpha"], names["beta"]):
+    for project, region in ((names["alpha"], HOME), (names["beta"], AWAY)):
         text = contracts.example("diabetes")
-        projects.create_project(operator, stack, project, text, reload_lake=lambda: None)
+        projects.create_project(operator, stack, project, text, lambda: None, [region])
     a = names["alpha"]
     bao = {
         "workload": openbao.login(stack, keys.identity(a)),
@@ -196,19 +204,28 @@ def _anchor(b: hvac.Client) -> str:
 
 
 ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
-    ("beta: new data key", _openbao(_write("transit/datakey/plaintext/proj-{beta}"))),
-    ("beta: decrypt", _openbao(_write("transit/decrypt/proj-{beta}", ciphertext=_CIPHERTEXT))),
-    ("beta: new raw-PHI data key", _openbao(_write("transit/datakey/plaintext/phi-{beta}"))),
-    ("beta: new models data key", _openbao(_write("transit/datakey/plaintext/models-{beta}"))),
+    ("beta: new data key", _openbao(_write("transit/datakey/plaintext/{away}.proj-{beta}"))),
+    (
+        "beta: decrypt",
+        _openbao(_write("transit/decrypt/{away}.proj-{beta}", ciphertext=_CIPHERTEXT)),
+    ),
+    ("beta: new raw-PHI data key", _openbao(_write("transit/datakey/plaintext/{away}.phi-{beta}"))),
+    (
+        "beta: new models data key",
+        _openbao(_write("transit/datakey/plaintext/{away}.models-{beta}")),
+    ),
     (
         "beta: open its model files",
-        _openbao(_write("transit/decrypt/models-{beta}", ciphertext=_CIPHERTEXT)),
+        _openbao(_write("transit/decrypt/{away}.models-{beta}", ciphertext=_CIPHERTEXT)),
     ),
-    ("beta: pseudonym HMAC", _openbao(_write("transit/hmac/pseudonym-{beta}", input=_INPUT))),
-    ("beta: rotate its key", _openbao(_write("transit/keys/proj-{beta}/rotate"))),
+    (
+        "beta: pseudonym HMAC",
+        _openbao(_write("transit/hmac/{away}.pseudonym-{beta}", input=_INPUT)),
+    ),
+    ("beta: rotate its key", _openbao(_write("transit/keys/{away}.proj-{beta}/rotate"))),
     (
         "beta: allow deleting its key",
-        _openbao(_write("transit/keys/proj-{beta}/config", deletion_allowed=True)),
+        _openbao(_write("transit/keys/{away}.proj-{beta}/config", deletion_allowed=True)),
     ),
     ("beta: read its training password", _openbao(_kv_read("projects/{beta}/mlflow"))),
     ("beta: read its contract", _openbao(_kv_read("projects/{beta}/contract"))),
@@ -307,17 +324,33 @@ ROWS: list[tuple[str, Callable[[Alpha, str], str]]] = [
             },
         ),
     ),
+    (
+        "alpha: new data key outside its region",
+        _openbao(_write("transit/datakey/plaintext/{away}.proj-{alpha}")),
+    ),
+    (
+        "alpha: create a key outside its region",
+        _openbao(_write("transit/keys/{away}.proj-{alpha}")),
+    ),
+    ("alpha: rewrite its regions", _openbao(_kv("projects/{alpha}/residency"))),
+    ("beta: read its regions", _openbao(_kv_read("projects/{beta}/residency"))),
     ("alpha: rewrite its own S3 record", _openbao(_kv("projects/{alpha}/s3"))),
     ("alpha: rewrite its steward's S3 record", _openbao(_kv("ingest/{alpha}/s3"))),
     ("alpha: rewrite its MLflow password", _openbao(_kv("projects/{alpha}/mlflow"))),
     ("alpha: rewrite its contract", _openbao(_kv("projects/{alpha}/contract"))),
     ("alpha: add an API key", _openbao(_kv("projects/{alpha}/api-keys/{alpha}_0000000000000000"))),
     ("alpha: read its training password", _openbao(_kv_read("projects/{alpha}/mlflow"))),
-    ("alpha: new raw-PHI data key", _openbao(_write("transit/datakey/plaintext/phi-{alpha}"))),
-    ("alpha: new project data key", _openbao(_write("transit/datakey/plaintext/proj-{alpha}"))),
+    (
+        "alpha: new raw-PHI data key",
+        _openbao(_write("transit/datakey/plaintext/{home}.phi-{alpha}")),
+    ),
+    (
+        "alpha: new project data key",
+        _openbao(_write("transit/datakey/plaintext/{home}.proj-{alpha}")),
+    ),
     (
         "alpha: open its model files",
-        _openbao(_write("transit/decrypt/models-{alpha}", ciphertext=_CIPHERTEXT)),
+        _openbao(_write("transit/decrypt/{home}.models-{alpha}", ciphertext=_CIPHERTEXT)),
     ),
     ("audit: sign as the operator", _openbao(_write("transit/hmac/audit-operator", input=_INPUT))),
     (

@@ -19,6 +19,7 @@ from safeguards.errors import AccessDenied, NotFound, SafeguardError, Unavailabl
 from safeguards.settings import Settings
 from services.seaweedfs.launcher import admin_client
 from services.supervisor import Supervisor
+from tests.conftest import HOME
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,7 @@ def test_every_write_is_sse_kms_under_the_projects_key(
     store.put("deidentified", "batch/part-0.bin", data)
     head = store.client.head_object(Bucket=f"{project}-deidentified", Key="batch/part-0.bin")
     assert head["ServerSideEncryption"] == "aws:kms"
-    assert head["SSEKMSKeyId"] == keys.key_name(project)
+    assert head["SSEKMSKeyId"] == keys.key_name(project, HOME)
     assert store.get("deidentified", "batch/part-0.bin") == data
 
 
@@ -64,7 +65,7 @@ def test_bucket_default_encrypts_even_a_write_without_sse_headers(
     client.put_object(Bucket=f"{project}-synthetic", Key="plain.bin", Body=b"no headers")
     head = client.head_object(Bucket=f"{project}-synthetic", Key="plain.bin")
     assert head["ServerSideEncryption"] == "aws:kms"
-    assert head["SSEKMSKeyId"] == keys.key_name(project)
+    assert head["SSEKMSKeyId"] == keys.key_name(project, HOME)
 
 
 def _on_disk(root: Path, needles: list[bytes]) -> bool:
@@ -128,7 +129,7 @@ def test_missing_or_wrong_credentials_are_denied(
     ):
         client = objectstore.s3_client(lake.s3_url, access_key, secret_key, lake.ca_bundle)
         with pytest.raises(AccessDenied):
-            objectstore.S3ObjectStore(client, project).get("artifacts", "model.bin")
+            objectstore.S3ObjectStore(client, project, HOME).get("artifacts", "model.bin")
 
 
 def test_project_cannot_read_or_list_another_projects_bucket(
@@ -136,7 +137,9 @@ def test_project_cannot_read_or_list_another_projects_bucket(
 ) -> None:
     a, b = lake_pair
     store_of(lake, b).put("deidentified", "cohort.parquet", b"b's data")
-    intruder = objectstore.S3ObjectStore(s3_client_of(lake, a), b)  # a's identity, b's buckets
+    intruder = objectstore.S3ObjectStore(
+        s3_client_of(lake, a), b, HOME
+    )  # a's identity, b's buckets
     with pytest.raises(AccessDenied):
         intruder.get("deidentified", "cohort.parquet")
     with pytest.raises(AccessDenied):
@@ -153,7 +156,7 @@ def test_shredded_key_makes_the_projects_objects_unreadable(
     store = store_of(lake, project, role="workload")
     store.put("artifacts", "soon-gone.bin", b"readable until shredded")
     assert store.get("artifacts", "soon-gone.bin") == b"readable until shredded"
-    keys.shred(operator, project)
+    keys.shred(operator, project, [HOME])
     with pytest.raises(SafeguardError):
         store.get("artifacts", "soon-gone.bin")
 
@@ -172,7 +175,7 @@ def test_clear_errors_for_missing_bucket_missing_object_and_dead_server(
         f"https://{lake.host}:1", "HMACCESSKEY0000000", "x" * 40, lake.ca_bundle
     )
     with pytest.raises(Unavailable):
-        objectstore.S3ObjectStore(dead, project).get("artifacts", "x.bin")
+        objectstore.S3ObjectStore(dead, project, HOME).get("artifacts", "x.bin")
 
 
 UPLOADER = """

@@ -18,7 +18,7 @@ from safeguards.settings import Settings
 from services.openbao.launcher import OpenBaoPaths, status
 from services.supervisor import Supervisor
 from services.topology import services_for
-from tests.conftest import settings_for
+from tests.conftest import HOME, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,9 @@ def test_restart_comes_back_unsealed_with_the_same_keys_and_secrets(
 ) -> None:
     project, _ = project_pair
     bao = openbao.login(stack, keys.identity(project))
-    sealed = envelope.seal(bao, keys.key_name(project), f"{project}/kept", b"survives a restart")
+    sealed = envelope.seal(
+        bao, keys.key_name(project, HOME), f"{project}/kept", b"survives a restart"
+    )
     password = credentials.ensure_generated(operator, "services/restart-test/admin")
 
     supervisor = Supervisor(stack)
@@ -68,6 +70,7 @@ def test_stack_down_cleans_up_after_a_killed_supervisor(tmp_path: Path) -> None:
         **os.environ,
         "HIPAA_MLOPS_DATA_DIR": str(settings.data_dir),
         "HIPAA_MLOPS_PORT_BASE": str(settings.port_base),
+        "HIPAA_MLOPS_REGIONS": settings.regions,
     }
     cli = [sys.executable, "-m", "pipeline.cli"]
     up = subprocess.Popen(

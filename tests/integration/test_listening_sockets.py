@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from safeguards import pki
-from safeguards.settings import PORT_OFFSETS, Settings
+from safeguards.settings import LAKE_PORTS, PORT_OFFSETS, Settings
 from services.postgres import launcher as postgres
 from services.supervisor import Supervisor
 from services.topology import services_for
@@ -38,9 +38,10 @@ pytestmark = pytest.mark.integration
 
 # Client certificates of the stack, by server, for listeners that ask for one.
 CLIENT_CERTS = {"seaweedfs": "seaweedfs-internal"}
-# SeaweedFS's master, volume and filer HTTPS and gRPC ports, and the S3 gateway's gRPC:
-# mutual TLS; the S3 port itself authenticates requests with S3 signatures instead.
-SEAWEEDFS_MTLS = range(10, 17)
+# SeaweedFS's master, volume and filer HTTPS and gRPC ports, and the S3 gateway's gRPC, in
+# every region's lake: mutual TLS; the S3 port itself authenticates requests with S3
+# signatures instead.
+SEAWEEDFS_MTLS = [listener for listener in LAKE_PORTS if listener != "s3"]
 # Documented exceptions, by (service, port offset): why they are not verified with the CA.
 EXCEPTIONS = {
     ("openbao", PORT_OFFSETS["openbao"] + 1): (
@@ -323,7 +324,8 @@ def verdict_tcp(settings: Settings, listener: Listener) -> tuple[bool, str]:
     anonymous = attempt(connect, _context(settings), settings.host, sslrequest)
     if anonymous.refusal:
         return True, f"{text}, client cert required"
-    if listener.service == "seaweedfs" and offset in SEAWEEDFS_MTLS:
+    mutual = {settings.lake_port(r, n) for r in settings.region_names for n in SEAWEEDFS_MTLS}
+    if listener.service == "seaweedfs" and listener.port in mutual:
         return False, f"{text}, but no client certificate required"
     return True, text
 

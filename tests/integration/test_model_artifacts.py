@@ -17,7 +17,7 @@ from safeguards.errors import AccessDenied, KeyUnavailable
 from safeguards.objectstore import LocalObjectStore, bucket_name
 from safeguards.registry import ProjectRegistry, serving_user
 from safeguards.settings import Settings
-from tests.conftest import deidentified_project
+from tests.conftest import HOME, deidentified_project
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +36,11 @@ def test_a_projects_artifacts_are_sealed_in_its_models_zone_under_its_models_key
     model = ModelSteward(stack, project)
     trained = model.train("clean")
 
-    zone = stack.data_dir / "lake" / bucket_name(project, "models")
+    zone = stack.data_dir / "lake" / HOME / bucket_name(project, "models")
     files = [p for p in zone.rglob("*") if p.is_file()]
     names = [p.name for p in files]
     assert "model.skops" in names and "card.md" in names
-    assert {_sealed_key(p.read_bytes()) for p in files} == {keys.models_key_name(project)}
+    assert {_sealed_key(p.read_bytes()) for p in files} == {keys.models_key_name(project, HOME)}
     # MLflow's own directory holds its database and configuration, no artifact.
     assert not (stack.data_dir / "mlflow" / "artifacts").exists()
 
@@ -50,7 +50,7 @@ def test_a_projects_artifacts_are_sealed_in_its_models_zone_under_its_models_key
     intruder = openbao.login(stack, keys.identity(other))
     key = next(p for p in files if p.name == "model.skops").relative_to(zone).as_posix()
     with pytest.raises(AccessDenied):
-        LocalObjectStore(stack.data_dir / "lake", intruder, project).get("models", key)
+        LocalObjectStore(stack.data_dir / "lake", intruder, project, HOME).get("models", key)
 
     # The project reads its model back with its own identity, and it scores as trained.
     version = str(trained.registered.version)
@@ -69,7 +69,7 @@ def test_shredding_a_project_makes_its_models_unreadable_to_its_own_identities(
     project = deidentified_project(stack, operator, rows=2000, seed=12)
     model = ModelSteward(stack, project)
     version = str(model.train("clean").registered.version)
-    keys.shred(operator, project)
+    keys.shred(operator, project, [HOME])
     features = model.contract.features
     workload = ProjectRegistry(stack, project, openbao.login(stack, keys.identity(project)))
     with pytest.raises(KeyUnavailable):

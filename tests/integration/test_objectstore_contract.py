@@ -14,6 +14,7 @@ import pytest
 from safeguards import keys, objectstore, openbao
 from safeguards.errors import AccessDenied, ConfigError, IntegrityError, NotFound
 from safeguards.settings import Settings
+from tests.conftest import HOME
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def store(
     project = request.getfixturevalue("project_pair")[0]
     sandbox = stack.model_copy(update={"data_dir": tmp_path})
     return objectstore.LocalObjectStore(
-        sandbox.data_dir / "lake", openbao.login(stack, keys.identity(project)), project
+        sandbox.data_dir / "lake", openbao.login(stack, keys.identity(project)), project, HOME
     )
 
 
@@ -67,7 +68,9 @@ def test_sandbox_objects_are_sealed_and_bound_to_their_name(
     stack: Settings, project_pair: tuple[str, str], tmp_path: Path
 ) -> None:
     a, b = project_pair
-    store_a = objectstore.LocalObjectStore(tmp_path, openbao.login(stack, keys.identity(a)), a)
+    store_a = objectstore.LocalObjectStore(
+        tmp_path, openbao.login(stack, keys.identity(a)), a, HOME
+    )
     canary = os.urandom(1024)
     store_a.put("artifacts", "x.bin", canary)
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -76,7 +79,9 @@ def test_sandbox_objects_are_sealed_and_bound_to_their_name(
     moved.write_bytes(files[0].read_bytes())
     with pytest.raises(IntegrityError):
         store_a.get("artifacts", "y.bin")
-    store_b = objectstore.LocalObjectStore(tmp_path, openbao.login(stack, keys.identity(b)), a)
+    store_b = objectstore.LocalObjectStore(
+        tmp_path, openbao.login(stack, keys.identity(b)), a, HOME
+    )
     with pytest.raises(AccessDenied):
         store_b.get("artifacts", "x.bin")
 
@@ -88,7 +93,7 @@ from safeguards import keys, objectstore, openbao
 from safeguards.settings import Settings
 settings = Settings(data_dir=sys.argv[1], port_base=int(sys.argv[2]))
 bao = openbao.login(settings, keys.identity(sys.argv[3]))
-store = objectstore.LocalObjectStore(Path(sys.argv[4]), bao, sys.argv[3])
+store = objectstore.LocalObjectStore(Path(sys.argv[4]), bao, sys.argv[3], settings.home_region)
 store.put("deidentified", "big.bin", os.urandom(512 * 1024 * 1024))
 """
 
@@ -98,10 +103,10 @@ def test_sandbox_writer_killed_mid_write_leaves_no_visible_object(
 ) -> None:
     project, _ = project_pair
     store = objectstore.LocalObjectStore(
-        tmp_path, openbao.login(stack, keys.identity(project)), project
+        tmp_path, openbao.login(stack, keys.identity(project)), project, HOME
     )
     store.put("deidentified", "kept.bin", b"intact")
-    bucket = tmp_path / f"{project}-deidentified"
+    bucket = tmp_path / HOME / f"{project}-deidentified"
     writer = subprocess.Popen(
         [
             sys.executable,
@@ -130,10 +135,10 @@ def test_sandbox_object_moved_to_another_zone_does_not_open(
 ) -> None:
     project, _ = project_pair
     bao = openbao.login(stack, keys.ingest_identity(project))
-    store = objectstore.LocalObjectStore(tmp_path, bao, project)
+    store = objectstore.LocalObjectStore(tmp_path, bao, project, HOME)
     store.put("deidentified", "cohort/a.bin", b"de-identified rows")
-    source = tmp_path / f"{project}-deidentified" / "cohort" / "a.bin"
-    target = tmp_path / f"{project}-synthetic" / "cohort" / "a.bin"
+    source = tmp_path / HOME / f"{project}-deidentified" / "cohort" / "a.bin"
+    target = tmp_path / HOME / f"{project}-synthetic" / "cohort" / "a.bin"
     target.parent.mkdir(parents=True)
     target.write_bytes(source.read_bytes())
     with pytest.raises(IntegrityError):

@@ -125,6 +125,7 @@ def test_a_malformed_record_gets_one_line_and_spares_other_projects(
         env={
             "HIPAA_MLOPS_DATA_DIR": str(lake.data_dir),
             "HIPAA_MLOPS_PORT_BASE": str(lake.port_base),
+            "HIPAA_MLOPS_REGIONS": lake.regions,
             "HIPAA_MLOPS_PROFILE": "stack",
             "PATH": "/usr/bin:/bin",
         },
@@ -136,4 +137,4 @@ def test_a_malformed_record_gets_one_line_and_spares_other_projects(
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert f"secret/projects/{broken}/s3 is malformed" in result.stderr
     assert "Traceback" not in result.stderr
-    Supervisor(lake).reload("seaweedfs")
+    projects.reload_lakes(lake, Supervisor(lake))

@@ -13,7 +13,7 @@ from safeguards import envelope, keys, openbao
 from safeguards.errors import AccessDenied
 from safeguards.settings import Settings
 from tests.canaries import CANARIES, NAME, assert_clean
-from tests.conftest import cli
+from tests.conftest import HOME, cli
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def test_openbao_client_calls_log_no_identifiers(
     a, b = project_pair
     bao_a = openbao.login(stack, keys.identity(a))
     payload = " ".join([*CANARIES.values(), NAME]).encode()
-    sealed = envelope.seal(bao_a, keys.key_name(a), f"{a}/canary", payload)
+    sealed = envelope.seal(bao_a, keys.key_name(a, HOME), f"{a}/canary", payload)
     try:
         envelope.open_sealed(openbao.login(stack, keys.identity(b)), f"{a}/canary", sealed)
     except AccessDenied as exc:
@@ -38,7 +38,7 @@ def test_openbao_audit_device_holds_no_plaintext(
     a, _ = project_pair
     bao = openbao.login(stack, keys.identity(a))
     payload = " ".join(CANARIES.values()).encode()
-    envelope.seal(bao, keys.key_name(a), f"{a}/canary", payload)
+    envelope.seal(bao, keys.key_name(a, HOME), f"{a}/canary", payload)
     operator.secrets.kv.v2.create_or_update_secret(
         f"projects/{a}/mlflow", {"password": CANARIES["ssn"]}, mount_point="secret"
     )

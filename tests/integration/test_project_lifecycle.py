@@ -34,7 +34,7 @@ from services.mlflow import launcher as mlflow
 from services.seaweedfs import launcher as seaweedfs
 from services.serving.inputs import request_records
 from services.supervisor import Supervisor
-from tests.conftest import LakeStack, cli, deidentified_project, endpoint_url
+from tests.conftest import HOME, LakeStack, cli, deidentified_project, endpoint_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -105,7 +105,7 @@ def _refused_everywhere(held: Held, stack: Settings, stolen: Path) -> None:
         with pytest.raises(AccessDenied):
             credentials.read(token, contracts.path(held.project))
         with pytest.raises(AccessDenied):
-            keys.new_data_key(token, keys.key_name(held.project))
+            keys.new_data_key(token, keys.key_name(held.project, HOME))
         path = stolen / f"{who}.json"
         path.write_text(json.dumps(held.secret_ids[who]))
         with pytest.raises(SafeguardError):
@@ -225,7 +225,11 @@ def test_on_the_stack_s3_keys_stop_at_suspend_and_buckets_go_at_delete(
     project = f"s{uuid.uuid4().hex[:10]}"
     stack = LakeStack(lake)
     projects.create_project(
-        operator, lake, project, contracts.example("diabetes"), lambda: stack.reload("seaweedfs")
+        operator,
+        lake,
+        project,
+        contracts.example("diabetes"),
+        lambda: projects.reload_lakes(lake, stack),
     )
     store = objectstore.open_store(lake, project, "ingest")
     assert isinstance(store, objectstore.S3ObjectStore)

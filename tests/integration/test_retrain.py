@@ -107,6 +107,7 @@ def test_a_retrain_killed_at_any_step_resumes_to_one_consistent_champion(
         **os.environ,
         "HIPAA_MLOPS_DATA_DIR": str(stack.data_dir),
         "HIPAA_MLOPS_PORT_BASE": str(stack.port_base),
+        "HIPAA_MLOPS_REGIONS": stack.regions,
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "retrain", "-p", project],

@@ -1,9 +1,13 @@
-"""The lake's isolation matrix: each S3 identity of project alpha (workload, data steward,
-endpoint), with plain boto3, tries to list, read, write and delete in every zone of its
-own project and of project beta, against the real SeaweedFS. What is allowed must be
-exactly what `safeguards.objectstore.ROLES` and `PREFIX_ROLES` grant (the zone table in
-the README), and nothing of beta's. Printed as a matrix. Then alpha is suspended: every
-cell is denied, its own zones included; resumed, the matrix is as before.
+"""The lake's isolation matrix, over three projects in two regions: alpha keeps data in
+both (us-east primary), beta in us-east only, gamma in eu-central only. Each S3 identity of
+alpha (workload, data steward, endpoint), with plain boto3, tries to list, read, write and
+delete in every zone of every project, in each region's lake (a zone exists in a region
+only if its project may keep data there), against the real SeaweedFS servers. What is
+allowed must be exactly what `safeguards.objectstore.ROLES` and `PREFIX_ROLES` grant (the
+zone table in the README) in alpha's own zones, and nothing of beta's or gamma's. Printed as
+a matrix. Then alpha is suspended: every cell is denied, its own zones included; resumed,
+the matrix is as before; deleted, every cell is denied again. And gamma's identities reach
+nothing in the region it may not keep data in.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ from pipeline import projects
 from safeguards import credentials, objectstore
 from safeguards.settings import Settings
 from services.seaweedfs import launcher as seaweedfs
-from tests.conftest import LakeStack
+from tests.conftest import HOME, REGIONS, LakeStack
 
 pytestmark = pytest.mark.integration
 
 ROLES = ("workload", "ingest", "serving")
 OPERATIONS = ("list", "get", "put", "delete")
 DENIED, ALLOWED = "denied", "ALLOWED"
+REGIONS_OF = {"alpha": REGIONS, "beta": (HOME,), "gamma": (REGIONS[1],)}
 
 
 def _operation(client: Any, op: str, bucket: str, key: str) -> Callable[[], object]:
@@ -50,7 +55,7 @@ def _verdict(run: Callable[[], object]) -> str:
     return ALLOWED
 
 
-def _expected(role: str, owner: str, zone: str, op: str, key: str) -> str:
+def _expected(role: str, owner: str, region: str, zone: str, op: str, key: str) -> str:
     """What the zone table grants `role` of alpha."""
     if owner != "alpha":
         return DENIED
@@ -64,34 +69,42 @@ def _expected(role: str, owner: str, zone: str, op: str, key: str) -> str:
     return DENIED
 
 
-def _cells(names: dict[str, str]) -> list[tuple[str, str, str, str]]:
-    """(owner, zone, operation, key) for every cell."""
+def _cells() -> list[tuple[str, str, str, str, str]]:
+    """(owner, region, zone, operation, key) for every cell: every zone of every project in
+    every region it may keep data in."""
     cells = []
-    for owner in ("alpha", "beta"):
-        for zone in objectstore.ZONES:
-            keys = ["matrix/object", "capture/object"] if zone == "artifacts" else ["matrix/object"]
-            cells += [(owner, zone, op, key) for key in keys for op in OPERATIONS]
+    for owner, regions in REGIONS_OF.items():
+        for region in regions:
+            for zone in objectstore.ZONES:
+                keys = (
+                    ["matrix/object", "capture/object"]
+                    if zone == "artifacts"
+                    else ["matrix/object"]
+                )
+                cells += [(owner, region, zone, op, key) for key in keys for op in OPERATIONS]
     return cells
 
 
 def _run(
-    lake: Settings,
-    clients: dict[str, Any],
+    clients: dict[str, dict[str, Any]],
     names: dict[str, str],
-    admin: Any,
+    admins: dict[str, Any],
     title: str,
     capsys: pytest.CaptureFixture[str],
-) -> dict[tuple[str, str, str, str], dict[str, str]]:
+    gone: str = "",
+) -> dict[tuple[str, str, str, str, str], dict[str, str]]:
+    """Every cell tried by each role; `gone`: a deleted owner, whose buckets are no more."""
     matrix = {}
-    for owner, zone, op, key in _cells(names):
+    for owner, region, zone, op, key in _cells():
         bucket = objectstore.bucket_name(names[owner], zone)
         row = {}
-        for role, client in clients.items():
+        for role, client in clients[region].items():
             # Every attempt finds the object in place, whatever the attempt before did.
-            admin.put_object(Bucket=bucket, Key=key, Body=b"seed")
+            if owner != gone:
+                admins[region].put_object(Bucket=bucket, Key=key, Body=b"seed")
             row[role] = _verdict(_operation(client, op, bucket, key))
-        matrix[(owner, zone, op, key)] = row
-    labels = {cell: f"{cell[0]} {cell[1]} {cell[3]}: {cell[2]}" for cell in matrix}
+        matrix[(owner, region, zone, op, key)] = row
+    labels = {cell: f"{cell[0]} {cell[1]} {cell[2]} {cell[4]}: {cell[3]}" for cell in matrix}
     width = max(len(label) for label in labels.values())
     lines = [f"{title:<{width}}  " + "  ".join(f"{r:>9}" for r in ROLES)]
     lines += [
@@ -103,26 +116,38 @@ def _run(
     return matrix
 
 
-def test_each_s3_identity_reaches_exactly_its_zones_and_nothing_once_suspended(
+def _clients(lake: Settings, operator: hvac.Client, project: str) -> dict[str, dict[str, Any]]:
+    """Each role of `project`, as a plain boto3 client of each region's lake."""
+    clients: dict[str, dict[str, Any]] = {region: {} for region in REGIONS}
+    for role in ROLES:
+        path = objectstore.s3_credentials_path(project, role)
+        creds = credentials.read(operator, path)
+        for region in REGIONS:
+            clients[region][role] = objectstore.s3_client(
+                lake.lake_url(region), creds["access_key"], creds["secret_key"], lake.ca_bundle
+            )
+    return clients
+
+
+def test_each_s3_identity_reaches_exactly_its_zones_in_its_regions_and_nothing_once_revoked(
     lake: Settings, operator: hvac.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tag = uuid.uuid4().hex[:6]
-    names = {"alpha": f"alpha{tag}", "beta": f"beta{tag}"}
+    names = {owner: f"{owner}{tag}" for owner in REGIONS_OF}
     stack = LakeStack(lake)
-    for name in names.values():
+    for owner, name in names.items():
         projects.create_project(
-            operator, lake, name, contracts.example("diabetes"), lambda: stack.reload("seaweedfs")
+            operator,
+            lake,
+            name,
+            contracts.example("diabetes"),
+            lambda: projects.reload_lakes(lake, stack),
+            REGIONS_OF[owner],
         )
-    clients = {}
-    for role in ROLES:
-        path = objectstore.s3_credentials_path(names["alpha"], role)
-        creds = credentials.read(operator, path)
-        clients[role] = objectstore.s3_client(
-            lake.s3_url, creds["access_key"], creds["secret_key"], lake.ca_bundle
-        )
-    admin = seaweedfs.admin_client(lake, operator)
+    clients = _clients(lake, operator, names["alpha"])
+    admins = {r: seaweedfs.admin_client(seaweedfs.in_region(lake, r), operator) for r in REGIONS}
 
-    matrix = _run(lake, clients, names, admin, "alpha's S3 identity", capsys)
+    matrix = _run(clients, names, admins, "alpha's S3 identity", capsys)
     wrong = [
         f"{cell} by {role}: {verdict}"
         for cell, row in matrix.items()
@@ -132,8 +157,20 @@ def test_each_s3_identity_reaches_exactly_its_zones_and_nothing_once_suspended(
     assert not wrong, wrong
 
     projects.suspend(operator, lake, names["alpha"], stack)
-    suspended = _run(lake, clients, names, admin, "alpha suspended", capsys)
+    suspended = _run(clients, names, admins, "alpha suspended", capsys)
     assert {v for row in suspended.values() for v in row.values()} == {DENIED}
 
     projects.resume(operator, lake, names["alpha"], stack)
-    assert _run(lake, clients, names, admin, "alpha resumed", capsys) == matrix
+    assert _run(clients, names, admins, "alpha resumed", capsys) == matrix
+
+    projects.delete(operator, lake, names["alpha"], stack, now=True)
+    deleted = _run(clients, names, admins, "alpha deleted", capsys, gone="alpha")
+    assert {v for row in deleted.values() for v in row.values()} == {DENIED}
+
+    # Gamma keeps data in eu-central only: at home its keys are unknown, whatever it asks.
+    home = _clients(lake, operator, names["gamma"])[HOME]
+    for role, client in home.items():
+        for zone in objectstore.ZONES:
+            bucket = objectstore.bucket_name(names["gamma"], zone)
+            for op in OPERATIONS:
+                assert _verdict(_operation(client, op, bucket, "x")) == DENIED, (role, zone, op)

@@ -36,7 +36,7 @@ from services.serving import capture, inputs, launcher
 from services.supervisor import Supervisor
 from services.topology import Instance
 from tests.canaries import CANARIES, NAME, assert_clean
-from tests.conftest import deidentified_project, endpoint, wait_until
+from tests.conftest import HOME, deidentified_project, endpoint, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -356,7 +356,7 @@ def test_captured_predictions_are_sealed_in_the_lake_without_identifiers(
     assert captured["prediction_id"].str.fullmatch(r"[0-9a-f]{32}").all()
     assert captured["prediction_id"].is_unique
     assert set(captured["model_version"]) <= {v.version for v in served.steward.registry.versions()}
-    on_disk = served.settings.data_dir / "lake" / f"{served.project}-artifacts" / names[0]
+    on_disk = served.settings.data_dir / "lake" / HOME / f"{served.project}-artifacts" / names[0]
     sealed = on_disk.read_bytes()
     assert sealed.startswith(b"HMENV1") and b"PAR1" not in sealed[:64]
     assert b"fasting_glucose" not in sealed

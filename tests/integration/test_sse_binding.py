@@ -12,9 +12,10 @@ from __future__ import annotations
 import hvac
 import pytest
 
-from safeguards import credentials, objectstore
+from safeguards import credentials, keys, objectstore
 from safeguards.settings import Settings
 from services.seaweedfs import launcher as seaweedfs
+from tests.conftest import HOME, REGIONS
 
 pytestmark = pytest.mark.integration
 
@@ -29,22 +30,30 @@ def _client(lake: Settings, operator: hvac.Client, project: str, role: str = "wo
 @pytest.mark.parametrize(
     "extra",
     [
-        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "proj-{other}"},
-        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "phi-{me}"},
+        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "{home}.proj-{other}"},
+        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "{home}.phi-{me}"},
+        {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "{away}.proj-{me}"},
         {"ServerSideEncryption": "AES256"},
         {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32},
     ],
-    ids=["another-projects-key", "own-raw-phi-key", "sse-s3", "customer-key"],
+    ids=[
+        "another-projects-key",
+        "own-raw-phi-key",
+        "own-key-in-another-region",
+        "sse-s3",
+        "customer-key",
+    ],
 )
 def test_a_write_under_any_other_key_is_refused(
     lake: Settings, operator: hvac.Client, lake_pair: tuple[str, str], extra: dict[str, str]
 ) -> None:
     me, other = lake_pair
     s3 = _client(lake, operator, me)
-    args = {k: v.format(me=me, other=other) for k, v in extra.items()}
+    names = {"me": me, "other": other, "home": HOME, "away": REGIONS[1]}
+    args = {k: v.format(**names) for k, v in extra.items()}
     with pytest.raises(Exception, match="AccessDenied"):
         s3.put_object(Bucket=f"{me}-artifacts", Key="x", Body=b"data", **args)  # type: ignore[attr-defined]
-    assert objectstore.misencrypted(seaweedfs.admin_client(lake, operator), me) == {}
+    assert objectstore.misencrypted(seaweedfs.admin_client(lake, operator), me, HOME) == {}
 
 
 def test_a_copy_into_the_bucket_is_refused(
@@ -66,7 +75,10 @@ def test_a_write_without_encryption_headers_gets_the_zone_key(
     s3 = _client(lake, operator, me)
     s3.put_object(Bucket=f"{me}-artifacts", Key="plain", Body=b"data")  # type: ignore[attr-defined]
     head = s3.head_object(Bucket=f"{me}-artifacts", Key="plain")  # type: ignore[attr-defined]
-    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", f"proj-{me}")
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == (
+        "aws:kms",
+        keys.key_name(me, HOME),
+    )
 
 
 def test_the_check_counts_an_object_under_the_wrong_key(
@@ -81,6 +93,6 @@ def test_the_check_counts_an_object_under_the_wrong_key(
         Key="wrong",
         Body=b"data",
         ServerSideEncryption="aws:kms",
-        SSEKMSKeyId=f"proj-{other}",
+        SSEKMSKeyId=keys.key_name(other, HOME),
     )
-    assert objectstore.misencrypted(admin, me) == {"artifacts": 1}
+    assert objectstore.misencrypted(admin, me, HOME) == {"artifacts": 1}

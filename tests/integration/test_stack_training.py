@@ -11,7 +11,7 @@ from safeguards import keys
 from safeguards.objectstore import bucket_name
 from safeguards.settings import Settings
 from services.seaweedfs.launcher import admin_client
-from tests.conftest import deidentified_project
+from tests.conftest import HOME, deidentified_project
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def test_artifacts_land_sse_kms_encrypted_in_the_lake(
     for name in names:
         head = s3.head_object(Bucket=bucket, Key=name)
         assert head["ServerSideEncryption"] == "aws:kms", name
-        assert head["SSEKMSKeyId"] == keys.models_key_name(project), name
+        assert head["SSEKMSKeyId"] == keys.models_key_name(project, HOME), name
     # The project reads its model back with its own identity, and it scores its held-out
     # rows exactly as it did when trained.
     assert model.evaluate(str(version.version)).auroc == pytest.approx(trained.evaluation.auroc)

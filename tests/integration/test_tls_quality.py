@@ -44,8 +44,7 @@ from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from safeguards import pki
-from safeguards.settings import PORT_OFFSETS, SERVING_PORTS, Settings
-from services.seaweedfs import launcher as seaweedfs
+from safeguards.settings import LAKE_PORTS, PORT_OFFSETS, SERVING_PORTS, Settings
 from services.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
@@ -82,8 +81,12 @@ TARGETS = (
     Target("serving", SERVING_PORTS),
     Target("monitoring", PORT_OFFSETS["monitoring"]),
     Target("prometheus", PORT_OFFSETS["prometheus"]),
-    *(Target(f"seaweedfs-{n}", o, mutual=True) for n, o in seaweedfs._INTERNAL.items()),
-    *(Target(f"seaweedfs-{n}-grpc", o, mutual=True, grpc=True) for n, o in seaweedfs._GRPC.items()),
+    # The home lake's internal listeners (every region's lake runs the same configuration).
+    *(
+        Target(f"seaweedfs-{n}", o, mutual=True, grpc=n.endswith("-grpc"))
+        for n, o in LAKE_PORTS.items()
+        if n != "s3"
+    ),
 )
 NAMES = [t.name for t in TARGETS]
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from safeguards.policies import policy
 from services.topology import SERVICES, services_for
 
@@ -19,11 +21,13 @@ def test_sandbox_is_a_subset_of_stack() -> None:
 _SHARED_WILDCARDS = ("transit/verify/audit-*", "secret/data/audit/*", "secret/metadata/audit/*")
 
 
-def test_project_policies_are_scoped_to_their_project() -> None:
+def test_project_policies_are_scoped_to_their_project_and_its_regions() -> None:
     for template in ("project", "ingest", "serving"):
-        text = policy(template, project="alpha")
-        assert "{project}" not in text
+        text = policy(template, project="alpha", regions=["eu-central"])
+        assert "{project}" not in text and "{region}" not in text
         assert "beta" not in text
+        keys = re.findall(r"transit/[a-z/]+/([a-z0-9.-]+)", text)
+        assert keys and all(k.startswith(("eu-central.", "audit-")) for k in keys), template
         for allowed in (*_SHARED_WILDCARDS, "/alpha/*", "/alpha/api-keys/*"):
             text = text.replace(allowed, "")
         assert "*" not in text.replace("# ", ""), template
