@@ -1,0 +1,91 @@
+# A customer-managed key of one project in one region: rotated yearly, never
+# multi-region, and used only by the roles its policy names.
+
+data "aws_region" "current" {}
+
+data "aws_iam_policy_document" "key" {
+  statement {
+    sid       = "Administration"
+    effect    = "Allow"
+    actions   = ["kms:CancelKeyDeletion", "kms:Create*", "kms:Delete*", "kms:Describe*", "kms:Disable*", "kms:Enable*", "kms:Get*", "kms:List*", "kms:Put*", "kms:Revoke*", "kms:RotateKeyOnDemand", "kms:ScheduleKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:Update*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.administrators
+    }
+  }
+
+  statement {
+    sid       = "Use"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.users
+    }
+  }
+
+  # Grants only for AWS resources (an S3 bucket key, a SageMaker volume), through their
+  # own service in this region.
+  statement {
+    sid       = "GrantsForAwsResourcesOnly"
+    effect    = "Allow"
+    actions   = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.users
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [for service in var.service_principals : "${service}.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "this" {
+  description             = "${var.kind} key of project ${var.project} in ${var.region}"
+  key_usage               = "ENCRYPT_DECRYPT"
+  enable_key_rotation     = true
+  rotation_period_in_days = 365
+  multi_region            = false
+  deletion_window_in_days = var.deletion_window_in_days
+  policy                  = data.aws_iam_policy_document.key.json
+
+  tags = merge(var.tags, {
+    "hipaa-mlops:project" = var.project
+    "hipaa-mlops:region"  = var.region
+    "hipaa-mlops:kind"    = var.kind
+  })
+
+  lifecycle {
+    precondition {
+      condition     = contains(var.allowed_regions, var.region)
+      error_message = "The project may not keep data in this region: it is not among allowed_regions."
+    }
+
+    precondition {
+      condition     = data.aws_region.current.name == var.region
+      error_message = "The provider passed to this module is configured for another region than var.region."
+    }
+  }
+}
+
+# The platform's OpenBao transit key <region>.<kind>-<project>, as an alias allows it
+# (no dots): alias/hipaa-mlops/<region>/<kind>-<project>.
+resource "aws_kms_alias" "this" {
+  name          = "alias/hipaa-mlops/${var.region}/${var.kind}-${var.project}"
+  target_key_id = aws_kms_key.this.key_id
+}

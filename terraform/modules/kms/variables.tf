@@ -1,0 +1,78 @@
+variable "project" {
+  description = "The project the key belongs to (a project name of the platform: 3-32 lowercase letters, digits and dashes)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.project))
+    error_message = "A project name is 3-32 lowercase letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "The AWS region this key lives in; the provider passed to the module must be configured for it."
+  type        = string
+}
+
+variable "allowed_regions" {
+  description = "The regions the project may keep data in (its residency, primary first): the key is created only in one of them."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_regions) > 0 && length(distinct(var.allowed_regions)) == length(var.allowed_regions)
+    error_message = "allowed_regions lists at least one region, each once."
+  }
+}
+
+variable "kind" {
+  description = "Which of the project's keys: proj (de-identified and synthetic data, artifacts), phi (raw PHI), models (MLflow artifacts), audit (audit logs)."
+  type        = string
+  default     = "proj"
+
+  validation {
+    condition     = contains(["proj", "phi", "models", "audit"], var.kind)
+    error_message = "kind is one of proj, phi, models, audit."
+  }
+}
+
+variable "administrators" {
+  description = "IAM role ARNs that manage the key (rotate, schedule deletion); they cannot use it."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.administrators) > 0 && alltrue([for arn in var.administrators : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "administrators lists at least one IAM role ARN."
+  }
+}
+
+variable "users" {
+  description = "IAM role ARNs that encrypt and decrypt with the key (the project's workloads). Nobody else may, the account root included."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.users) > 0 && alltrue([for arn in var.users : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "users lists at least one IAM role ARN."
+  }
+}
+
+variable "service_principals" {
+  description = "AWS services that may use the key on the users' behalf, through their own service (kms:ViaService), e.g. s3 and sagemaker."
+  type        = list(string)
+  default     = ["s3", "sagemaker", "secretsmanager", "logs"]
+}
+
+variable "deletion_window_in_days" {
+  description = "Days between scheduling the key's deletion and its destruction (crypto-shredding)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.deletion_window_in_days >= 7 && var.deletion_window_in_days <= 30
+    error_message = "KMS allows 7 to 30 days."
+  }
+}
+
+variable "tags" {
+  description = "Tags for the key, on top of project, region and kind."
+  type        = map(string)
+  default     = {}
+}

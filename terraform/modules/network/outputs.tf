@@ -1,0 +1,19 @@
+output "vpc_id" {
+  description = "The VPC."
+  value       = aws_vpc.this.id
+}
+
+output "private_subnet_ids" {
+  description = "The private subnets, one per availability zone: where endpoints and jobs run."
+  value       = [for subnet in aws_subnet.private : subnet.id]
+}
+
+output "workload_security_group_id" {
+  description = "The security group of workloads: HTTPS out to the VPC endpoints only."
+  value       = aws_security_group.workloads.id
+}
+
+output "flow_log_group" {
+  description = "The log group of the VPC's flow logs."
+  value       = aws_cloudwatch_log_group.flow_logs.name
+}

@@ -1,0 +1,324 @@
+"""Policy tests over the Terraform modules, parsed as HCL (no provider can be downloaded
+here, so `terraform validate` and `plan` cannot run: these read what the modules declare).
+Each test names the paragraph of 45 CFR 164.312 it serves.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
+MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
+# Buckets that are not under SSE-KMS, each with the reason: S3 delivers server access logs
+# only into a bucket under SSE-S3. They hold requesters, operations and object keys, no
+# object data, and the platform's object keys never carry identifiers.
+SSE_S3_ONLY = {("data_lake", "access_logs")}
+
+
+def _clean(value: Any) -> Any:
+    """python-hcl2's output with string literals unquoted and its block markers dropped."""
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items() if k != "__is_block__"}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+@functools.cache
+def _module(path: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every block of a module's .tf files: kind ("resource", "data", "variable", ...) =>
+    "type.name" (or name) => body."""
+    blocks: dict[str, dict[str, dict[str, Any]]] = {}
+    for tf in sorted(path.glob("*.tf")):
+        with tf.open() as f:
+            parsed = _clean(hcl2.load(f))
+        for kind, entries in parsed.items():
+            for entry in entries:
+                for first, body in entry.items():
+                    if kind in ("resource", "data"):
+                        for name, inner in body.items():
+                            blocks.setdefault(kind, {})[f"{first}.{name}"] = inner
+                    else:
+                        blocks.setdefault(kind, {})[first] = body
+    return blocks
+
+
+def _resources(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(module, name, body) of every resource of `kind` in every module."""
+    found = []
+    for path in MODULES:
+        for address, body in _module(path).get("resource", {}).items():
+            rtype, name = address.split(".", 1)
+            if rtype == kind:
+                found.append((path.name, name, body))
+    return found
+
+
+def _attached(module: str, kind: str, bucket: str) -> list[dict[str, Any]]:
+    """The `kind` resources of `module` that configure bucket resource `bucket` (by its
+    `bucket` argument, or one each by `for_each` over it)."""
+
+    def configures(body: dict[str, Any]) -> bool:
+        named = f"aws_s3_bucket.{bucket}" in str(body.get("bucket", ""))
+        return named or body.get("for_each") == f"${{aws_s3_bucket.{bucket}}}"
+
+    return [body for m, _, body in _resources(kind) if m == module and configures(body)]
+
+
+def _statements(module: str, document: str) -> list[dict[str, Any]]:
+    return list(_module(TERRAFORM / "modules" / module)["data"][document]["statement"])
+
+
+def test_terraform_fmt_leaves_every_file_as_it_is() -> None:
+    terraform = shutil.which("terraform")
+    assert terraform is not None, "terraform is not installed"
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", str(TERRAFORM)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"not formatted: {result.stdout}"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+def test_every_module_has_its_files_and_every_variable_is_typed_and_described(
+    module: Path,
+) -> None:
+    for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+        assert (module / name).is_file(), name
+    variables = _module(module)["variable"]
+    assert variables
+    for name, body in variables.items():
+        assert body.get("type") and body.get("description"), name
+
+
+def test_every_bucket_is_sse_kms_under_a_customer_managed_key() -> None:
+    """164.312(a)(2)(iv): encryption of ePHI at rest, under keys the project controls."""
+    buckets = _resources("aws_s3_bucket")
+    assert buckets
+    for module, name, _ in buckets:
+        configs = _attached(module, "aws_s3_bucket_server_side_encryption_configuration", name)
+        assert len(configs) == 1, (module, name)
+        rule = configs[0]["rule"][0]
+        default = rule["apply_server_side_encryption_by_default"][0]
+        if (module, name) in SSE_S3_ONLY:
+            assert default["sse_algorithm"] == "AES256"
+            continue
+        assert default["sse_algorithm"] == "aws:kms", (module, name)
+        assert str(default["kms_master_key_id"]).startswith("${var.kms_keys"), (module, name)
+        assert rule["bucket_key_enabled"] is True, (module, name)
+
+
+def test_every_bucket_refuses_plaintext_transport_and_tls_below_12() -> None:
+    """164.312(e)(1): transmission security."""
+    for module, name, _ in _resources("aws_s3_bucket"):
+        document = f"aws_iam_policy_document.{name}"
+        denied = {
+            (c["variable"], tuple(c["values"]))
+            for s in _statements(module, document)
+            if s["effect"] == "Deny" and s["actions"] in (["s3:*"],)
+            for c in s.get("condition", [])
+        }
+        assert ("aws:SecureTransport", ("false",)) in denied, (module, name)
+        if (module, name) not in SSE_S3_ONLY:
+            assert ("s3:TlsVersion", ("1.2",)) in denied, (module, name)
+
+
+def test_every_zone_refuses_a_write_under_another_key_or_another_encryption() -> None:
+    """164.312(a)(1) and (c)(1): no project writes a zone under a key it should not hold,
+    and no object escapes the zone's key."""
+    statements = _statements("data_lake", "aws_iam_policy_document.zone")
+    conditions = {
+        c["variable"]: (c["test"], c["values"])
+        for s in statements
+        if s["effect"] == "Deny" and s["actions"] == ["s3:PutObject"]
+        for c in s["condition"]
+    }
+    assert conditions["s3:x-amz-server-side-encryption"] == (
+        "StringNotEqualsIfExists",
+        ["aws:kms"],
+    )
+    test, values = conditions["s3:x-amz-server-side-encryption-aws-kms-key-id"]
+    assert test == "StringNotEqualsIfExists"
+    assert values == ["${var.kms_keys[local.zones[each.key]]}"]
+    assert conditions["s3:x-amz-server-side-encryption-customer-algorithm"][0] == "Null"
+
+
+def test_every_bucket_blocks_public_access_is_versioned_and_owner_enforced() -> None:
+    """164.312(a)(1) access control and (c)(1) integrity: nothing public, nothing lost to
+    an overwrite."""
+    for module, name, _ in _resources("aws_s3_bucket"):
+        (block,) = _attached(module, "aws_s3_bucket_public_access_block", name)
+        for flag in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        ):
+            assert block[flag] is True, (module, name, flag)
+        (versioning,) = _attached(module, "aws_s3_bucket_versioning", name)
+        assert versioning["versioning_configuration"][0]["status"] == "Enabled"
+        (ownership,) = _attached(module, "aws_s3_bucket_ownership_controls", name)
+        assert ownership["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
+
+
+def test_every_zone_is_access_logged_and_the_audit_zone_locked_six_years() -> None:
+    """164.312(b): audit controls; the audit zone in compliance mode for six years."""
+    (logging,) = _attached("data_lake", "aws_s3_bucket_logging", "zone")
+    assert logging["target_bucket"] == "${aws_s3_bucket.access_logs.id}"
+    module = _module(TERRAFORM / "modules" / "data_lake")
+    lock = module["resource"]["aws_s3_bucket_object_lock_configuration.audit"]
+    retention = lock["rule"][0]["default_retention"][0]
+    assert retention["mode"] == "COMPLIANCE"
+    assert retention["days"] == "${var.audit_retention_days}"
+    validation = module["variable"]["audit_retention_days"]["validation"][0]
+    assert validation["condition"] == "${var.audit_retention_days >= 2192}"
+    assert module["variable"]["audit_retention_days"]["default"] >= 2192
+
+
+def test_keys_rotate_are_never_multi_region_and_only_named_roles_use_them() -> None:
+    """164.312(a)(2)(iv) and (a)(1): a key per project, kind and region, that no other
+    region and no unnamed principal can use."""
+    ((_, _, key),) = _resources("aws_kms_key")
+    assert key["enable_key_rotation"] is True
+    assert key["multi_region"] is False
+    statements = _statements("kms", "aws_iam_policy_document.key")
+    principals = [p for s in statements for p in s["principals"]]
+    assert all(p["type"] == "AWS" for p in principals)
+    assert {p["identifiers"] for p in principals} == {"${var.administrators}", "${var.users}"}
+    for statement in statements:
+        assert statement["effect"] == "Allow"
+        assert "kms:*" not in statement["actions"]
+    (administration,) = (s for s in statements if s["sid"] == "Administration")
+    assert not {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"} & set(
+        administration["actions"]
+    )
+
+
+def test_keys_and_buckets_exist_only_in_the_projects_regions_and_replicate_only_there() -> None:
+    """164.312(a)(1): data residency, as the platform enforces it with its lakes."""
+    for module, name, body in [*_resources("aws_kms_key"), *_resources("aws_s3_bucket")]:
+        if (module, name) in SSE_S3_ONLY:
+            continue
+        conditions = [p["condition"] for p in body["lifecycle"][0]["precondition"]]
+        assert "${contains(var.allowed_regions, var.region)}" in conditions, (module, name)
+        assert "${data.aws_region.current.name == var.region}" in conditions, (module, name)
+    zone = _module(TERRAFORM / "modules" / "data_lake")["resource"]["aws_s3_bucket.zone"]
+    conditions = [p["condition"] for p in zone["lifecycle"][0]["precondition"]]
+    assert any("keys(var.replicas)" in c and "var.allowed_regions" in c for c in conditions)
+    (replication,) = _resources("aws_s3_bucket_replication_configuration")
+    rule = replication[2]["dynamic"][0]["rule"]["content"][0]
+    encryption = rule["destination"][0]["encryption_configuration"][0]
+    # Each replica under the destination region's own key: no key crosses a region.
+    assert encryption["replica_kms_key_id"] == "${rule.value.kms_keys[each.key]}"
+
+
+def test_workloads_have_no_route_out_and_nothing_admits_the_internet() -> None:
+    """164.312(e)(1) and (a)(1): private subnets only, AWS services through endpoints."""
+    for kind in ("aws_internet_gateway", "aws_nat_gateway", "aws_egress_only_internet_gateway"):
+        assert not _resources(kind), kind
+    for module, name, body in _resources("aws_route"):
+        assert body.get("destination_cidr_block") != "0.0.0.0/0", (module, name)
+    for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
+        for module, name, body in _resources(kind):
+            assert body.get("cidr_ipv4") not in ("0.0.0.0/0",), (module, name)
+            assert body.get("cidr_ipv6") not in ("::/0",), (module, name)
+    for module, name, body in _resources("aws_security_group"):
+        assert "ingress" not in body and "egress" not in body, (module, name)
+    ((_, _, default),) = _resources("aws_default_security_group")
+    assert "ingress" not in default and "egress" not in default
+    for _, _, subnet in _resources("aws_subnet"):
+        assert subnet["map_public_ip_on_launch"] is False
+    network = _module(TERRAFORM / "modules" / "network")
+    wanted = {"sagemaker.api", "sagemaker.runtime", "ecr.api", "ecr.dkr", "kms"}
+    wanted |= {"secretsmanager", "logs", "sts"}
+    assert set(network["variable"]["interface_endpoints"]["default"]) == wanted
+    endpoint = network["resource"]["aws_vpc_endpoint.interface"]
+    assert endpoint["private_dns_enabled"] is True
+    assert network["resource"]["aws_vpc_endpoint.s3"]["vpc_endpoint_type"] == "Gateway"
+
+
+def test_every_log_group_is_encrypted_under_a_customer_key_and_kept_six_years() -> None:
+    """164.312(b): audit controls, kept as long as 164.316(b)(2) keeps documentation."""
+    groups = _resources("aws_cloudwatch_log_group")
+    assert groups
+    for module, name, body in groups:
+        assert str(body["kms_key_id"]).startswith("${var."), (module, name)
+        variable = str(body["retention_in_days"]).removeprefix("${var.").removesuffix("}")
+        declared = _module(TERRAFORM / "modules" / module)["variable"][variable]
+        allowed = declared["validation"][0]["condition"]
+        assert "2192" in allowed and declared["default"] >= 2192, (module, name)
+    ((_, _, flow),) = _resources("aws_flow_log")
+    assert flow["traffic_type"] == "ALL"
+
+
+def test_images_are_immutable_scanned_and_encrypted_under_a_customer_key() -> None:
+    """164.312(c)(1): the image that passed the tests is the image that runs."""
+    ((_, _, repository),) = _resources("aws_ecr_repository")
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
+    encryption = repository["encryption_configuration"][0]
+    assert encryption["encryption_type"] == "KMS"
+    assert encryption["kms_key"] == "${var.kms_key_arn}"
+
+
+def test_secrets_are_under_the_projects_key_rotated_and_never_in_terraform_state() -> None:
+    """164.312(a)(2)(iv) and (d): credentials encrypted under the project's key, rotated."""
+    ((_, _, secret),) = _resources("aws_secretsmanager_secret")
+    assert secret["kms_key_id"] == "${var.kms_key_arn}"
+    assert not _resources("aws_secretsmanager_secret_version")
+    ((_, _, rotation),) = _resources("aws_secretsmanager_secret_rotation")
+    assert rotation["rotation_rules"][0]["automatically_after_days"] == "${var.rotation_days}"
+    declared = _module(TERRAFORM / "modules" / "secrets")["variable"]["rotation_days"]
+    assert "var.rotation_days <= 90" in declared["validation"][0]["condition"]
+    ((_, _, policy),) = _resources("aws_secretsmanager_secret_policy")
+    assert policy["block_public_policy"] is True
+
+
+def test_every_sagemaker_model_is_isolated_in_the_vpc_and_runs_an_image_by_digest() -> None:
+    """164.312(a)(1) and (e)(1): the model reaches nothing; the image is the tested one."""
+    models = _resources("aws_sagemaker_model")
+    assert models
+    for module, name, model in models:
+        assert model["enable_network_isolation"] is True, (module, name)
+        vpc = model["vpc_config"][0]
+        assert vpc["subnets"] == "${var.subnet_ids}" and vpc["security_group_ids"]
+        assert model["primary_container"][0]["image"] == "${var.image}"
+        image = _module(TERRAFORM / "modules" / module)["variable"]["image"]
+        assert "@sha256:[0-9a-f]{64}$" in image["validation"][0]["condition"]
+
+
+def test_every_endpoint_configuration_has_the_projects_key_and_capture_is_opt_in() -> None:
+    """164.312(a)(2)(iv): the instances' volumes, and any capture, under the project's key."""
+    configurations = _resources("aws_sagemaker_endpoint_configuration")
+    assert configurations
+    for module, name, config in configurations:
+        assert config["kms_key_arn"] == "${var.kms_key_arn}", (module, name)
+        for dynamic in config.get("dynamic", []):
+            capture = dynamic["data_capture_config"]
+            assert capture["for_each"].startswith("${var.capture_destination == null ? []")
+            assert capture["content"][0]["kms_key_id"] == "${var.kms_key_arn}"
+        assert "data_capture_config" not in config, (module, name)
+    endpoint = _module(TERRAFORM / "modules" / "endpoint")
+    assert endpoint["variable"]["capture_destination"]["default"] is None
+
+
+def test_endpoints_autoscale_and_production_runs_at_least_two_instances() -> None:
+    """164.308(a)(7) availability, as far as the technical safeguards reach it."""
+    ((_, _, policy),) = _resources("aws_appautoscaling_policy")
+    tracking = policy["target_tracking_scaling_policy_configuration"][0]
+    metric = tracking["predefined_metric_specification"][0]["predefined_metric_type"]
+    assert metric == "SageMakerVariantInvocationsPerInstance"
+    ((_, _, model),) = _resources("aws_sagemaker_model")
+    conditions = [p["condition"] for p in model["lifecycle"][0]["precondition"]]
+    assert '${var.environment != "production" || var.min_instances >= 2}' in conditions
