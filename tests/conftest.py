@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import hvac
@@ -180,6 +180,20 @@ class LakeStack:
 
     def serve(self) -> None:
         """No endpoint runs beside the lake in these tests."""
+
+    def create(
+        self, operator: hvac.Client, project: str, regions: Sequence[str] | None = None
+    ) -> None:
+        """`projects create PROJECT --contract diabetes [--region R ...]` on the lake."""
+        settings = self.supervisor.settings
+        projects.create_project(
+            operator,
+            settings,
+            project,
+            contracts.example("diabetes"),
+            lambda: projects.reload_lakes(settings, self),
+            regions,
+        )
 
 
 def provision(settings: Settings, operator: hvac.Client, project: str) -> None:

@@ -224,13 +224,7 @@ def test_on_the_stack_s3_keys_stop_at_suspend_and_buckets_go_at_delete(
 ) -> None:
     project = f"s{uuid.uuid4().hex[:10]}"
     stack = LakeStack(lake)
-    projects.create_project(
-        operator,
-        lake,
-        project,
-        contracts.example("diabetes"),
-        lambda: projects.reload_lakes(lake, stack),
-    )
+    stack.create(operator, project)
     store = objectstore.open_store(lake, project, "ingest")
     assert isinstance(store, objectstore.S3ObjectStore)
     store.put("deidentified", "held/object", b"held")

@@ -16,7 +16,6 @@ import hvac
 import hvac.exceptions
 import pytest
 
-import contract as contracts
 from pipeline import projects
 from safeguards import credentials, keys, objectstore, openbao
 from safeguards.errors import AccessDenied, IntegrityError
@@ -139,14 +138,7 @@ def test_replication_reseals_into_an_allowed_region_and_is_refused_elsewhere(
 ) -> None:
     project = f"r{uuid.uuid4().hex[:10]}"
     stack = LakeStack(lake)
-    projects.create_project(
-        operator,
-        lake,
-        project,
-        contracts.example("diabetes"),
-        lambda: projects.reload_lakes(lake, stack),
-        list(REGIONS),
-    )
+    stack.create(operator, project, REGIONS)
     home = objectstore.open_store(lake, project, "ingest")
     assert home.region == HOME
     for name in ("cohort/a.bin", "cohort/b.bin"):

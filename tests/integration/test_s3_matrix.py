@@ -20,7 +20,6 @@ import botocore.exceptions
 import hvac
 import pytest
 
-import contract as contracts
 from pipeline import projects
 from safeguards import credentials, objectstore
 from safeguards.settings import Settings
@@ -136,14 +135,7 @@ def test_each_s3_identity_reaches_exactly_its_zones_in_its_regions_and_nothing_o
     names = {owner: f"{owner}{tag}" for owner in REGIONS_OF}
     stack = LakeStack(lake)
     for owner, name in names.items():
-        projects.create_project(
-            operator,
-            lake,
-            name,
-            contracts.example("diabetes"),
-            lambda: projects.reload_lakes(lake, stack),
-            REGIONS_OF[owner],
-        )
+        stack.create(operator, name, REGIONS_OF[owner])
     clients = _clients(lake, operator, names["alpha"])
     admins = {r: seaweedfs.admin_client(seaweedfs.in_region(lake, r), operator) for r in REGIONS}
 

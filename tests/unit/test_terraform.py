@@ -6,6 +6,7 @@ Each test names the paragraph of 45 CFR 164.312 it serves.
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,9 @@ from typing import Any
 
 import hcl2
 import pytest
+import yaml
+
+from safeguards import objectstore
 
 TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
@@ -322,3 +326,65 @@ def test_endpoints_autoscale_and_production_runs_at_least_two_instances() -> Non
     ((_, _, model),) = _resources("aws_sagemaker_model")
     conditions = [p["condition"] for p in model["lifecycle"][0]["precondition"]]
     assert '${var.environment != "production" || var.min_instances >= 2}' in conditions
+
+
+def test_the_clouds_alarms_are_the_stacks_alert_rules() -> None:
+    """164.312(b): the same alerts in the cloud as on the stack, with the same thresholds."""
+    rules = yaml.safe_load((TERRAFORM.parent / "monitoring" / "alerts.yml").read_text())
+    alerts = {r["alert"]: r for group in rules["groups"] for r in group["rules"]}
+    module = _module(TERRAFORM / "modules" / "observability")
+    alarms = {
+        body["alarm_name"].removeprefix("${var.project}-"): body
+        for address, body in module["resource"].items()
+        if address.startswith("aws_cloudwatch_metric_alarm.")
+    }
+    assert set(alarms) == {"ServingErrorRate", "ServingLatencyHigh"}
+    for name, alarm in alarms.items():
+        rule = alerts[name]
+        threshold = float(re.search(r">\s*([0-9.]+)\s*$", rule["expr"]).group(1))  # type: ignore[union-attr]
+        variable = {"ServingErrorRate": "error_rate_threshold"}.get(name, "latency_p99_seconds")
+        assert module["variable"][variable]["default"] == threshold, name
+        # One-minute periods, as many as the rule's `for` has minutes.
+        assert alarm["evaluation_periods"] == int(rule["for"].removesuffix("m")), name
+    namespace = module["resource"]["aws_prometheus_rule_group_namespace.alerts"]
+    assert namespace["data"] == "${var.alert_rules}"
+
+
+def test_a_projects_cloud_roles_reach_exactly_the_platforms_zones_and_keys() -> None:
+    """164.312(a)(1): the same least privilege in the cloud as on the stack; only the data
+    steward reaches raw PHI, the endpoint reads models and nothing else."""
+    project = _module(TERRAFORM / "modules" / "project")
+    access = project["locals"]["zone_access"]
+    assert access == {role: dict(zones) for role, zones in objectstore.ROLES.items()}
+    users = project["locals"]["key_users"]
+    assert users["phi"] == ["${aws_iam_role.ingest.arn}"]
+    assert "${aws_iam_role.serving.arn}" not in users["proj"] + users["phi"]
+    assert project["locals"]["role_keys"]["serving"] == ["models"]
+
+
+def test_each_projects_instances_follow_its_regions_and_raw_phi_never_leaves_its_region() -> None:
+    """164.312(a)(1): residency in the environments; replicas only into a project's regions."""
+    envs = _module(TERRAFORM / "envs")
+    instances = {k: v for k, v in envs["module"].items() if k.startswith("project_")}
+    assert set(instances) == {"project_primary", "project_secondary"}
+    for instance in instances.values():
+        assert instance["allowed_regions"] == "${each.value.regions}"
+        assert instance["source"] == "../modules/project"
+    replicas = instances["project_primary"]["replicas"]
+    assert replicas.startswith("${contains(each.value.regions, var.secondary_region) ?")
+    assert "raw-phi" not in envs["locals"]["replicated"]
+    condition = envs["variable"]["projects"]["validation"][0]["condition"]
+    assert "contains(project.regions, region)" in condition
+
+
+def test_only_this_accounts_log_groups_may_use_a_key_through_cloudwatch_logs() -> None:
+    """164.312(a)(2)(iv): a service principal uses a key only for this account's logs."""
+    key = _module(TERRAFORM / "modules" / "kms")["data"]["aws_iam_policy_document.key"]
+    (dynamic,) = key["dynamic"]
+    statement = dynamic["statement"]
+    assert statement["for_each"] == "${var.cloudwatch_logs ? [1] : []}"
+    (content,) = statement["content"]
+    assert content["principals"][0]["identifiers"] == ["logs.${var.region}.amazonaws.com"]
+    (condition,) = content["condition"]
+    assert condition["variable"] == "kms:EncryptionContext:aws:logs:arn"
+    assert ":${data.aws_caller_identity.current.account_id}:" in condition["values"][0]

@@ -74,7 +74,7 @@ variable "replicas" {
 }
 
 variable "contract_columns" {
-  description = "The project's contract columns (`hipaa-mlops promote --to aws` writes them from the contract): name, Glue type and role. The raw-PHI zone's Glue table has these columns; Lake Formation tags the identifier and quasi-identifier ones as PHI."
+  description = "The project's contract columns (from its contract): name, Glue type and role. The raw-PHI zone's Glue table has these columns; Lake Formation tags the identifier and quasi-identifier ones as PHI."
   type = list(object({
     name = string
     type = string

@@ -19,7 +19,7 @@ variable "environment" {
 }
 
 variable "image" {
-  description = "The serving image by digest (<repository URL>@sha256:...), the one that passed the tests; `hipaa-mlops promote --to aws` writes it."
+  description = "The serving image by digest (<repository URL>@sha256:...), the one that passed the tests."
   type        = string
 
   validation {

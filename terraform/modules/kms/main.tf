@@ -3,6 +3,8 @@
 
 data "aws_region" "current" {}
 
+data "aws_caller_identity" "current" {}
+
 data "aws_iam_policy_document" "key" {
   statement {
     sid       = "Administration"
@@ -51,6 +53,29 @@ data "aws_iam_policy_document" "key" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = [for service in var.service_principals : "${service}.${var.region}.amazonaws.com"]
+    }
+  }
+
+  # CloudWatch Logs encrypts log groups as itself, bound to this account's log groups.
+  dynamic "statement" {
+    for_each = var.cloudwatch_logs ? [1] : []
+
+    content {
+      sid       = "CloudWatchLogsOfThisAccount"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["logs.${var.region}.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnLike"
+        variable = "kms:EncryptionContext:aws:logs:arn"
+        values   = ["arn:aws:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:*"]
+      }
     }
   }
 }

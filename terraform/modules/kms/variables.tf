@@ -60,6 +60,12 @@ variable "service_principals" {
   default     = ["s3", "sagemaker", "secretsmanager", "logs"]
 }
 
+variable "cloudwatch_logs" {
+  description = "Whether CloudWatch Logs in this region may use the key for this account's log groups (the audit key, for encrypted log groups)."
+  type        = bool
+  default     = false
+}
+
 variable "deletion_window_in_days" {
   description = "Days between scheduling the key's deletion and its destruction (crypto-shredding)."
   type        = number

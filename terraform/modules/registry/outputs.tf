@@ -1,5 +1,5 @@
 output "repository_urls" {
-  description = "Image => repository URL (push the image's digest there; `promote --to aws` names the digest)."
+  description = "Image => repository URL (push the images there; deploy them by digest)."
   value       = { for image, repo in aws_ecr_repository.image : image => repo.repository_url }
 }
 

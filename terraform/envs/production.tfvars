@@ -1,0 +1,11 @@
+# terraform init -backend-config=production.s3.tfbackend
+# terraform plan -var-file=production.tfvars -var-file=projects.auto.tfvars.json
+environment        = "production"
+primary_region     = "us-east-1"
+secondary_region   = "eu-central-1"
+bucket_prefix      = "example-hmlops-prod"
+key_administrators = ["arn:aws:iam::111122223333:role/hipaa-mlops-production-terraform"]
+rotation_lambda_arns = {
+  "us-east-1"    = "arn:aws:lambda:us-east-1:111122223333:function:hipaa-mlops-rotate"
+  "eu-central-1" = "arn:aws:lambda:eu-central-1:111122223333:function:hipaa-mlops-rotate"
+}
