@@ -855,6 +855,24 @@ def model_card(
     console.print(f"model card: {path}")
 
 
+@model_app.command("package")
+@edge
+def model_package(
+    version: Version,
+    project: ProjectOpt,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="The archive to write (default: <project>-v<version>.tar.gz)."),
+    ] = None,
+) -> None:
+    """Pack a version the gate approved as the archive a SageMaker endpoint unpacks into
+    /opt/ml/model for the serving image: its model, its contract and a manifest.
+    Audited."""
+    archive = out or Path(f"{project}-v{version}.tar.gz")
+    path = ModelSteward(settings(), project).package(version, archive, actor())
+    console.print(f"package of version {version}: {path} (serve it with the app image: serve)")
+
+
 # -- serving ---------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import platform
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from safeguards.registry import (
 )
 from safeguards.settings import Settings
 from sandbox.versions import DatasetRepo
+from services.serving import sagemaker
 
 ACTOR = "pipeline:train"
 # Version tags that record what people and the gate decided about a version.
@@ -402,6 +404,44 @@ class ModelSteward:
                 history.append(version)
             self.registry.set_champion(version, history)
         return Promotion(version, champion.version if champion else None, decision)
+
+    def package(self, version: str, archive: Path, actor: str) -> Path:
+        """Version `version` as the archive SageMaker unpacks into ``/opt/ml/model`` for the
+        serving image (`services.serving.sagemaker`): its MLflow model directory, the
+        project's contract and a manifest of the project, version, contract fingerprint and
+        gate decision. Refused unless the gate approved the version; audited."""
+        mv = self.registry.version(version)
+        if mv.tags.get(DECISION_TAG) != "approved":
+            raise GateRefused(f"version {version} was not approved by the promotion gate")
+        if mv.tags.get("contract.fingerprint") not in (None, self.contract.fingerprint):
+            raise IntegrityError(f"version {version} was trained under another contract")
+        manifest = {
+            "project": self.project,
+            "model_version": version,
+            "contract_fingerprint": self.contract.fingerprint,
+            "gate": "approved",
+        }
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            model = self.registry.model_directory(version, root / "download")
+            (root / sagemaker.MANIFEST).write_text(json.dumps(manifest, indent=1))
+            (root / sagemaker.CONTRACT).write_text(contracts.text(self.bao, self.project))
+            partial = archive.with_name(f".{archive.name}.partial")
+            with tarfile.open(partial, "w:gz") as tar:
+                tar.add(model, arcname="model")
+                for name in (sagemaker.MANIFEST, sagemaker.CONTRACT):
+                    tar.add(root / name, arcname=name)
+            partial.chmod(0o600)
+            partial.replace(archive)
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        self.audit.append(
+            actor,
+            "model.package",
+            f"model/{self.project}/{self.registry.name}/{version}",
+            sha256=digest,
+        )
+        return archive
 
     def rollback(self, approver: str) -> tuple[str, str]:
         """Move `champion` back to the version that held it before; audited."""

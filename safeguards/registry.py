@@ -182,6 +182,20 @@ class OnnxScorer:
         return np.asarray(result, dtype="float64")[:, 1]
 
 
+def scorer_of(root: Path, features: list[str], what: str) -> Scorer:
+    """The model in MLflow model directory `root` as a scorer of `features`: ONNX, or skops
+    with our trusted types; anything else is refused (`what` names it in the error)."""
+    try:
+        flavors = yaml.safe_load((root / "MLmodel").read_text()).get("flavors", {})
+    except (OSError, yaml.YAMLError, AttributeError):
+        raise IntegrityError(f"{what} has no readable MLmodel file") from None
+    if "onnx" in flavors:
+        return OnnxScorer((root / flavors["onnx"]["data"]).read_bytes(), features)
+    if flavors.get("sklearn", {}).get("serialization_format") != "skops":
+        raise IntegrityError(f"{what} is neither a skops nor an ONNX model")
+    return SklearnScorer(load_skops((root / flavors["sklearn"]["pickled_model"]).read_bytes()))
+
+
 def load_skops(data: bytes) -> Any:
     """A skops file's object, refused if it holds a type outside our trusted set."""
     import skops.io
@@ -425,19 +439,17 @@ class ProjectRegistry:
     def load(self, version: str, features: list[str]) -> Scorer:
         """Version `version` as a scorer of `features`, loaded without running its code."""
         with tempfile.TemporaryDirectory() as tmp:
-            with self.session(), mlflow_errors(f"loading version {version}"):
-                root = Path(
-                    mlflow.artifacts.download_artifacts(
-                        f"models:/{self.name}/{version}", dst_path=tmp
-                    )
+            root = self.model_directory(version, Path(tmp))
+            return scorer_of(root, features, f"version {version}")
+
+    def model_directory(self, version: str, into: Path) -> Path:
+        """Version `version`'s MLflow model directory (its MLmodel and model file), in
+        `into`."""
+        with self.session(), mlflow_errors(f"loading version {version}"):
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    f"models:/{self.name}/{version}", dst_path=str(into)
                 )
-            flavors = yaml.safe_load((root / "MLmodel").read_text()).get("flavors", {})
-            if "onnx" in flavors:
-                return OnnxScorer((root / flavors["onnx"]["data"]).read_bytes(), features)
-            if flavors.get("sklearn", {}).get("serialization_format") != "skops":
-                raise IntegrityError(f"version {version} is neither a skops nor an ONNX model")
-            return SklearnScorer(
-                load_skops((root / flavors["sklearn"]["pickled_model"]).read_bytes())
             )
 
     def download(self, version: ModelVersion, into: Path) -> list[Path]:

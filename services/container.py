@@ -3,13 +3,16 @@
     python -m services.container run SERVICE          the server, beside its start-up steps
     python -m services.container provision SERVICE    its init job, as the operator
     python -m services.container after-start SERVICE  its post-start job, as the operator
+    python -m services.container serve                 SageMaker's contract (app image only)
 
 Every container sees the same data directory layout as the native stack (``/data``): its
 own volume, with the CA bundle mounted read-only at ``/data/tls``. Only the one-shot jobs
 mount the operator's credentials (read-only, at ``/operator``), so a server's container
 never holds them. `run` starts the server as a child process, runs its `on_start` step
 once it answers, marks itself ready (the health check wants the mark) and passes every
-stop signal on to the child until it exits, with the child's status.
+stop signal on to the child until it exits, with the child's status. `serve` is what
+SageMaker runs the app image with: the packaged model at ``/opt/ml/model`` on port 8080
+(`services.serving.sagemaker`), no server of the stack.
 """
 
 from __future__ import annotations
@@ -73,10 +76,18 @@ def main(argv: list[str] | None = None) -> int:
         ("after-start", "the server's post-start job, as the operator"),
     ):
         steps.add_parser(step, help=text).add_argument("service", choices=names)
+    serve = steps.add_parser("serve", help="SageMaker's inference contract: /ping, /invocations")
+    serve.add_argument("--model-dir", type=Path, help="the unpacked package (/opt/ml/model)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         logs.configure(settings.log_level)
+        if args.step == "serve":
+            # Imported here: every other step of every container starts without MLflow.
+            from services.serving import sagemaker
+
+            sagemaker.serve(args.model_dir or sagemaker.MODEL_DIR)
+            return 0
         server = topology.service(args.service)
         if args.step == "run":
             return run(settings, server)
@@ -85,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             job(settings, openbao.login(settings, "operator", OPERATOR))
         return 0
     except SafeguardError as exc:
-        print(f"{args.step} {args.service}: {exc}", file=sys.stderr)
+        print(f"{args.step} {getattr(args, 'service', '')}: {exc}", file=sys.stderr)
         return 1
 
 

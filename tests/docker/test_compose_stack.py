@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
 import ssl
 import subprocess
+import tarfile
 from pathlib import Path
 
 import botocore.exceptions
@@ -30,7 +32,7 @@ from services.containers.images import load_record
 from services.prometheus import launcher as prometheus
 from services.seaweedfs import launcher as seaweedfs
 from services.topology import services_for
-from tests.conftest import HOME, REGIONS, endpoint_url, wait_until
+from tests.conftest import HOME, REGIONS, endpoint_url, free_port_base, wait_until
 from tests.docker.conftest import Running
 
 # The first test waits for the stack to come up (two minutes on a loaded 2-core machine).
@@ -306,6 +308,53 @@ def test_a_project_in_another_region_keeps_its_data_in_that_regions_lake(
     )  # fmt: skip
     assert refused.returncode == 1
     assert f"may not keep data in region '{HOME}'" in refused.stderr
+
+
+def test_the_app_image_serves_a_packaged_champion_under_sagemakers_contract(
+    compose_stack: Running, served: str, tmp_path: Path
+) -> None:
+    """The image the stack runs, started as SageMaker starts it (`serve`, the package at
+    /opt/ml/model, port 8080, no network but the published port), scores as the stack's
+    endpoint does."""
+    archive = tmp_path / "model.tar.gz"
+    compose_stack.cli("model", "package", "1", "--project", PROJECT, "--out", str(archive))
+    model = tmp_path / "model"
+    with tarfile.open(archive) as tar:
+        tar.extractall(model, filter="data")
+    for path in [model, *model.rglob("*")]:
+        os.chown(path, 10001, 10001)
+    port = free_port_base(span=1)
+    name = f"sagemaker-{compose_stack.stack.project}"
+    image = load_record()["app"]["tag"]
+    subprocess.run(
+        [
+            "docker", "run", "--detach", "--rm", "--name", name, "--read-only",
+            "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
+            "--volume", f"{model}:/opt/ml/model:ro", "--publish", f"127.0.0.1:{port}:8080",
+            image, "serve",
+        ],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def pinged() -> bool:
+            try:
+                return requests.get(f"{url}/ping", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(pinged, 120, "the image answering /ping", every=1)
+        answer = requests.post(f"{url}/invocations", json=RECORD, timeout=30)
+        assert answer.status_code == 200, answer.text
+        expected = _score(compose_stack, served).json()["probability"]
+        assert answer.json()["probability"] == pytest.approx(expected, abs=1e-9)
+        refused = requests.post(
+            f"{url}/invocations", json={**RECORD, "ssn": "078-05-1120"}, timeout=30
+        )
+        assert refused.status_code == 422 and "078-05-1120" not in refused.text
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
 
 
 def test_training_lineage_names_the_image_the_worker_runs(compose_stack: Running) -> None:
