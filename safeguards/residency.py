@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import NoReturn
 
 import hvac
 
 from safeguards import credentials
+from safeguards.audit import AuditLog
 from safeguards.errors import AccessDenied, ConfigError, NotFound
 from safeguards.openbao import openbao_errors
 from safeguards.settings import Settings
@@ -48,7 +50,7 @@ def write(
         held = ()
     if grow:
         chosen = tuple(dict.fromkeys((*held, *chosen)))
-    if held and held != chosen and not grow:
+    elif held and held != chosen:
         raise ConfigError(
             f"project '{project}' keeps its data in {', '.join(held)}; regions are fixed "
             "when a project is created"
@@ -84,11 +86,11 @@ def region_for(settings: Settings, bao: hvac.Client, project: str) -> str:
     return settings.region
 
 
-def refuse(settings: Settings, bao: hvac.Client, project: str, region: str, action: str) -> None:
+def refuse(
+    settings: Settings, bao: hvac.Client, project: str, region: str, action: str
+) -> NoReturn:
     """Audit (as `bao`'s identity, if it signs) and raise the refusal to `action` the
     project's data in `region`."""
-    from safeguards.audit import AuditLog
-
     log = AuditLog.of(settings, bao)
     # An identity without an audit signing key (an endpoint) cannot append: the error
     # below ends its start, in its own log.

@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             job(settings, openbao.login(settings, "operator", OPERATOR))
         return 0
     except SafeguardError as exc:
-        print(f"{args.step} {getattr(args, 'service', '')}: {exc}", file=sys.stderr)
+        what = " ".join(filter(None, (args.step, getattr(args, "service", None))))
+        print(f"{what}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -68,13 +68,17 @@ def load(root: Path) -> Packaged:
         text = (root / CONTRACT).read_text()
     except (OSError, ValueError):
         raise IntegrityError(f"{root} holds no readable model package") from None
+    if not isinstance(manifest, dict) or not all(
+        isinstance(manifest.get(field), str) for field in ("project", "model_version")
+    ):
+        raise IntegrityError("the package's manifest names no project and version")
     contract = contracts.parse(text, "the package's contract")
     if manifest.get("contract_fingerprint") != contract.fingerprint:
         raise IntegrityError("the package's contract is not the one its model was trained under")
     if manifest.get("gate") != "approved":
         raise GateRefused("the packaged version was not approved by the promotion gate")
     scorer = scorer_of(root / "model", contract.features, "the packaged model")
-    return Packaged(str(manifest["project"]), str(manifest["model_version"]), contract, scorer)
+    return Packaged(manifest["project"], manifest["model_version"], contract, scorer)
 
 
 def app(root: Path = MODEL_DIR) -> Starlette:

@@ -97,6 +97,7 @@ def test_an_altered_package_does_not_load(
     for change, error in (
         ({"gate": "refused"}, GateRefused),
         ({"contract_fingerprint": "sha256:" + "0" * 64}, IntegrityError),
+        ({"model_version": None}, IntegrityError),
     ):
         altered = tmp_path / next(iter(change))
         altered.mkdir()
