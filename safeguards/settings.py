@@ -227,9 +227,9 @@ class Settings(BaseSettings):
         return "seaweedfs" if region == self.home_region else f"seaweedfs-{region}"
 
     def lake_port(self, region: str, listener: str = "s3") -> int:
-        index = self.region_names.index(region) if region in self.region_names else -1
-        if index < 0:
-            raise ConfigError(f"'{region}' is not one of the platform's regions")
+        """The port of `listener` of `region`'s lake (`LAKE_PORTS`)."""
+        self.lake_name(region)  # refuses a region that is not the platform's
+        index = self.region_names.index(region)
         if index == 0:
             return self.port_base + LAKE_PORTS[listener]
         block = _REGION_BLOCK + len(LAKE_PORTS) * (index - 1)

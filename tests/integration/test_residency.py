@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import botocore.exceptions
 import hvac
@@ -34,7 +35,7 @@ def _audited(settings: Settings, action: str, project: str) -> list[dict[str, ob
     return [e for e in entries if e["action"] == action and e["resource"] == f"project/{project}"]
 
 
-def _admin(lake: Settings, operator: hvac.Client, region: str) -> object:
+def _admin(lake: Settings, operator: hvac.Client, region: str) -> Any:
     return seaweedfs.admin_client(seaweedfs.in_region(lake, region), operator)
 
 
@@ -65,15 +66,13 @@ def test_a_projects_keys_buckets_and_objects_are_in_its_region_only(
     store = objectstore.open_store(lake, project, "ingest")
     assert store.region == AWAY
     store.put("deidentified", "cohort/a.bin", b"kept in eu-central")
-    head = _admin(lake, operator, AWAY).head_object(  # type: ignore[attr-defined]
+    head = _admin(lake, operator, AWAY).head_object(
         Bucket=objectstore.bucket_name(project, "deidentified"), Key="cohort/a.bin"
     )
     assert head["SSEKMSKeyId"] == keys.key_name(project, AWAY)
     for zone in objectstore.ZONES:
         with pytest.raises(botocore.exceptions.ClientError):
-            _admin(lake, operator, HOME).head_bucket(  # type: ignore[attr-defined]
-                Bucket=objectstore.bucket_name(project, zone)
-            )
+            _admin(lake, operator, HOME).head_bucket(Bucket=objectstore.bucket_name(project, zone))
 
     shown = cli(lake, "projects", "show", project).stdout
     assert f"regions: {AWAY} (primary {AWAY})" in shown
@@ -147,7 +146,7 @@ def test_replication_reseals_into_an_allowed_region_and_is_refused_elsewhere(
     assert f"2 objects of {project} copied" in copied.stdout
     away = objectstore.open_store(lake.model_copy(update={"region": AWAY}), project, "ingest")
     assert away.get("deidentified", "cohort/b.bin") == b"cohort/b.bin"
-    head = _admin(lake, operator, AWAY).head_object(  # type: ignore[attr-defined]
+    head = _admin(lake, operator, AWAY).head_object(
         Bucket=objectstore.bucket_name(project, "deidentified"), Key="cohort/a.bin"
     )
     assert head["SSEKMSKeyId"] == keys.key_name(project, AWAY)
@@ -156,13 +155,25 @@ def test_replication_reseals_into_an_allowed_region_and_is_refused_elsewhere(
     assert f"may not keep data in region '{HOME}'" in refused.stderr
     assert _audited(lake, "residency.replicate", away_project)[-1]["outcome"] == "refused"
 
+    # Its keys from the CLI, region by region: listed in both, rotated in one only.
+    listed = cli(lake, "projects", "list").stdout
+    assert any(project in line and f"{HOME}, {AWAY}" in line for line in listed.splitlines())
+    shown = cli(lake, "keys", "show", project).stdout
+    assert keys.key_name(project, HOME) in shown and keys.key_name(project, AWAY) in shown
+    cli(lake, "keys", "rotate", project, "--region", AWAY)
+    assert keys.describe(operator, project, AWAY)["latest_version"] == 2
+    assert keys.describe(operator, project, HOME)["latest_version"] == 1
+    outside = cli(lake, "keys", "rotate", away_project, "--region", HOME, ok=False)
+    assert f"has no keys in region '{HOME}'" in outside.stderr
+    assert keys.describe(operator, away_project, AWAY)["latest_version"] == 1
+
     # Deleted, the project leaves no key and no bucket in either region.
     assert projects.delete(operator, lake, project, stack, now=True) == 4
     assert not any(_exists(k, operator) for k in keys.data_keys(project, REGIONS))
     for region in REGIONS:
         for zone in objectstore.ZONES:
             with pytest.raises(botocore.exceptions.ClientError):
-                _admin(lake, operator, region).head_bucket(  # type: ignore[attr-defined]
+                _admin(lake, operator, region).head_bucket(
                     Bucket=objectstore.bucket_name(project, zone)
                 )
 

@@ -69,11 +69,15 @@ def _resources(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _attached(module: str, kind: str, bucket: str) -> list[dict[str, Any]]:
     """The `kind` resources of `module` that configure bucket resource `bucket` (by its
-    `bucket` argument, or one each by `for_each` over it)."""
+    `bucket` argument, or one each by `for_each` over it or over a local naming it)."""
+    resource = f"aws_s3_bucket.{bucket}"
+    local_values = _module(TERRAFORM / "modules" / module).get("locals", {})
 
     def configures(body: dict[str, Any]) -> bool:
-        named = f"aws_s3_bucket.{bucket}" in str(body.get("bucket", ""))
-        return named or body.get("for_each") == f"${{aws_s3_bucket.{bucket}}}"
+        each = str(body.get("for_each", ""))
+        if each.startswith("${local.") and each.endswith("}"):
+            each = str(local_values[each.removeprefix("${local.").removesuffix("}")])
+        return resource in str(body.get("bucket", "")) or resource in each
 
     return [body for m, _, body in _resources(kind) if m == module and configures(body)]
 

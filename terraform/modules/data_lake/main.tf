@@ -23,6 +23,9 @@ locals {
     "hipaa-mlops:project" = var.project
     "hipaa-mlops:region"  = var.region
   })
+  # Every bucket of the module, the access-log one included: each blocks public access,
+  # enforces its owner and is versioned.
+  buckets          = merge(aws_s3_bucket.zone, { "access-logs" = aws_s3_bucket.access_logs })
   replicated_zones = toset(flatten([for replica in values(var.replicas) : keys(replica.buckets)]))
   phi_columns      = { for c in var.contract_columns : c.name => c.role if contains(["identifier", "quasi_identifier"], c.role) }
 }
@@ -52,8 +55,8 @@ resource "aws_s3_bucket" "zone" {
   }
 }
 
-resource "aws_s3_bucket_ownership_controls" "zone" {
-  for_each = aws_s3_bucket.zone
+resource "aws_s3_bucket_ownership_controls" "bucket" {
+  for_each = local.buckets
 
   bucket = each.value.id
 
@@ -62,8 +65,8 @@ resource "aws_s3_bucket_ownership_controls" "zone" {
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "zone" {
-  for_each = aws_s3_bucket.zone
+resource "aws_s3_bucket_public_access_block" "bucket" {
+  for_each = local.buckets
 
   bucket                  = each.value.id
   block_public_acls       = true
@@ -72,8 +75,8 @@ resource "aws_s3_bucket_public_access_block" "zone" {
   restrict_public_buckets = true
 }
 
-resource "aws_s3_bucket_versioning" "zone" {
-  for_each = aws_s3_bucket.zone
+resource "aws_s3_bucket_versioning" "bucket" {
+  for_each = local.buckets
 
   bucket = each.value.id
 
@@ -198,7 +201,7 @@ resource "aws_s3_bucket_policy" "zone" {
   bucket = each.value.id
   policy = data.aws_iam_policy_document.zone[each.key].json
 
-  depends_on = [aws_s3_bucket_public_access_block.zone]
+  depends_on = [aws_s3_bucket_public_access_block.bucket]
 }
 
 # Compliance mode: nobody, the account root included, shortens or lifts it.
@@ -212,7 +215,7 @@ resource "aws_s3_bucket_object_lock_configuration" "audit" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.zone]
+  depends_on = [aws_s3_bucket_versioning.bucket]
 }
 
 # Server access logs: S3 delivers them only into a bucket under SSE-S3 (not SSE-KMS).
@@ -221,30 +224,6 @@ resource "aws_s3_bucket_object_lock_configuration" "audit" {
 resource "aws_s3_bucket" "access_logs" {
   bucket = "${local.name}-access-logs"
   tags   = merge(local.tags, { "hipaa-mlops:zone" = "access-logs" })
-}
-
-resource "aws_s3_bucket_ownership_controls" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "access_logs" {
-  bucket                  = aws_s3_bucket.access_logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
@@ -324,7 +303,7 @@ resource "aws_s3_bucket_policy" "access_logs" {
   bucket = aws_s3_bucket.access_logs.id
   policy = data.aws_iam_policy_document.access_logs.json
 
-  depends_on = [aws_s3_bucket_public_access_block.access_logs]
+  depends_on = [aws_s3_bucket_public_access_block.bucket]
 }
 
 resource "aws_s3_bucket_logging" "zone" {
