@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
@@ -1068,6 +1069,49 @@ def retrain_command(
     with console.status("retraining") as status:
         result = retrain(settings(), project, trigger, actor(), status.update)
     console.print(_retrain_line(result))
+
+
+class Cloud(StrEnum):
+    AWS = "aws"
+
+
+@app.command("promote")
+@edge
+def promote_command(
+    project: ProjectOpt,
+    to: Annotated[Cloud, typer.Option("--to", help="Where to: aws (terraform/envs).")],
+    env: Annotated[
+        str, typer.Option("--env", help="The environment: staging or production.")
+    ] = "staging",
+    version: Annotated[
+        str | None,
+        typer.Option(
+            help="The version to serve (default: the champion); the gate must have approved it."
+        ),
+    ] = None,
+    tfvars: Annotated[
+        Path | None,
+        typer.Option(
+            help="The variables file to update (default: terraform/envs/"
+            "projects.<env>.tfvars.json)."
+        ),
+    ] = None,
+) -> None:
+    """Write the Terraform variables that serve a version the gate approved in the
+    project's AWS regions: the recorded app image, the model archive and its SHA-256, the
+    contract. Audited; prints the commands that push the image and plan and apply."""
+    from pipeline import cloud
+
+    with console.status("packing the model"):
+        done = cloud.promote(settings(), project, env, actor(), version, tfvars)
+    console.print(
+        f"version {done.version} of {project} is promoted to {to.value} {env} in "
+        f"{', '.join(done.aws_regions)}\n"
+        f"  variables: {done.tfvars}\n  model archive: {done.archive} "
+        f"(sha256 {done.archive_sha256[:12]})\n  image: {done.image_tag}\nthen run:"
+    )
+    for line in done.commands():
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
 
 
 @app.command("demo")

@@ -30,6 +30,7 @@ _PLACEHOLDERS = re.compile(
 # own above the endpoint slots.
 MAX_REGIONS = 4
 REGION = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+AWS_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 LAKE_PORTS = {
     "s3": 2,
     "master": 10,
@@ -100,6 +101,11 @@ class Settings(BaseSettings):
         pattern=REGION,
         description="The region this process runs in (a lake's own, or a workload pinned to "
         "one); unset, each project's data is reached in its primary region.",
+    )
+    aws_regions: str = Field(
+        default="us-east=us-east-1,eu-central=eu-central-1",
+        description="Comma-separated region=AWS region pairs: where `promote --to aws` "
+        "serves each of a project's regions.",
     )
     audit_log: str = Field(
         default="platform",
@@ -199,6 +205,16 @@ class Settings(BaseSettings):
             raise ValueError("a region is 2-32 lowercase letters, digits and dashes")
         return ",".join(names)
 
+    @field_validator("aws_regions")
+    @classmethod
+    def _aws_regions(cls, value: str) -> str:
+        pairs = [p.strip().partition("=") for p in value.split(",") if p.strip()]
+        if not all(
+            re.match(REGION, ours) and re.match(AWS_REGION, theirs) for ours, _, theirs in pairs
+        ):
+            raise ValueError("lists region=AWS region pairs, e.g. us-east=us-east-1")
+        return ",".join(f"{ours}={theirs}" for ours, _, theirs in pairs)
+
     @model_validator(mode="after")
     def _region_is_ours(self) -> Settings:
         if self.region is not None and self.region not in self.region_names:
@@ -209,6 +225,11 @@ class Settings(BaseSettings):
     def region_names(self) -> tuple[str, ...]:
         """The platform's regions, home first."""
         return tuple(self.regions.split(","))
+
+    @property
+    def aws_region_map(self) -> dict[str, str]:
+        """Each region's AWS region (HIPAA_MLOPS_AWS_REGIONS)."""
+        return dict(p.split("=") for p in self.aws_regions.split(",") if p)
 
     @property
     def home_region(self) -> str:

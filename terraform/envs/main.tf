@@ -75,18 +75,24 @@ module "network_secondary" {
   flow_log_kms_key_arn = module.platform_key_secondary.key_arn
 }
 
+# The images in each region's own registry (SageMaker pulls from its region's only), under
+# that region's platform key, pulled by the roles of the projects there.
 module "registry" {
   source    = "../modules/registry"
   providers = { aws = aws.primary }
 
   name        = "hipaa-mlops-${var.environment}"
   kms_key_arn = module.platform_key.key_arn
-  pullers = concat(
-    [for p in module.project_primary : p.role_arns["serving"]],
-    [for p in module.project_primary : p.role_arns["workload"]],
-    [for p in module.project_secondary : p.role_arns["serving"]],
-    [for p in module.project_secondary : p.role_arns["workload"]],
-  )
+  pullers     = flatten([for p in module.project_primary : [p.role_arns["serving"], p.role_arns["workload"]]])
+}
+
+module "registry_secondary" {
+  source    = "../modules/registry"
+  providers = { aws = aws.secondary }
+
+  name        = "hipaa-mlops-${var.environment}"
+  kms_key_arn = module.platform_key_secondary.key_arn
+  pullers     = flatten([for p in module.project_secondary : [p.role_arns["serving"], p.role_arns["workload"]]])
 }
 
 module "project_secondary" {
@@ -94,18 +100,18 @@ module "project_secondary" {
   providers = { aws = aws.secondary }
   for_each  = local.secondary
 
-  project              = each.key
-  environment          = var.environment
-  region               = var.secondary_region
-  allowed_regions      = each.value.regions
-  bucket_prefix        = var.bucket_prefix
-  key_administrators   = var.key_administrators
-  network              = { subnet_ids = module.network_secondary.private_subnet_ids, workload_security_group_id = module.network_secondary.workload_security_group_id }
-  image_repository_arn = module.registry.repository_arns["app"]
-  contract_columns     = each.value.contract_columns
-  serving              = lookup(each.value.serving, var.secondary_region, null)
-  alert_rules          = local.alert_rules
-  rotation_lambda_arn  = var.rotation_lambda_arns[var.secondary_region]
+  project             = each.key
+  environment         = var.environment
+  region              = var.secondary_region
+  allowed_regions     = each.value.regions
+  bucket_prefix       = var.bucket_prefix
+  key_administrators  = var.key_administrators
+  network             = { subnet_ids = module.network_secondary.private_subnet_ids, workload_security_group_id = module.network_secondary.workload_security_group_id }
+  image_repository    = "hipaa-mlops-${var.environment}/app"
+  contract_columns    = each.value.contract_columns
+  serving             = lookup(each.value.serving, var.secondary_region, null)
+  alert_rules         = local.alert_rules
+  rotation_lambda_arn = var.rotation_lambda_arns[var.secondary_region]
 }
 
 module "project_primary" {
@@ -113,18 +119,18 @@ module "project_primary" {
   providers = { aws = aws.primary }
   for_each  = local.primary
 
-  project              = each.key
-  environment          = var.environment
-  region               = var.primary_region
-  allowed_regions      = each.value.regions
-  bucket_prefix        = var.bucket_prefix
-  key_administrators   = var.key_administrators
-  network              = { subnet_ids = module.network_primary.private_subnet_ids, workload_security_group_id = module.network_primary.workload_security_group_id }
-  image_repository_arn = module.registry.repository_arns["app"]
-  contract_columns     = each.value.contract_columns
-  serving              = lookup(each.value.serving, var.primary_region, null)
-  alert_rules          = local.alert_rules
-  rotation_lambda_arn  = var.rotation_lambda_arns[var.primary_region]
+  project             = each.key
+  environment         = var.environment
+  region              = var.primary_region
+  allowed_regions     = each.value.regions
+  bucket_prefix       = var.bucket_prefix
+  key_administrators  = var.key_administrators
+  network             = { subnet_ids = module.network_primary.private_subnet_ids, workload_security_group_id = module.network_primary.workload_security_group_id }
+  image_repository    = "hipaa-mlops-${var.environment}/app"
+  contract_columns    = each.value.contract_columns
+  serving             = lookup(each.value.serving, var.primary_region, null)
+  alert_rules         = local.alert_rules
+  rotation_lambda_arn = var.rotation_lambda_arns[var.primary_region]
   # Into the secondary region, only for a project that may keep data there.
   replicas = contains(each.value.regions, var.secondary_region) ? {
     (var.secondary_region) = {

@@ -1,6 +1,9 @@
 output "repository_urls" {
-  description = "Where to push the images `make images` built (by digest)."
-  value       = module.registry.repository_urls
+  description = "Region => image => repository URL: `hipaa-mlops promote` pushes the app image to each of a project's regions under its immutable sha256-<image ID> tag."
+  value = {
+    (var.primary_region)   = module.registry.repository_urls
+    (var.secondary_region) = module.registry_secondary.repository_urls
+  }
 }
 
 output "endpoints" {
@@ -14,3 +17,4 @@ output "endpoints" {
     }
   }
 }
+

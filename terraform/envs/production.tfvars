@@ -1,5 +1,5 @@
 # terraform init -backend-config=production.s3.tfbackend
-# terraform plan -var-file=production.tfvars -var-file=projects.auto.tfvars.json
+# terraform plan -var-file=production.tfvars -var-file=projects.production.tfvars.json
 environment        = "production"
 primary_region     = "us-east-1"
 secondary_region   = "eu-central-1"

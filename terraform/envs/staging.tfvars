@@ -1,5 +1,5 @@
 # terraform init -backend-config=staging.s3.tfbackend
-# terraform plan -var-file=staging.tfvars -var-file=projects.auto.tfvars.json
+# terraform plan -var-file=staging.tfvars -var-file=projects.staging.tfvars.json
 environment        = "staging"
 primary_region     = "us-east-1"
 secondary_region   = "eu-central-1"

@@ -36,7 +36,7 @@ variable "rotation_lambda_arns" {
 }
 
 variable "projects" {
-  description = "The projects on the platform (given in a variables file of their own, e.g. projects.auto.tfvars.json): each with its regions (primary first, among the two above), its contract's columns and, per region, the champion to serve there."
+  description = "The projects on the platform, as `hipaa-mlops promote --to aws` writes them into projects.<environment>.tfvars.json: each with its regions (primary first, among the two above), its contract's columns and, per region, the champion to serve there (the app image's immutable tag, the model archive and its SHA-256, the version the gate approved, the contract's fingerprint)."
   type = map(object({
     regions = list(string)
     contract_columns = list(object({
@@ -45,16 +45,29 @@ variable "projects" {
       role = string
     }))
     serving = map(object({
-      image          = string
-      model_data_url = string
-      model_version  = string
+      image_tag            = string
+      model_archive        = string
+      model_sha256         = string
+      model_version        = string
+      gate                 = string
+      contract_fingerprint = string
     }))
   }))
   default = {}
 
   validation {
-    condition     = alltrue([for project in values(var.projects) : length(project.regions) > 0 && alltrue([for region in keys(project.serving) : contains(project.regions, region)])])
+    condition     = alltrue([for project in values(var.projects) : length(project.regions) > 0 && alltrue([for region in project.regions : contains([var.primary_region, var.secondary_region], region)])])
+    error_message = "A project's regions are among the environment's two regions."
+  }
+
+  validation {
+    condition     = alltrue([for project in values(var.projects) : alltrue([for region in keys(project.serving) : contains(project.regions, region)])])
     error_message = "A project serves only in its own regions."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for project in values(var.projects) : [for served in values(project.serving) : served.gate == "approved"]]))
+    error_message = "Only a version the promotion gate approved is served."
   }
 }
 

@@ -4,8 +4,12 @@
 
 data "aws_caller_identity" "current" {}
 
+data "aws_partition" "current" {}
+
 locals {
   name = "${var.project}-${var.environment}-${var.region}"
+  # This region's copy of the app repository (the registry replicates it here).
+  image_repository_arn = "arn:${data.aws_partition.current.partition}:ecr:${var.region}:${data.aws_caller_identity.current.account_id}:repository/${var.image_repository}"
   tags = merge(var.tags, {
     "hipaa-mlops:project"     = var.project
     "hipaa-mlops:environment" = var.environment
@@ -96,14 +100,47 @@ module "secrets" {
   tags                = local.tags
 }
 
+# The image by the digest its immutable tag names in this region's registry (replicated
+# from the primary's), and the archive uploaded into this region's models zone, under the
+# models key, only if its SHA-256 is the one the promotion recorded.
+data "aws_ecr_repository" "app" {
+  count = var.serving == null ? 0 : 1
+  name  = var.image_repository
+}
+
+data "aws_ecr_image" "serving" {
+  count           = var.serving == null ? 0 : 1
+  repository_name = var.image_repository
+  image_tag       = var.serving.image_tag
+}
+
+resource "aws_s3_object" "model" {
+  count = var.serving == null ? 0 : 1
+
+  bucket             = module.lake.buckets["models"]
+  key                = "promotions/${var.serving.model_version}-${var.serving.model_sha256}.tar.gz"
+  source             = "${path.root}/${var.serving.model_archive}"
+  source_hash        = var.serving.model_sha256
+  checksum_algorithm = "SHA256"
+  kms_key_id         = module.key["models"].key_arn
+  tags               = merge(local.tags, { "hipaa-mlops:model-version" = var.serving.model_version, "hipaa-mlops:contract" = var.serving.contract_fingerprint })
+
+  lifecycle {
+    precondition {
+      condition     = filesha256("${path.root}/${var.serving.model_archive}") == var.serving.model_sha256
+      error_message = "The model archive is not the one the promotion recorded (its SHA-256 differs)."
+    }
+  }
+}
+
 module "endpoint" {
   source = "../endpoint"
   count  = var.serving == null ? 0 : 1
 
   project            = var.project
   environment        = var.environment
-  image              = var.serving.image
-  model_data_url     = var.serving.model_data_url
+  image              = "${data.aws_ecr_repository.app[0].repository_url}@${data.aws_ecr_image.serving[0].image_digest}"
+  model_data_url     = "s3://${aws_s3_object.model[0].bucket}/${aws_s3_object.model[0].key}"
   model_version      = var.serving.model_version
   execution_role_arn = aws_iam_role.serving.arn
   subnet_ids         = var.network.subnet_ids

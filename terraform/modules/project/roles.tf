@@ -54,7 +54,7 @@ data "aws_iam_policy_document" "role" {
   statement {
     sid       = "PullTheImage"
     actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    resources = [var.image_repository_arn]
+    resources = [local.image_repository_arn]
   }
 
   statement {

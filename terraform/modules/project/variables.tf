@@ -51,8 +51,8 @@ variable "network" {
   })
 }
 
-variable "image_repository_arn" {
-  description = "The ECR repository of the serving and jobs image (module registry's app repository)."
+variable "image_repository" {
+  description = "Name of the ECR repository of the serving and jobs image (module registry's app repository), the same in every region the registry replicates to."
   type        = string
 }
 
@@ -76,13 +76,31 @@ variable "contract_columns" {
 }
 
 variable "serving" {
-  description = "The champion to serve here (image by digest, model archive, the version the gate passed); null: no endpoint in this region."
+  description = "The champion to serve here, as `hipaa-mlops promote --to aws` writes it: the app image's immutable tag (sha256-<image ID>), the model archive (a path from the root module) and its SHA-256, the version and its gate decision, the contract's fingerprint. null: no endpoint in this region."
   type = object({
-    image          = string
-    model_data_url = string
-    model_version  = string
+    image_tag            = string
+    model_archive        = string
+    model_sha256         = string
+    model_version        = string
+    gate                 = string
+    contract_fingerprint = string
   })
   default = null
+
+  validation {
+    condition     = var.serving == null || can(regex("^sha256-[0-9a-f]{64}$", var.serving.image_tag))
+    error_message = "serving.image_tag is the image's ID as a tag: sha256-<64 hex digits>."
+  }
+
+  validation {
+    condition     = var.serving == null || var.serving.gate == "approved"
+    error_message = "Only a version the promotion gate approved is served."
+  }
+
+  validation {
+    condition     = var.serving == null || can(regex("^[0-9a-f]{64}$", var.serving.model_sha256))
+    error_message = "serving.model_sha256 is the archive's SHA-256 (64 hex digits)."
+  }
 }
 
 variable "alert_rules" {

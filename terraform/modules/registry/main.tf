@@ -33,7 +33,7 @@ data "aws_iam_policy_document" "pull" {
 }
 
 resource "aws_ecr_repository_policy" "image" {
-  for_each = aws_ecr_repository.image
+  for_each = length(var.pullers) > 0 ? aws_ecr_repository.image : {}
 
   repository = each.value.name
   policy     = data.aws_iam_policy_document.pull.json

@@ -25,12 +25,12 @@ variable "kms_key_arn" {
 }
 
 variable "pullers" {
-  description = "IAM role ARNs that may pull (SageMaker execution roles, job roles); nobody else."
+  description = "IAM role ARNs that may pull (SageMaker execution roles, job roles); nobody else. Empty: no repository policy, and no role may pull."
   type        = list(string)
 
   validation {
-    condition     = length(var.pullers) > 0 && alltrue([for arn in var.pullers : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
-    error_message = "pullers lists at least one IAM role ARN."
+    condition     = alltrue([for arn in var.pullers : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "pullers lists IAM role ARNs."
   }
 }
 
