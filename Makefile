@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Re-installs only when the pinned requirements or the project metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup seaweedfs prometheus engine engine-stop compose-cli images demo test test-unit lint \
+.PHONY: help setup seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit lint \
 	format bench up down status clean
 
 help: ## list the targets
@@ -54,6 +54,18 @@ compose-cli: engine ## build and install the Compose v2 CLI plugin unless `docke
 # wheelhouse made on the host. Images whose tag exists are not rebuilt.
 images: setup seaweedfs engine ## build the stack's images (base, app, seaweedfs, postgres, prometheus)
 	$(BIN)/python -m services.containers.images build
+
+# AWS's "Operational Best Practices for HIPAA Security" conformance pack, at the commit and
+# SHA-256 that terraform/modules/compliance/conformance_pack.json pins (never committed).
+PACK_PIN := terraform/modules/compliance/conformance_pack.json
+PACK := terraform/.conformance-pack/Operational-Best-Practices-for-HIPAA-Security.yaml
+conformance-pack: $(PACK) ## fetch AWS's HIPAA Security conformance pack at its pinned commit, checked by SHA-256
+$(PACK): $(PACK_PIN)
+	mkdir -p $(@D)
+	set -- $$(python3 -c 'import json, sys; p = json.load(open(sys.argv[1])); print("https://raw.githubusercontent.com/" + "/".join((p["repository"], p["commit"], p["path"])), p["sha256"])' $(PACK_PIN)) && \
+	  curl -fsSL --proto =https --tlsv1.2 -o $@.partial "$$1" && \
+	  echo "$$2  $@.partial" | sha256sum -c --quiet
+	mv $@.partial $@
 
 demo: setup ## run the lifecycle end to end on the sandbox stack (KEEP=1 leaves it running)
 	$(BIN)/hipaa-mlops demo

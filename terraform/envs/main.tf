@@ -21,9 +21,10 @@ provider "aws" {
 }
 
 locals {
-  alert_rules = file("${path.module}/../../monitoring/alerts.yml")
-  primary     = { for name, p in var.projects : name => p if contains(p.regions, var.primary_region) }
-  secondary   = { for name, p in var.projects : name => p if contains(p.regions, var.secondary_region) }
+  alert_rules      = file("${path.module}/../../monitoring/alerts.yml")
+  conformance_pack = "${path.module}/../.conformance-pack/Operational-Best-Practices-for-HIPAA-Security.yaml"
+  primary          = { for name, p in var.projects : name => p if contains(p.regions, var.primary_region) }
+  secondary        = { for name, p in var.projects : name => p if contains(p.regions, var.secondary_region) }
   # Replicated into the second region: datasets and models, never raw PHI.
   replicated = { deidentified = "proj", synthetic = "proj", models = "models" }
 }
@@ -138,4 +139,65 @@ module "project_primary" {
       kms_keys = { for zone, kind in local.replicated : zone => module.project_secondary[each.key].key_arns[kind] }
     }
   } : {}
+}
+
+# What the account proves about itself, in each region: AWS Config with the HIPAA Security
+# conformance pack, evidence under a key of its own; the multi-region trail and the global
+# resources from the primary; the service control policy where `scp_target_ids` names
+# where to attach it.
+module "evidence_key" {
+  source    = "../modules/kms"
+  providers = { aws = aws.primary }
+
+  project         = "platform"
+  region          = var.primary_region
+  allowed_regions = [var.primary_region]
+  kind            = "evidence"
+  administrators  = var.key_administrators
+  users           = var.key_administrators
+  cloudwatch_logs = true
+  evidence        = true
+}
+
+module "evidence_key_secondary" {
+  source    = "../modules/kms"
+  providers = { aws = aws.secondary }
+
+  project         = "platform"
+  region          = var.secondary_region
+  allowed_regions = [var.secondary_region]
+  kind            = "evidence"
+  administrators  = var.key_administrators
+  users           = var.key_administrators
+  evidence        = true
+}
+
+module "compliance" {
+  source    = "../modules/compliance"
+  providers = { aws = aws.primary }
+
+  name                  = "hipaa-mlops-${var.environment}"
+  region                = var.primary_region
+  bucket_name           = "${var.bucket_prefix}-evidence-${var.primary_region}"
+  bucket_prefix         = var.bucket_prefix
+  kms_key_arn           = module.evidence_key.key_arn
+  allowed_regions       = [var.primary_region, var.secondary_region]
+  conformance_pack_path = local.conformance_pack
+  scp_target_ids        = var.scp_target_ids
+}
+
+module "compliance_secondary" {
+  source    = "../modules/compliance"
+  providers = { aws = aws.secondary }
+
+  name                              = "hipaa-mlops-${var.environment}"
+  region                            = var.secondary_region
+  bucket_name                       = "${var.bucket_prefix}-evidence-${var.secondary_region}"
+  bucket_prefix                     = var.bucket_prefix
+  kms_key_arn                       = module.evidence_key_secondary.key_arn
+  allowed_regions                   = [var.primary_region, var.secondary_region]
+  conformance_pack_path             = local.conformance_pack
+  create_trail                      = false
+  record_global_resources           = false
+  create_config_service_linked_role = false
 }

@@ -18,3 +18,8 @@ output "endpoints" {
   }
 }
 
+
+output "service_control_policy" {
+  description = "The service control policy: HIPAA-eligible services only, the environment's two regions only."
+  value       = module.compliance.service_control_policy
+}

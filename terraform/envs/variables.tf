@@ -71,6 +71,12 @@ variable "projects" {
   }
 }
 
+variable "scp_target_ids" {
+  description = "Where to attach the service control policy (organization root, OUs or accounts; applied from the management account). Empty: the policy is only an output."
+  type        = list(string)
+  default     = []
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

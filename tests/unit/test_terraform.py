@@ -6,6 +6,7 @@ Each test names the paragraph of 45 CFR 164.312 it serves.
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 import subprocess
@@ -123,7 +124,12 @@ def test_every_bucket_is_sse_kms_under_a_customer_managed_key() -> None:
             assert default["sse_algorithm"] == "AES256"
             continue
         assert default["sse_algorithm"] == "aws:kms", (module, name)
-        assert str(default["kms_master_key_id"]).startswith("${var.kms_keys"), (module, name)
+        assert str(default["kms_master_key_id"]).startswith(
+            ("${var.kms_keys", "${var.kms_key_arn")
+        ), (
+            module,
+            name,
+        )
         assert rule["bucket_key_enabled"] is True, (module, name)
 
 
@@ -134,7 +140,7 @@ def test_every_bucket_refuses_plaintext_transport_and_tls_below_12() -> None:
         denied = {
             (c["variable"], tuple(c["values"]))
             for s in _statements(module, document)
-            if s["effect"] == "Deny" and s["actions"] in (["s3:*"],)
+            if s.get("effect") == "Deny" and s["actions"] in (["s3:*"],)
             for c in s.get("condition", [])
         }
         assert ("aws:SecureTransport", ("false",)) in denied, (module, name)
@@ -377,18 +383,182 @@ def test_each_projects_instances_follow_its_regions_and_raw_phi_never_leaves_its
     replicas = instances["project_primary"]["replicas"]
     assert replicas.startswith("${contains(each.value.regions, var.secondary_region) ?")
     assert "raw-phi" not in envs["locals"]["replicated"]
-    condition = envs["variable"]["projects"]["validation"][0]["condition"]
-    assert "contains(project.regions, region)" in condition
+    conditions = [v["condition"] for v in envs["variable"]["projects"]["validation"]]
+    assert any("contains(project.regions, region)" in c for c in conditions)
+    assert any(
+        "contains([var.primary_region, var.secondary_region], region)" in c for c in conditions
+    )
 
 
-def test_only_this_accounts_log_groups_may_use_a_key_through_cloudwatch_logs() -> None:
-    """164.312(a)(2)(iv): a service principal uses a key only for this account's logs."""
+def test_only_this_accounts_log_groups_trails_and_config_may_use_a_key_as_a_service() -> None:
+    """164.312(a)(2)(iv): a service uses a key only for this account's logs, trails and
+    configuration snapshots, and only on a key that asks for it."""
     key = _module(TERRAFORM / "modules" / "kms")["data"]["aws_iam_policy_document.key"]
-    (dynamic,) = key["dynamic"]
-    statement = dynamic["statement"]
-    assert statement["for_each"] == "${var.cloudwatch_logs ? [1] : []}"
-    (content,) = statement["content"]
-    assert content["principals"][0]["identifiers"] == ["logs.${var.region}.amazonaws.com"]
-    (condition,) = content["condition"]
+    statements: dict[str, list[dict[str, Any]]] = {}
+    for dynamic in key["dynamic"]:
+        statement = dynamic["statement"]
+        statements.setdefault(statement["for_each"], []).extend(statement["content"])
+    assert set(statements) == {"${var.cloudwatch_logs ? [1] : []}", "${var.evidence ? [1] : []}"}
+    (logs,) = statements["${var.cloudwatch_logs ? [1] : []}"]
+    assert logs["principals"][0]["identifiers"] == ["logs.${var.region}.amazonaws.com"]
+    (condition,) = logs["condition"]
     assert condition["variable"] == "kms:EncryptionContext:aws:logs:arn"
     assert ":${data.aws_caller_identity.current.account_id}:" in condition["values"][0]
+    trail, config = statements["${var.evidence ? [1] : []}"]
+    assert trail["principals"][0]["identifiers"] == ["cloudtrail.amazonaws.com"]
+    (condition,) = trail["condition"]
+    assert condition["variable"] == "kms:EncryptionContext:aws:cloudtrail:arn"
+    assert ":${data.aws_caller_identity.current.account_id}:trail/" in condition["values"][0]
+    assert "kms:Decrypt" not in trail["actions"]
+    (role,) = config["principals"][0]["identifiers"]
+    assert role.endswith("/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig")
+    assert ":${data.aws_caller_identity.current.account_id}:" in role
+
+
+# The IAM service prefix of each Terraform resource type, by the longest prefix of its name.
+SERVICES = {
+    "aws_appautoscaling_": "application-autoscaling",
+    "aws_cloudtrail": "cloudtrail",
+    "aws_cloudwatch_event_": "events",
+    "aws_cloudwatch_log_": "logs",
+    "aws_cloudwatch_metric_alarm": "cloudwatch",
+    "aws_config_": "config",
+    "aws_default_security_group": "ec2",
+    "aws_ecr_": "ecr",
+    "aws_flow_log": "ec2",
+    "aws_glue_": "glue",
+    "aws_iam_": "iam",
+    "aws_kms_": "kms",
+    "aws_lakeformation_": "lakeformation",
+    "aws_organizations_": "organizations",
+    "aws_prometheus_": "aps",
+    "aws_route_table": "ec2",
+    "aws_s3_": "s3",
+    "aws_sagemaker_": "sagemaker",
+    "aws_secretsmanager_": "secretsmanager",
+    "aws_security_group": "ec2",
+    "aws_sns_": "sns",
+    "aws_subnet": "ec2",
+    "aws_vpc": "ec2",
+}
+COMPLIANCE = TERRAFORM / "modules" / "compliance"
+
+
+def _service(resource_type: str) -> str | None:
+    matches = [p for p in SERVICES if resource_type.startswith(p)]
+    return SERVICES[max(matches, key=len)] if matches else None
+
+
+def test_only_hipaa_eligible_services_are_used_and_the_scp_allows_no_other() -> None:
+    """The seed checkpoint "BAA-eligible services only", against a kept list with its
+    source and date; a service not on it is created only behind an opt-in that is off."""
+    kept = json.loads((COMPLIANCE / "eligible_services.json").read_text())
+    assert kept["source"].startswith("https://aws.amazon.com/compliance/")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", kept["as_of"])
+    allowed = set(kept["eligible"]) | set(kept["control_plane"])
+    used = {
+        (module, address.split(".")[0]): body
+        for path in [*MODULES, TERRAFORM / "envs"]
+        for module in [path.name]
+        for address, body in _module(path).get("resource", {}).items()
+    }
+    for (module, rtype), body in used.items():
+        service = _service(rtype)
+        assert service is not None, f"{rtype}: add its service to SERVICES and the kept list"
+        if service in allowed:
+            continue
+        assert service in kept["not_listed"], (module, rtype)
+        flag = str(body.get("count", "")).removeprefix("${var.").split(" ")[0]
+        assert body.get("count") == f"${{var.{flag} ? 1 : 0}}", (module, rtype)
+        assert _module(TERRAFORM / "modules" / module)["variable"][flag]["default"] is False
+    scp = _statements("compliance", "aws_iam_policy_document.scp")
+    (services,) = (s for s in scp if s["sid"] == "OnlyHipaaEligibleServices")
+    assert services["effect"] == "Deny" and "actions" not in services
+    assert "keys(local.services.eligible)" in services["not_actions"]
+    assert "keys(local.services.control_plane)" in services["not_actions"]
+    assert "not_listed" not in str(scp)
+    (regions,) = (s for s in scp if s["sid"] == "OnlyThePlatformsRegions")
+    (condition,) = regions["condition"]
+    assert (condition["test"], condition["variable"], condition["values"]) == (
+        "StringNotEquals",
+        "aws:RequestedRegion",
+        "${var.allowed_regions}",
+    )
+    assert "eligible" not in regions["not_actions"]
+    envs = _module(TERRAFORM / "envs")["module"]
+    for name in ("compliance", "compliance_secondary"):
+        assert envs[name]["allowed_regions"] == ["${var.primary_region}", "${var.secondary_region}"]
+
+
+def test_config_records_everything_and_evaluates_awss_hipaa_pack_at_its_pinned_checksum() -> None:
+    """164.312(b) and (c)(1): the account's configuration is recorded and evaluated by the
+    HIPAA Security pack, and only by AWS's template at the pinned commit."""
+    pin = json.loads((COMPLIANCE / "conformance_pack.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{40}", pin["commit"])
+    assert re.fullmatch(r"[0-9a-f]{64}", pin["sha256"])
+    assert pin["path"].endswith("Operational-Best-Practices-for-HIPAA-Security.yaml")
+    module = _module(COMPLIANCE)
+    assert module["locals"]["pack"] == '${jsondecode(file("${path.module}/conformance_pack.json"))}'
+    pack = module["resource"]["aws_config_conformance_pack.hipaa"]
+    assert pack["template_body"] == "${file(var.conformance_pack_path)}"
+    (check,) = pack["lifecycle"][0]["precondition"]
+    assert check["condition"] == "${filesha256(var.conformance_pack_path) == local.pack.sha256}"
+    assert pack["depends_on"] == ["${aws_config_configuration_recorder_status.this}"]
+    recorder = module["resource"]["aws_config_configuration_recorder.this"]
+    assert recorder["recording_group"][0]["all_supported"] is True
+    status = module["resource"]["aws_config_configuration_recorder_status.this"]
+    assert status["is_enabled"] is True
+    channel = module["resource"]["aws_config_delivery_channel.this"]
+    assert channel["s3_kms_key_arn"] == "${var.kms_key_arn}"
+    envs = _module(TERRAFORM / "envs")
+    # Global resources are recorded, and the trail created, in exactly one region.
+    instances = [envs["module"][n] for n in ("compliance", "compliance_secondary")]
+    assert [i.get("record_global_resources", True) for i in instances] == [True, False]
+    assert [i.get("create_trail", True) for i in instances] == [True, False]
+    makefile = (TERRAFORM.parent / "Makefile").read_text()
+    assert "PACK_PIN := terraform/modules/compliance/conformance_pack.json" in makefile
+    assert "sha256sum -c" in makefile
+    assert envs["locals"]["conformance_pack"].endswith(
+        "/../.conformance-pack/Operational-Best-Practices-for-HIPAA-Security.yaml"
+    )
+
+
+def test_the_trail_covers_every_region_validates_its_files_and_records_object_access() -> None:
+    """164.312(b) audit controls and (c)(1) integrity: every region, digest files, the
+    platform's object reads and writes, under a customer key, kept six years."""
+    module = _module(COMPLIANCE)
+    trail = module["resource"]["aws_cloudtrail.this"]
+    assert trail["is_multi_region_trail"] is True
+    assert trail["enable_log_file_validation"] is True
+    assert trail["include_global_service_events"] is True
+    assert trail["kms_key_id"] == "${var.kms_key_arn}"
+    selectors = {
+        f["field"]: f.get("equals") or f.get("starts_with")
+        for s in trail["advanced_event_selector"]
+        for f in s["field_selector"]
+    }
+    assert selectors["resources.type"] == ["AWS::S3::Object"]
+    assert selectors["resources.ARN"] == [
+        "arn:${data.aws_partition.current.partition}:s3:::${var.bucket_prefix}"
+    ]
+    assert {
+        tuple(f["equals"])
+        for s in trail["advanced_event_selector"]
+        for f in s["field_selector"]
+        if f["field"] == "eventCategory"
+    } == {("Management",), ("Data",)}
+    lock = module["resource"]["aws_s3_bucket_object_lock_configuration.evidence"]
+    assert lock["rule"][0]["default_retention"][0]["mode"] == "COMPLIANCE"
+    assert module["variable"]["retention_days"]["default"] >= 2192
+    writes = [
+        s
+        for s in _statements("compliance", "aws_iam_policy_document.evidence")
+        if s["actions"] == ["s3:PutObject"]
+    ]
+    assert {s["principals"][0]["identifiers"][0] for s in writes} == {
+        "cloudtrail.amazonaws.com",
+        "config.amazonaws.com",
+    }
+    for statement in writes:
+        (condition,) = statement["condition"]
+        assert condition["variable"] in ("aws:SourceArn", "aws:SourceAccount")

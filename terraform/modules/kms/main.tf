@@ -78,6 +78,46 @@ data "aws_iam_policy_document" "key" {
       }
     }
   }
+
+  # The evidence key (module compliance): this account's trails encrypt their log files,
+  # and AWS Config (its service-linked role) its snapshots.
+  dynamic "statement" {
+    for_each = var.evidence ? [1] : []
+
+    content {
+      sid       = "CloudTrailOfThisAccount"
+      effect    = "Allow"
+      actions   = ["kms:DescribeKey", "kms:GenerateDataKey*"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudtrail.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "kms:EncryptionContext:aws:cloudtrail:arn"
+        values   = ["arn:aws:cloudtrail:*:${data.aws_caller_identity.current.account_id}:trail/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.evidence ? [1] : []
+
+    content {
+      sid       = "ConfigOfThisAccount"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = ["*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"]
+      }
+    }
+  }
 }
 
 resource "aws_kms_key" "this" {

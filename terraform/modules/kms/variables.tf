@@ -24,13 +24,13 @@ variable "allowed_regions" {
 }
 
 variable "kind" {
-  description = "Which of the project's keys: proj (de-identified and synthetic data, artifacts), phi (raw PHI), models (MLflow artifacts), audit (audit logs)."
+  description = "Which of the project's keys: proj (de-identified and synthetic data, artifacts), phi (raw PHI), models (MLflow artifacts), audit (audit logs); for the platform itself also evidence (CloudTrail and AWS Config, module compliance)."
   type        = string
   default     = "proj"
 
   validation {
-    condition     = contains(["proj", "phi", "models", "audit"], var.kind)
-    error_message = "kind is one of proj, phi, models, audit."
+    condition     = contains(["proj", "phi", "models", "audit", "evidence"], var.kind)
+    error_message = "kind is one of proj, phi, models, audit, evidence."
   }
 }
 
@@ -62,6 +62,12 @@ variable "service_principals" {
 
 variable "cloudwatch_logs" {
   description = "Whether CloudWatch Logs in this region may use the key for this account's log groups (the audit key, for encrypted log groups)."
+  type        = bool
+  default     = false
+}
+
+variable "evidence" {
+  description = "Whether this account's CloudTrail trails and AWS Config may write under the key (the evidence key of module compliance)."
   type        = bool
   default     = false
 }

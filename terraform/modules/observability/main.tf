@@ -1,7 +1,9 @@
 # What watches a project in the cloud: its endpoint's log group, encrypted and kept six
 # years; CloudWatch alarms for the serving alerts of monitoring/alerts.yml, on SageMaker's
-# own metrics; Amazon Managed Prometheus with the same rule file for the monitoring
-# metrics (drift, AUROC, staleness, capture drops); an encrypted topic for the alarms.
+# own metrics; an encrypted topic for the alarms. Opt-in (`managed_prometheus`): Amazon
+# Managed Prometheus with the same rule file for the monitoring metrics (drift, AUROC,
+# staleness, capture drops); it is not on the dated list of HIPAA-eligible services that
+# terraform/modules/compliance/eligible_services.json keeps, so check AWS's current list first.
 
 resource "aws_cloudwatch_log_group" "endpoint" {
   name              = "/aws/sagemaker/Endpoints/${var.endpoint_name}"
@@ -78,6 +80,8 @@ resource "aws_cloudwatch_metric_alarm" "serving_latency_high" {
 }
 
 resource "aws_cloudwatch_log_group" "prometheus" {
+  count = var.managed_prometheus ? 1 : 0
+
   name              = "/hipaa-mlops/${var.project}/prometheus"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
@@ -85,17 +89,21 @@ resource "aws_cloudwatch_log_group" "prometheus" {
 }
 
 resource "aws_prometheus_workspace" "this" {
+  count = var.managed_prometheus ? 1 : 0
+
   alias       = "hipaa-mlops-${var.project}"
   kms_key_arn = var.kms_key_arn
   tags        = var.tags
 
   logging_configuration {
-    log_group_arn = "${aws_cloudwatch_log_group.prometheus.arn}:*"
+    log_group_arn = "${aws_cloudwatch_log_group.prometheus[0].arn}:*"
   }
 }
 
 resource "aws_prometheus_rule_group_namespace" "alerts" {
+  count = var.managed_prometheus ? 1 : 0
+
   name         = "hipaa-mlops"
-  workspace_id = aws_prometheus_workspace.this.id
+  workspace_id = aws_prometheus_workspace.this[0].id
   data         = var.alert_rules
 }

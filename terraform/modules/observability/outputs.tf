@@ -4,8 +4,8 @@ output "alarm_topic_arn" {
 }
 
 output "prometheus_workspace_id" {
-  description = "The Amazon Managed Prometheus workspace the monitoring job writes to."
-  value       = aws_prometheus_workspace.this.id
+  description = "The Amazon Managed Prometheus workspace the monitoring job writes to, or null (managed_prometheus off)."
+  value       = one(aws_prometheus_workspace.this[*].id)
 }
 
 output "endpoint_log_group" {

@@ -51,6 +51,12 @@ variable "latency_p99_seconds" {
   default     = 0.5
 }
 
+variable "managed_prometheus" {
+  description = "Also an Amazon Managed Prometheus workspace with the alert rules. Off by default: the service is not on the dated list of HIPAA-eligible services this project keeps (terraform/modules/compliance/eligible_services.json); turn it on only once AWS's current list names it and your BAA covers it."
+  type        = bool
+  default     = false
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
