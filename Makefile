@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Re-installs only when the pinned requirements or the project metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit lint \
+.PHONY: help setup checkov seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit lint \
 	format bench up down status clean
 
 help: ## list the targets
@@ -23,6 +23,15 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 setup: $(STAMP) ## create the virtual environment with the pinned requirements
+
+# checkov in a virtual environment of its own: its pins would clash with the project's.
+CHECKOV_STAMP := .venv-checkov/.installed
+$(CHECKOV_STAMP): requirements-checkov.lock
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-checkov.lock
+	touch $@
+
+checkov: $(CHECKOV_STAMP) ## install checkov (pinned, in .venv-checkov) for the Terraform policy tests
 
 seaweedfs: setup ## build SeaweedFS `weed` from its Go module (cached; rebuilt when the pin changes)
 	$(BIN)/python -m services.seaweedfs.build
@@ -70,10 +79,10 @@ $(PACK): $(PACK_PIN)
 demo: setup ## run the lifecycle end to end on the sandbox stack (KEEP=1 leaves it running)
 	$(BIN)/hipaa-mlops demo
 
-test: setup seaweedfs prometheus ## run every test; integration tests start their own servers
+test: setup seaweedfs prometheus checkov ## run every test; integration tests start their own servers
 	$(BIN)/pytest
 
-test-unit: setup prometheus ## run the tests that need no server
+test-unit: setup prometheus checkov ## run the tests that need no server
 	$(BIN)/pytest tests/unit
 
 lint: setup ## ruff, format check, strict mypy and the layers of the import graph
@@ -114,4 +123,4 @@ clean: ## stop both stacks, delete the compose volumes, the data directories and
 	-test -x $(BIN)/hipaa-mlops && $(BIN)/hipaa-mlops stack down
 	-test -x $(BIN)/hipaa-mlops && docker compose version >/dev/null 2>&1 && \
 	  $(COMPOSE) $(BIN)/hipaa-mlops stack down --volumes
-	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV)
+	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV) .venv-checkov

@@ -21,6 +21,8 @@ locals {
 # -- the evidence bucket: CloudTrail's log files and Config's snapshots --------------------
 
 resource "aws_s3_bucket" "evidence" {
+  #checkov:skip=CKV_AWS_18:Its object reads and writes are in the trail's data events (its name starts with bucket_prefix); server access logs would only repeat them
+  #checkov:skip=CKV_AWS_144:Each region keeps its own evidence, in that region
   bucket              = var.bucket_name
   object_lock_enabled = true
   force_destroy       = false
@@ -86,6 +88,29 @@ resource "aws_s3_bucket_object_lock_configuration" "evidence" {
       days = var.retention_days
     }
   }
+}
+
+# Unfinished uploads go after a week; locked versions stay their six years regardless.
+resource "aws_s3_bucket_lifecycle_configuration" "evidence" {
+  bucket = aws_s3_bucket.evidence.id
+
+  rule {
+    id     = "housekeeping"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.evidence]
+}
+
+resource "aws_s3_bucket_notification" "evidence" {
+  bucket      = aws_s3_bucket.evidence.id
+  eventbridge = true
 }
 
 data "aws_iam_policy_document" "evidence" {
@@ -238,6 +263,7 @@ resource "aws_iam_role_policy" "trail" {
 }
 
 resource "aws_cloudtrail" "this" {
+  #checkov:skip=CKV_AWS_252:A notification per log file adds no control: the log group and AWS Config watch the trail
   count = var.create_trail ? 1 : 0
 
   name                          = var.name
@@ -290,6 +316,7 @@ resource "aws_iam_service_linked_role" "config" {
 }
 
 resource "aws_config_configuration_recorder" "this" {
+  #checkov:skip=CKV2_AWS_48:Every supported resource is recorded; global ones (IAM) in one region only (record_global_resources), or each would be recorded twice
   name     = var.name
   role_arn = "arn:${data.aws_partition.current.partition}:iam::${local.account}:role/aws-service-role/config.amazonaws.com/AWSServiceRoleForConfig"
 

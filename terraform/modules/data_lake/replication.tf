@@ -125,5 +125,5 @@ resource "aws_s3_bucket_replication_configuration" "zone" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.bucket]
+  depends_on = [aws_s3_bucket_versioning.zone]
 }

@@ -65,8 +65,31 @@ data "aws_iam_policy_document" "role" {
 
   # SageMaker attaches the jobs' and endpoint's interfaces to the private subnets.
   statement {
-    sid       = "InterfacesInThePrivateSubnets"
-    actions   = ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission", "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
+    sid     = "InterfacesInThePrivateSubnets"
+    actions = ["ec2:CreateNetworkInterface"]
+    resources = concat(
+      ["arn:${data.aws_partition.current.partition}:ec2:${var.region}:${data.aws_caller_identity.current.account_id}:network-interface/*"],
+      [for id in var.network.subnet_ids : "arn:${data.aws_partition.current.partition}:ec2:${var.region}:${data.aws_caller_identity.current.account_id}:subnet/${id}"],
+      ["arn:${data.aws_partition.current.partition}:ec2:${var.region}:${data.aws_caller_identity.current.account_id}:security-group/${var.network.workload_security_group_id}"],
+    )
+  }
+
+  statement {
+    sid       = "ManageThoseInterfaces"
+    actions   = ["ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"]
+    resources = ["arn:${data.aws_partition.current.partition}:ec2:${var.region}:${data.aws_caller_identity.current.account_id}:network-interface/*"]
+
+    condition {
+      test     = "ArnEquals"
+      variable = "ec2:Subnet"
+      values   = [for id in var.network.subnet_ids : "arn:${data.aws_partition.current.partition}:ec2:${var.region}:${data.aws_caller_identity.current.account_id}:subnet/${id}"]
+    }
+  }
+
+  # Describe* calls support no resource-level permissions: "*" is the only form.
+  statement {
+    sid       = "DescribeTheNetwork"
+    actions   = ["ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets", "ec2:DescribeVpcs"]
     resources = ["*"]
   }
 
