@@ -1114,6 +1114,47 @@ def promote_command(
         console.print(f"  {line}", highlight=False, soft_wrap=True)
 
 
+@app.command("evidence")
+@edge
+def evidence_command(
+    tests: Annotated[
+        Path | None,
+        typer.Option(
+            help="The JUnit file of the last `make test` (default: <data dir>/test-results.xml)."
+        ),
+    ] = None,
+) -> None:
+    """Run every control check on the running stack and on terraform/, and write the
+    report for an auditor (HTML) and for machines (JSON), mapped to 45 CFR 164.312;
+    audited. Exits 1 when a control is red."""
+    from pipeline import evidence
+
+    cfg = settings()
+    operator = openbao.login(cfg, "operator")
+    with console.status("checking") as status:
+        report = evidence.collect(
+            cfg,
+            operator,
+            openbao.login(cfg, "auditor"),
+            tests or cfg.data_dir / "test-results.xml",
+            lambda step: status.update(f"checking: {step}"),
+        )
+    table = Table("check", "result", "what was found", "controls")
+    colour = {evidence.PASS: "green", evidence.FAIL: "red", evidence.NA: "dim"}
+    for check in report.checks:
+        table.add_row(
+            check.name,
+            f"[{colour[check.status]}]{check.status}[/]",
+            check.summary,
+            ", ".join(check.controls),
+        )
+    console.print(table)
+    json_path, html_path = evidence.write(cfg, operator, report, actor())
+    console.print(f"report: {html_path} (and {json_path.name})")
+    if report.red:
+        raise GateRefused(f"{len(report.red)} red: {', '.join(c.name for c in report.red)}")
+
+
 @app.command("demo")
 @edge
 def demo(

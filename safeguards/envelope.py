@@ -59,6 +59,12 @@ def open_sealed(bao: hvac.Client, identity: str, blob: bytes) -> bytes:
         ) from exc
 
 
+def key_of(blob: bytes) -> str:
+    """The transit key an envelope names (its beginning is enough); IntegrityError when
+    `blob` is not one."""
+    return _parse(blob)[1]["key"]
+
+
 def _aad(header: bytes, identity: str) -> bytes:
     return MAGIC + header + b"\x00" + identity.encode()
 

@@ -34,6 +34,9 @@ from services.topology import Instance
 ENDPOINT_SLOTS = 60
 # The session's stack keeps data in two regions, each with its own lake and keys; projects
 # live at home unless a test says otherwise.
+# What the stack creates is its user's alone, as under every command of ours (the CLI
+# sets the same umask), whichever process starts it.
+os.umask(0o077)
 REGIONS = ("us-east", "eu-central")
 HOME = REGIONS[0]
 
@@ -109,6 +112,19 @@ def settings_for(data_dir: Path) -> Settings:
         profile="sandbox",
         regions=",".join(REGIONS),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _commit_in_the_results(record_testsuite_property: Callable[[str, object], None]) -> None:
+    """The commit the suite ran at, in its JUnit file (`hipaa-mlops evidence` reports it)."""
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    record_testsuite_property("commit", done.stdout.strip() or "unknown")
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from safeguards.files import write_private
 from services.containers import apt_install, can_provision, services_not_started
 from services.gobuild import cache_dir
 from services.seaweedfs.build import ensure_built
@@ -279,11 +280,7 @@ def record_image(name: str, ref: str) -> None:
     if built is None:
         raise SystemExit(f"{ref} was built but `docker image inspect` does not find it")
     record = {**load_record(), name: {"tag": ref, "id": built}}
-    path = record_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    partial.replace(path)
+    write_private(record_path(), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
 
 
 # -- running steps -----------------------------------------------------------------------

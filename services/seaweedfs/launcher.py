@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "platform"
 _ACTIONS = {"rw": ("Read", "List", "Write", "Tagging"), "r": ("Read", "List")}
 # The KMS provider logs in once and never renews: its token must outlive the process.
-_KMS_TTL = "768h"
+KMS_TOKEN_HOURS = 768
+_KMS_TTL = f"{KMS_TOKEN_HOURS}h"
 
 
 def name(settings: Settings) -> str:
@@ -410,12 +411,17 @@ def _wait_writable(
         time.sleep(0.5)
 
 
-def after_start(settings: Settings, operator: hvac.Client) -> None:
-    """The platform's buckets in this lake; waits until a real SSE-KMS write succeeds
-    (/healthz answers before writes work)."""
+def platform_store(settings: Settings, operator: hvac.Client) -> S3ObjectStore:
+    """The platform's own zones in this settings' lake, through its workload's S3 identity
+    (its objects under the platform's keys, by SSE-KMS)."""
     creds = credentials.ensure_s3_identity(operator, s3_credentials_path(PLATFORM, "workload"))
     client = s3_client(
         settings.s3_url, creds["access_key"], creds["secret_key"], settings.ca_bundle
     )
-    store = S3ObjectStore(client, PLATFORM, settings.lake_region)
-    _wait_writable(settings, operator, store, timeout=120)
+    return S3ObjectStore(client, PLATFORM, settings.lake_region)
+
+
+def after_start(settings: Settings, operator: hvac.Client) -> None:
+    """The platform's buckets in this lake; waits until a real SSE-KMS write succeeds
+    (/healthz answers before writes work)."""
+    _wait_writable(settings, operator, platform_store(settings, operator), timeout=120)
