@@ -33,13 +33,15 @@ import hvac
 import jinja2
 import requests
 
-from safeguards import credentials, envelope, keys, objectstore, residency
+import contract as contracts
+from safeguards import credentials, envelope, keys, objectstore, phi, residency
 from safeguards.audit import AuditLog
 from safeguards.errors import SafeguardError
 from safeguards.files import write_private
 from safeguards.openbao import SECRET_ID_TTL_HOURS
 from safeguards.settings import Settings
 from services.mlflow import launcher as mlflow
+from services.prometheus import launcher as prometheus
 from services.seaweedfs import launcher as seaweedfs
 from services.supervisor import Supervisor
 
@@ -55,6 +57,7 @@ CONTROLS = {
     "BAA-eligible services": "The cloud uses HIPAA-eligible services only",
     "private endpoints": "Nothing listens in plaintext or beyond its clients",
     "log retention": "Logs kept six years",
+    "no PHI in metrics": "No identifier in any metric name, label or value",
 }
 PASS, FAIL, NA = "pass", "fail", "not applicable"
 KEY_MAX_AGE_DAYS = 365
@@ -437,19 +440,75 @@ def check_residency(settings: Settings, operator: hvac.Client) -> Check:
     )
 
 
+# -- metrics ---------------------------------------------------------------------------
+
+
+def metrics_findings(series: list[dict[str, str]], identifier_columns: set[str]) -> int:
+    """Series whose name, label names or label values hold an identifier pattern or name
+    a column the contracts mark as identifying."""
+    found = 0
+    for labels in series:
+        text = " ".join(f"{k}={v}" for k, v in labels.items())
+        names = {labels.get("__name__", ""), *labels, *labels.values()}
+        found += bool(phi.find_identifiers(text) or names & identifier_columns)
+    return found
+
+
+def check_metrics(settings: Settings, operator: hvac.Client) -> Check:
+    """Every series Prometheus holds (every endpoint's and the worker's, the last hour):
+    no identifier pattern in a name, label or value, and no label or metric named after a
+    column any project's contract marks as an identifier or quasi-identifier."""
+    controls = ("no PHI in metrics", "164.312(a)(1)")
+    if settings.profile != "stack":
+        return Check("metrics", controls, NA, "no Prometheus on the sandbox profile")
+    now = dt.datetime.now(dt.UTC).timestamp()
+    password = credentials.read(operator, prometheus.ADMIN_CREDENTIAL)["password"]
+    answer = requests.get(
+        f"{prometheus.url(settings)}/api/v1/series",
+        params={"match[]": '{__name__=~".+"}', "start": str(now - 3600), "end": str(now)},
+        auth=(prometheus.ADMIN, password),
+        verify=str(settings.ca_bundle),
+        timeout=30,
+    )
+    answer.raise_for_status()
+    series = answer.json()["data"]
+    if not series:
+        return Check("metrics", controls, NA, "Prometheus holds no series of the last hour yet")
+    identifying = {
+        c.name
+        for project in keys.projects(operator)
+        if project != seaweedfs.PLATFORM
+        for c in contracts.load(operator, project).with_role(
+            contracts.Role.IDENTIFIER, contracts.Role.QUASI_IDENTIFIER
+        )
+    }
+    found = metrics_findings(series, identifying)
+    return _check(
+        "metrics",
+        controls,
+        found,
+        f"{len(series)} series in Prometheus: {found} with an identifier or an identifying "
+        f"column's name ({len(identifying)} such names across the contracts)",
+        series=len(series),
+        findings=found,
+    )
+
+
 # -- audit and files -------------------------------------------------------------------
 
 
 def check_audit(settings: Settings, auditor: hvac.Client) -> Check:
-    """The audit log verifies as the auditor: every entry's signature, the hash chain and
-    every anchor."""
+    """The audit log verifies as the auditor: every entry's signature, the hash chain from
+    its first entry (nothing dropped) and every anchor."""
     try:
         verified = AuditLog.of(settings, auditor).verify()
     except SafeguardError as exc:
-        return Check("audit chain", ("164.312(b)", "164.312(c)(1)"), FAIL, str(exc))
+        return Check(
+            "audit chain", ("164.312(b)", "164.312(c)(1)", "log retention"), FAIL, str(exc)
+        )
     return _check(
         "audit chain",
-        ("164.312(b)", "164.312(c)(1)"),
+        ("164.312(b)", "164.312(c)(1)", "log retention"),
         0,
         f"{verified.entries} entries by {len(verified.signers)} signers, "
         f"{verified.anchors} anchors: verified",
@@ -586,6 +645,7 @@ def collect(
         ("encryption at rest", lambda: check_encryption(settings, operator)),
         ("key rotation", lambda: check_key_rotation(operator, now)),
         ("residency", lambda: check_residency(settings, operator)),
+        ("metrics", lambda: check_metrics(settings, operator)),
         ("audit chain", lambda: check_audit(settings, auditor)),
         ("file modes", lambda: check_file_modes(settings)),
         ("terraform", check_terraform),

@@ -15,6 +15,7 @@ import hvac
 import pytest
 import requests
 
+from pipeline import evidence
 from pipeline.training import ModelSteward
 from safeguards import apikeys, pki
 from safeguards.settings import Settings
@@ -112,6 +113,20 @@ def test_each_served_project_is_scraped_with_its_own_key_and_labelled(scraped: S
     assert all(t["scrapeUrl"].startswith("https://") for t in targets)
     config = (scraped.settings.data_dir / "prometheus" / "prometheus.yml").read_text()
     assert str(launcher.key_file(scraped.settings, scraped.project)) in config
+
+
+def test_the_evidence_finds_no_identifier_in_any_scraped_series(
+    scraped: Scraping, operator: hvac.Client
+) -> None:
+    """`hipaa-mlops evidence`'s metrics check over the real series of a served project."""
+    settings = scraped.settings.model_copy(update={"profile": "stack"})
+    deadline = time.monotonic() + 60
+    while not query(settings, f'up{{project="{scraped.project}"}}'):
+        assert time.monotonic() < deadline, "nothing scraped within 60 s"
+        time.sleep(0.5)
+    check = evidence.check_metrics(settings, operator)
+    assert check.status == evidence.PASS, check.summary
+    assert check.evidence["series"] > 10 and check.evidence["findings"] == 0
 
 
 def test_the_alert_rules_are_loaded(scraped: Scraping) -> None:

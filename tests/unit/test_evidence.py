@@ -43,3 +43,15 @@ def test_the_html_report_escapes_what_it_shows_and_maps_every_control() -> None:
     for control in evidence.CONTROLS:
         assert control in page
     assert report.red == [check]
+
+
+def test_a_series_with_an_identifier_or_an_identifying_columns_name_is_found() -> None:
+    clean = {"__name__": "hipaa_mlops_predictions_total", "project": "pima", "status": "ok"}
+    assert evidence.metrics_findings([clean], {"zip3", "ssn"}) == 0
+    leaked_value = {**clean, "caller": "123-45-6789"}
+    leaked_name = {**clean, "zip3": "021"}
+    named_metric = {"__name__": "ssn", "project": "pima"}
+    found = evidence.metrics_findings(
+        [clean, leaked_value, leaked_name, named_metric], {"zip3", "ssn"}
+    )
+    assert found == 3
