@@ -149,10 +149,10 @@ def test_every_bucket_refuses_plaintext_transport_and_tls_below_12() -> None:
             assert ("s3:TlsVersion", ("1.2",)) in denied, (module, name)
 
 
-def test_every_zone_refuses_a_write_under_another_key_or_another_encryption() -> None:
+def test_every_kms_bucket_refuses_a_write_under_another_key_or_another_encryption() -> None:
     """164.312(a)(1) and (c)(1): no project writes a zone under a key it should not hold,
-    and no object escapes the zone's key."""
-    statements = _statements("data_lake", "aws_iam_policy_document.zone")
+    and no object escapes the bucket's key; every zone and the evidence are such buckets."""
+    statements = _statements("bucket", "aws_iam_policy_document.this")
     conditions = {
         c["variable"]: (c["test"], c["values"])
         for s in statements
@@ -165,8 +165,14 @@ def test_every_zone_refuses_a_write_under_another_key_or_another_encryption() ->
     )
     test, values = conditions["s3:x-amz-server-side-encryption-aws-kms-key-id"]
     assert test == "StringNotEqualsIfExists"
-    assert values == ["${var.kms_keys[local.zones[each.key]]}"]
+    assert values == ["${var.kms_key_arn}"]
     assert conditions["s3:x-amz-server-side-encryption-customer-algorithm"][0] == "Null"
+    zone = _module(TERRAFORM / "modules" / "data_lake")["module"]["zone"]
+    assert (zone["source"], zone["kms_key_arn"]) == ("../bucket", "${var.kms_keys[each.value]}")
+    evidence = _module(TERRAFORM / "modules" / "compliance")["module"]["evidence"]
+    assert (evidence["source"], evidence["kms_key_arn"]) == ("../bucket", "${var.kms_key_arn}")
+    # Every bucket of the modules is either made by module bucket or named an exception.
+    assert {(m, n) for m, n, _ in _resources("aws_s3_bucket")} == {("bucket", "this"), *SSE_S3_ONLY}
 
 
 def test_every_bucket_blocks_public_access_is_versioned_and_owner_enforced() -> None:
@@ -187,18 +193,29 @@ def test_every_bucket_blocks_public_access_is_versioned_and_owner_enforced() -> 
         assert ownership["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
 
 
-def test_every_zone_is_access_logged_and_the_audit_zone_locked_six_years() -> None:
-    """164.312(b): audit controls; the audit zone in compliance mode for six years."""
-    (logging,) = _attached("data_lake", "aws_s3_bucket_logging", "zone")
-    assert logging["target_bucket"] == "${aws_s3_bucket.access_logs.id}"
-    module = _module(TERRAFORM / "modules" / "data_lake")
-    lock = module["resource"]["aws_s3_bucket_object_lock_configuration.audit"]
+def test_every_zone_is_access_logged_and_the_audit_zone_and_evidence_locked_six_years() -> None:
+    """164.312(b): audit controls; the audit zone and the evidence in compliance mode for
+    six years."""
+    bucket = _module(TERRAFORM / "modules" / "bucket")
+    (logging,) = _attached("bucket", "aws_s3_bucket_logging", "this")
+    assert (logging["count"], logging["target_bucket"]) == (
+        "${var.log_bucket == null ? 0 : 1}",
+        "${var.log_bucket}",
+    )
+    lake = _module(TERRAFORM / "modules" / "data_lake")
+    zone = lake["module"]["zone"]
+    assert zone["log_bucket"] == "${aws_s3_bucket.access_logs.id}"
+    assert zone["object_lock_days"] == '${each.key == "audit" ? var.audit_retention_days : null}'
+    (lock,) = _attached("bucket", "aws_s3_bucket_object_lock_configuration", "this")
     retention = lock["rule"][0]["default_retention"][0]
-    assert retention["mode"] == "COMPLIANCE"
-    assert retention["days"] == "${var.audit_retention_days}"
-    validation = module["variable"]["audit_retention_days"]["validation"][0]
-    assert validation["condition"] == "${var.audit_retention_days >= 2192}"
-    assert module["variable"]["audit_retention_days"]["default"] >= 2192
+    assert (retention["mode"], retention["days"]) == ("COMPLIANCE", "${var.object_lock_days}")
+    for module, variable in ((bucket, "object_lock_days"), (lake, "audit_retention_days")):
+        (validation,) = module["variable"][variable]["validation"]
+        assert ">= 2192" in validation["condition"]
+    assert lake["variable"]["audit_retention_days"]["default"] >= 2192
+    evidence = _module(TERRAFORM / "modules" / "compliance")
+    assert evidence["module"]["evidence"]["object_lock_days"] == "${var.retention_days}"
+    assert evidence["variable"]["retention_days"]["default"] >= 2192
 
 
 def test_keys_rotate_are_never_multi_region_and_only_named_roles_use_them() -> None:
@@ -228,10 +245,17 @@ def test_keys_and_buckets_exist_only_in_the_projects_regions_and_replicate_only_
         conditions = [p["condition"] for p in body["lifecycle"][0]["precondition"]]
         assert "${contains(var.allowed_regions, var.region)}" in conditions, (module, name)
         assert "${data.aws_region.current.name == var.region}" in conditions, (module, name)
-    zone = _module(TERRAFORM / "modules" / "data_lake")["resource"]["aws_s3_bucket.zone"]
-    conditions = [p["condition"] for p in zone["lifecycle"][0]["precondition"]]
-    assert any("keys(var.replicas)" in c and "var.allowed_regions" in c for c in conditions)
+    for instance in (
+        _module(TERRAFORM / "modules" / "data_lake")["module"]["zone"],
+        _module(TERRAFORM / "modules" / "compliance")["module"]["evidence"],
+    ):
+        assert (instance["region"], instance["allowed_regions"]) == (
+            "${var.region}",
+            "${var.allowed_regions}",
+        )
     (replication,) = _resources("aws_s3_bucket_replication_configuration")
+    conditions = [p["condition"] for p in replication[2]["lifecycle"][0]["precondition"]]
+    assert any("keys(var.replicas)" in c and "var.allowed_regions" in c for c in conditions)
     rule = replication[2]["dynamic"][0]["rule"]["content"][0]
     encryption = rule["destination"][0]["encryption_configuration"][0]
     # Each replica under the destination region's own key: no key crosses a region.
@@ -551,12 +575,12 @@ def test_the_trail_covers_every_region_validates_its_files_and_records_object_ac
         for f in s["field_selector"]
         if f["field"] == "eventCategory"
     } == {("Management",), ("Data",)}
-    lock = module["resource"]["aws_s3_bucket_object_lock_configuration.evidence"]
-    assert lock["rule"][0]["default_retention"][0]["mode"] == "COMPLIANCE"
-    assert module["variable"]["retention_days"]["default"] >= 2192
+    assert module["module"]["evidence"]["policy_documents"] == [
+        "${data.aws_iam_policy_document.writers.json}"
+    ]
     writes = [
         s
-        for s in _statements("compliance", "aws_iam_policy_document.evidence")
+        for s in _statements("compliance", "aws_iam_policy_document.writers")
         if s["actions"] == ["s3:PutObject"]
     ]
     assert {s["principals"][0]["identifiers"][0] for s in writes} == {

@@ -14,146 +14,31 @@ locals {
   account  = data.aws_caller_identity.current.account_id
   services = jsondecode(file("${path.module}/eligible_services.json"))
   # AWS's template, pinned; `make conformance-pack` fetches it (AWS's text, not ours).
-  pack      = jsondecode(file("${path.module}/conformance_pack.json"))
-  trail_arn = "arn:${data.aws_partition.current.partition}:cloudtrail:${data.aws_region.current.name}:${local.account}:trail/${var.name}"
+  pack       = jsondecode(file("${path.module}/conformance_pack.json"))
+  bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket_name}"
+  trail_arn  = "arn:${data.aws_partition.current.partition}:cloudtrail:${data.aws_region.current.name}:${local.account}:trail/${var.name}"
 }
 
-# -- the evidence bucket: CloudTrail's log files and Config's snapshots --------------------
+# -- the evidence bucket (module bucket): CloudTrail's log files and Config's snapshots --
 
-resource "aws_s3_bucket" "evidence" {
-  #checkov:skip=CKV_AWS_18:Its object reads and writes are in the trail's data events (its name starts with bucket_prefix); server access logs would only repeat them
-  #checkov:skip=CKV_AWS_144:Each region keeps its own evidence, in that region
-  bucket              = var.bucket_name
-  object_lock_enabled = true
-  force_destroy       = false
-  tags                = var.tags
+module "evidence" {
+  source = "../bucket"
 
-  # A region's evidence stays in that region, one of the platform's.
-  lifecycle {
-    precondition {
-      condition     = contains(var.allowed_regions, var.region)
-      error_message = "The evidence bucket's region is not one of the platform's."
-    }
-
-    precondition {
-      condition     = data.aws_region.current.name == var.region
-      error_message = "The provider is configured for another region than var.region."
-    }
-  }
+  name             = var.bucket_name
+  region           = var.region
+  allowed_regions  = var.allowed_regions
+  kms_key_arn      = var.kms_key_arn
+  object_lock_days = var.retention_days
+  policy_documents = [data.aws_iam_policy_document.writers.json]
+  tags             = var.tags
 }
 
-resource "aws_s3_bucket_ownership_controls" "evidence" {
-  bucket = aws_s3_bucket.evidence.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_public_access_block" "evidence" {
-  bucket                  = aws_s3_bucket.evidence.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "evidence" {
-  bucket = aws_s3_bucket.evidence.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "evidence" {
-  bucket = aws_s3_bucket.evidence.id
-
-  rule {
-    bucket_key_enabled = true
-
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = var.kms_key_arn
-    }
-  }
-}
-
-resource "aws_s3_bucket_object_lock_configuration" "evidence" {
-  bucket = aws_s3_bucket.evidence.id
-
-  rule {
-    default_retention {
-      mode = "COMPLIANCE"
-      days = var.retention_days
-    }
-  }
-}
-
-# Unfinished uploads go after a week; locked versions stay their six years regardless.
-resource "aws_s3_bucket_lifecycle_configuration" "evidence" {
-  bucket = aws_s3_bucket.evidence.id
-
-  rule {
-    id     = "housekeeping"
-    status = "Enabled"
-
-    filter {}
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.evidence]
-}
-
-resource "aws_s3_bucket_notification" "evidence" {
-  bucket      = aws_s3_bucket.evidence.id
-  eventbridge = true
-}
-
-data "aws_iam_policy_document" "evidence" {
-  statement {
-    sid       = "DenyPlaintext"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.evidence.arn, "${aws_s3_bucket.evidence.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOldTls"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.evidence.arn, "${aws_s3_bucket.evidence.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "NumericLessThan"
-      variable = "s3:TlsVersion"
-      values   = ["1.2"]
-    }
-  }
-
+# Only CloudTrail (this trail) and Config (this account) write, each under its own prefix.
+data "aws_iam_policy_document" "writers" {
   statement {
     sid       = "ServicesReadTheAcl"
     actions   = ["s3:GetBucketAcl", "s3:ListBucket"]
-    resources = [aws_s3_bucket.evidence.arn]
+    resources = [local.bucket_arn]
 
     principals {
       type        = "Service"
@@ -170,7 +55,7 @@ data "aws_iam_policy_document" "evidence" {
   statement {
     sid       = "TrailWritesItsLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.evidence.arn}/cloudtrail/AWSLogs/${local.account}/*"]
+    resources = ["${local.bucket_arn}/cloudtrail/AWSLogs/${local.account}/*"]
 
     principals {
       type        = "Service"
@@ -187,7 +72,7 @@ data "aws_iam_policy_document" "evidence" {
   statement {
     sid       = "ConfigWritesItsSnapshots"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.evidence.arn}/config/AWSLogs/${local.account}/Config/*"]
+    resources = ["${local.bucket_arn}/config/AWSLogs/${local.account}/Config/*"]
 
     principals {
       type        = "Service"
@@ -200,11 +85,6 @@ data "aws_iam_policy_document" "evidence" {
       values   = [local.account]
     }
   }
-}
-
-resource "aws_s3_bucket_policy" "evidence" {
-  bucket = aws_s3_bucket.evidence.id
-  policy = data.aws_iam_policy_document.evidence.json
 }
 
 # -- CloudTrail (`create_trail`, in one region): every region, every management event, the
@@ -267,7 +147,7 @@ resource "aws_cloudtrail" "this" {
   count = var.create_trail ? 1 : 0
 
   name                          = var.name
-  s3_bucket_name                = aws_s3_bucket.evidence.id
+  s3_bucket_name                = module.evidence.id
   s3_key_prefix                 = "cloudtrail"
   is_multi_region_trail         = true
   include_global_service_events = true
@@ -305,7 +185,7 @@ resource "aws_cloudtrail" "this" {
     }
   }
 
-  depends_on = [aws_s3_bucket_policy.evidence]
+  depends_on = [module.evidence]
 }
 
 # -- AWS Config and the HIPAA Security conformance pack ------------------------------------
@@ -330,7 +210,7 @@ resource "aws_config_configuration_recorder" "this" {
 
 resource "aws_config_delivery_channel" "this" {
   name           = var.name
-  s3_bucket_name = aws_s3_bucket.evidence.id
+  s3_bucket_name = module.evidence.id
   s3_key_prefix  = "config"
   s3_kms_key_arn = var.kms_key_arn
 
@@ -338,7 +218,7 @@ resource "aws_config_delivery_channel" "this" {
     delivery_frequency = "TwentyFour_Hours"
   }
 
-  depends_on = [aws_config_configuration_recorder.this, aws_s3_bucket_policy.evidence]
+  depends_on = [aws_config_configuration_recorder.this, module.evidence]
 }
 
 resource "aws_config_configuration_recorder_status" "this" {

@@ -10,7 +10,7 @@ output "trail_arn" {
 
 output "evidence_bucket" {
   description = "The bucket of CloudTrail's log files and AWS Config's snapshots."
-  value       = aws_s3_bucket.evidence.bucket
+  value       = module.evidence.id
 }
 
 output "conformance_pack" {

@@ -10,7 +10,7 @@ locals {
 resource "aws_lakeformation_resource" "zone" {
   for_each = var.lake_formation_role_arn == null ? toset([]) : toset(["raw-phi", "deidentified"])
 
-  arn      = aws_s3_bucket.zone[each.key].arn
+  arn      = module.zone[each.key].arn
   role_arn = var.lake_formation_role_arn
 }
 
@@ -33,7 +33,7 @@ resource "aws_glue_catalog_table" "raw" {
   }
 
   storage_descriptor {
-    location      = "s3://${aws_s3_bucket.zone["raw-phi"].bucket}/"
+    location      = "s3://${module.zone["raw-phi"].id}/"
     input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
     output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 

@@ -1,11 +1,11 @@
 output "buckets" {
   description = "Zone => bucket name."
-  value       = { for zone, bucket in aws_s3_bucket.zone : zone => bucket.bucket }
+  value       = { for zone, bucket in module.zone : zone => bucket.id }
 }
 
 output "bucket_arns" {
   description = "Zone => bucket ARN (what another region's data_lake names as a replica)."
-  value       = { for zone, bucket in aws_s3_bucket.zone : zone => bucket.arn }
+  value       = { for zone, bucket in module.zone : zone => bucket.arn }
 }
 
 output "access_log_bucket" {

@@ -1,6 +1,5 @@
-# Replication into the project's other regions only (the bucket's precondition refuses
-# any other), each replica encrypted under the destination region's own key: no key
-# crosses a region.
+# Replication into the project's other regions only (refused at plan into any other),
+# each replica encrypted under the destination region's own key: no key crosses a region.
 
 data "aws_iam_policy_document" "replication_trust" {
   count = length(var.replicas) > 0 ? 1 : 0
@@ -36,13 +35,13 @@ data "aws_iam_policy_document" "replication" {
   statement {
     sid       = "ReadSource"
     actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
-    resources = [for zone in local.replicated_zones : aws_s3_bucket.zone[zone].arn]
+    resources = [for zone in local.replicated_zones : module.zone[zone].arn]
   }
 
   statement {
     sid       = "ReadSourceVersions"
     actions   = ["s3:GetObjectVersionAcl", "s3:GetObjectVersionForReplication", "s3:GetObjectVersionTagging"]
-    resources = [for zone in local.replicated_zones : "${aws_s3_bucket.zone[zone].arn}/*"]
+    resources = [for zone in local.replicated_zones : "${module.zone[zone].arn}/*"]
   }
 
   statement {
@@ -91,7 +90,7 @@ resource "aws_iam_role_policy" "replication" {
 resource "aws_s3_bucket_replication_configuration" "zone" {
   for_each = local.replicated_zones
 
-  bucket = aws_s3_bucket.zone[each.key].id
+  bucket = module.zone[each.key].id
   role   = aws_iam_role.replication[0].arn
 
   dynamic "rule" {
@@ -125,5 +124,12 @@ resource "aws_s3_bucket_replication_configuration" "zone" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.zone]
+  depends_on = [module.zone]
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for region in keys(var.replicas) : contains(var.allowed_regions, region) && region != var.region])
+      error_message = "Zones replicate only into the project's other allowed regions."
+    }
+  }
 }

@@ -47,17 +47,17 @@ data "aws_iam_policy_document" "read" {
 }
 
 resource "aws_secretsmanager_secret_policy" "this" {
-  for_each = aws_secretsmanager_secret.this
+  for_each = var.secrets
 
-  secret_arn          = each.value.arn
+  secret_arn          = aws_secretsmanager_secret.this[each.key].arn
   policy              = data.aws_iam_policy_document.read[each.key].json
   block_public_policy = true
 }
 
 resource "aws_secretsmanager_secret_rotation" "this" {
-  for_each = aws_secretsmanager_secret.this
+  for_each = var.secrets
 
-  secret_id           = each.value.id
+  secret_id           = aws_secretsmanager_secret.this[each.key].id
   rotation_lambda_arn = var.rotation_lambda_arn
 
   rotation_rules {
