@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Re-installs only when the pinned requirements or the project metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup checkov seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit lint \
+.PHONY: help setup checkov hardening seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit lint \
 	format bench up down status clean
 
 help: ## list the targets
@@ -32,6 +32,13 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 	touch $@
 
 checkov: $(CHECKOV_STAMP) ## install checkov (pinned, in .venv-checkov) for the Terraform policy tests
+
+# schemathesis likewise, for make hardening.
+HARDENING_STAMP := .venv-hardening/.installed
+$(HARDENING_STAMP): requirements-hardening.lock
+	test -x .venv-hardening/bin/python || $(PYTHON) -m venv .venv-hardening
+	.venv-hardening/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-hardening.lock
+	touch $@
 
 seaweedfs: setup ## build SeaweedFS `weed` from its Go module (cached; rebuilt when the pin changes)
 	$(BIN)/python -m services.seaweedfs.build
@@ -96,6 +103,9 @@ format: setup ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+hardening: setup seaweedfs prometheus $(HARDENING_STAMP) ## attack and load the whole stack within bounds: TLS, fuzz, canaries, load (fails on a regression)
+	$(BIN)/python -m bench.hardening
+
 bench: setup seaweedfs ## run the benchmarks (bench.serving needs wrk: apt-get install wrk); each prints ratios against its peers
 	$(BIN)/python -m bench.envelope
 	$(BIN)/python -m bench.objectstore
@@ -124,4 +134,4 @@ clean: ## stop both stacks, delete the compose volumes, the data directories and
 	-test -x $(BIN)/hipaa-mlops && $(BIN)/hipaa-mlops stack down
 	-test -x $(BIN)/hipaa-mlops && docker compose version >/dev/null 2>&1 && \
 	  $(COMPOSE) $(BIN)/hipaa-mlops stack down --volumes
-	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV) .venv-checkov
+	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV) .venv-checkov .venv-hardening
