@@ -37,8 +37,6 @@ module "zone" {
   log_prefix       = "${each.key}/"
   object_lock_days = each.key == "audit" ? var.audit_retention_days : null
   tags             = merge(local.tags, { "hipaa-mlops:zone" = each.key })
-
-  noncurrent_version_days = var.noncurrent_version_days
 }
 
 # Server access logs: S3 delivers them only into a bucket under SSE-S3 (not SSE-KMS).

@@ -100,17 +100,6 @@ variable "lake_formation_role_arn" {
   default     = null
 }
 
-variable "noncurrent_version_days" {
-  description = "Days an overwritten or deleted object's earlier version is kept (recovery from a mistaken write)."
-  type        = number
-  default     = 90
-
-  validation {
-    condition     = var.noncurrent_version_days >= 30
-    error_message = "Keep earlier versions at least 30 days."
-  }
-}
-
 variable "tags" {
   description = "Tags for every bucket, on top of project, region and zone."
   type        = map(string)
