@@ -146,6 +146,8 @@ def promote(
         raise GateRefused(f"version {version} was not approved by the promotion gate")
     regions = aws_regions(settings, residency.allowed(steward.bao, project))
     tag = image_tag()
+    if tfvars is None and not ENVS.is_dir():
+        raise ConfigError("terraform/envs is not here: run promote from a checkout")
     path = tfvars or tfvars_path(environment)
     data = _load(path)
     archive = settings.data_dir / "promotions" / environment / f"{project}-v{version}.tar.gz"
