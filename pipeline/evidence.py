@@ -36,7 +36,7 @@ import requests
 import contract as contracts
 from safeguards import credentials, envelope, keys, objectstore, phi, residency
 from safeguards.audit import AuditLog
-from safeguards.errors import SafeguardError
+from safeguards.errors import NotFound, SafeguardError
 from safeguards.files import write_private
 from safeguards.openbao import SECRET_ID_TTL_HOURS
 from safeguards.settings import Settings
@@ -474,14 +474,14 @@ def check_metrics(settings: Settings, operator: hvac.Client) -> Check:
     series = answer.json()["data"]
     if not series:
         return Check("metrics", controls, NA, "Prometheus holds no series of the last hour yet")
-    identifying = {
-        c.name
-        for project in keys.projects(operator)
-        if project != seaweedfs.PLATFORM
-        for c in contracts.load(operator, project).with_role(
-            contracts.Role.IDENTIFIER, contracts.Role.QUASI_IDENTIFIER
-        )
-    }
+    identifying: set[str] = set()
+    for project in keys.projects(operator):
+        try:
+            contract = contracts.load(operator, project)
+        except NotFound:
+            continue  # the platform's own project, or one made without a contract
+        roles = contracts.Role.IDENTIFIER, contracts.Role.QUASI_IDENTIFIER
+        identifying |= {c.name for c in contract.with_role(*roles)}
     found = metrics_findings(series, identifying)
     return _check(
         "metrics",

@@ -202,11 +202,15 @@ class S3ObjectStore:
 def misencrypted(client: Any, project: str, region: str) -> dict[str, int]:
     """Per zone, how many of the project's objects are not under SSE-KMS with that zone's
     key in `region`, read object by object with `client` (one of `region`'s lake that may
-    read every zone). The check behind the buckets' policies, for any S3 store, and for
-    objects older than them."""
+    list and read every bucket). The check behind the buckets' policies, for any S3
+    store, and for objects older than them. A zone without a bucket holds nothing."""
     found: dict[str, int] = {}
+    with s3_errors("listing the buckets"):
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for zone in ZONES:
         bucket, key = bucket_name(project, zone), zone_key(project, zone, region)
+        if bucket not in existing:
+            continue
         with s3_errors(f"checking the encryption of {bucket}"):
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
                 for obj in page.get("Contents", []):

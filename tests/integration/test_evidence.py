@@ -30,6 +30,8 @@ def test_the_report_of_the_running_stack_has_no_red_control_and_is_audited(
     lake: Settings, operator: hvac.Client, tmp_path: Path
 ) -> None:
     LakeStack(lake).create(operator, f"p{uuid.uuid4().hex[:10]}", REGIONS)
+    # Keys and identities only: no contract, no bucket in the lakes.
+    keys.create_project(operator, lake, f"p{uuid.uuid4().hex[:10]}")
     done = cli(lake, "evidence", "--tests", str(tmp_path / "none.xml"))
     json_path = Path(done.stdout.split("(and ")[-1].split(")")[0])
     reports = sorted((lake.data_dir / "evidence").glob("evidence-*.json"))
