@@ -654,7 +654,12 @@ def collect(
     checks = []
     for title, run in steps:
         progress(title)
-        checks.append(run())
+        try:
+            checks.append(run())
+        except (SafeguardError, requests.RequestException) as exc:
+            # A server that does not answer is a control that could not be shown: red.
+            reason = str(exc) if isinstance(exc, SafeguardError) else type(exc).__name__
+            checks.append(Check(title, (), FAIL, f"could not be checked: {reason}"))
     return Report(now.isoformat(timespec="seconds"), _commit(), settings.profile, tuple(checks))
 
 

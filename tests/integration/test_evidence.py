@@ -21,6 +21,7 @@ from pipeline import evidence
 from safeguards import credentials, keys, openbao, residency
 from safeguards.audit import AuditLog
 from safeguards.settings import Settings
+from services.supervisor import Supervisor
 from tests.conftest import REGIONS, LakeStack, cli
 
 pytestmark = pytest.mark.integration
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.integration
 def test_the_report_of_the_running_stack_has_no_red_control_and_is_audited(
     lake: Settings, operator: hvac.Client, tmp_path: Path
 ) -> None:
+    # Every server of the stack running (earlier modules may have stopped some).
+    Supervisor(lake).up("stack", timeout=180)
     LakeStack(lake).create(operator, f"p{uuid.uuid4().hex[:10]}", REGIONS)
     # Keys and identities only: no contract, no bucket in the lakes.
     keys.create_project(operator, lake, f"p{uuid.uuid4().hex[:10]}")
@@ -65,6 +68,23 @@ def test_the_report_of_the_running_stack_has_no_red_control_and_is_audited(
     ]
     assert entry["details"]["sha256"] == hashlib.sha256(reports[-1].read_bytes()).hexdigest()
     assert entry["actor"].startswith("operator:") and entry["details"]["red"] == "0"
+
+
+def test_a_server_that_does_not_answer_turns_its_check_red(
+    lake: Settings, operator: hvac.Client, tmp_path: Path
+) -> None:
+    Supervisor(lake).up("stack", timeout=180)
+    Supervisor(lake).stop("prometheus")
+    try:
+        report = evidence.collect(
+            lake, operator, openbao.login(lake, "auditor"), tmp_path / "none.xml"
+        )
+    finally:
+        Supervisor(lake).up("stack", timeout=180)
+    (metrics,) = [c for c in report.checks if c.name == "metrics"]
+    assert metrics.status == evidence.FAIL
+    assert metrics.summary == "could not be checked: ConnectionError"
+    assert report.red == [metrics]
 
 
 def test_a_file_open_to_others_turns_file_modes_red(stack: Settings) -> None:
