@@ -21,10 +21,11 @@ trained, promoted through the gate and served. Then:
   endpoint's metrics are searched for every canary.
 - **Load**: `--load` valid requests at concurrency 16 with the key: the error rate and
   the p99 latency.
+- **Faults**: kill -9 of each server at a random point (`--seed`) of a retrain under
+  load, then the invariants (`bench/faults.py`).
 
 The table goes to stdout; the run exits 1 when a figure passes its bound in
 `bench/hardening_bounds.json`. Each run is bounded in time and count and stops by itself.
-Not yet: faults (kill -9 of each server during a retrain under load).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ import requests
 
 import contract as contracts
 from bench import stack
+from bench.faults import Faults
+from bench.faults import figures as fault_figures
 from bench.serving import RECORD
 from pipeline import projects
 from pipeline.training import ModelSteward
@@ -277,16 +280,18 @@ def main() -> None:
     parser.add_argument("--fuzz-seconds", type=int, default=300, help="The fuzzing's budget.")
     parser.add_argument("--canaries", type=int, default=10_000, help="Canary requests.")
     parser.add_argument("--load", type=int, default=5_000, help="Requests of the load.")
+    parser.add_argument("--seed", type=int, default=20261207, help="Where the faults land.")
     args = parser.parse_args()
     if shutil.which("openssl") is None:
         sys.exit("the openssl command line tool is needed for the TLS 1.3 scan")
     bounds: dict[str, dict[str, float]] = json.loads(BOUNDS.read_text())
     figures: dict[str, dict[str, float]] = {}
-    with stack.running("stack", serving_poll_seconds=1) as settings:
+    with stack.running("stack", serving_poll_seconds=1, serving_capture_seconds=2) as settings:
         url, key = prepare(settings)
         figures["TLS"] = tls(settings, url)
         figures["fuzz"] = fuzz(settings, url, key, args.examples, args.fuzz_seconds)
         figures["load"] = load(settings, url, key, args.load)
+        figures["faults"] = fault_figures(Faults(settings, PROJECT, url, key, args.seed).all())
         figures["canaries"] = canaries(settings, url, key, args.canaries)
     failed = 0
     print(f"{'area':<10} {'figure':<40} {'value':>10} {'bound':>8}")
