@@ -179,7 +179,7 @@ def fuzz(settings: Settings, url: str, key: str, examples: int, seconds: int) ->
              "--tls-verify", settings.ca_bundle, "--max-examples", str(examples),
              "--max-time", str(seconds), "--seed", "20261206", "--workers", "1",
              "--report", "har", "--report-har-path", har, "--warnings", "off"],
-            capture_output=True, check=False, timeout=seconds + 300,
+            capture_output=True, check=False, timeout=seconds + 300, cwd=tmp,
         )  # fmt: skip
         entries = json.loads(har.read_text())["log"]["entries"]
     errors = echoes = 0
