@@ -30,6 +30,7 @@ from pipeline import projects
 from pipeline.training import ModelSteward
 from safeguards import apikeys, keys, logs, objectstore, openbao, residency
 from safeguards import projects as tenancy
+from safeguards.actions import Operator
 from safeguards.audit import AuditLog
 from safeguards.errors import ConfigError, GateRefused, SafeguardError, ServerError
 from safeguards.files import write_private
@@ -131,14 +132,20 @@ def edge(func: Callable[P, R]) -> Callable[P, R]:
 def main() -> None:
     # Whatever a command writes (datasets, reports, cards, logs) is its user's alone.
     os.umask(0o077)
-    logs.configure(settings().log_level)
+    config = settings()
+    logs.configure(config.log_level, fmt=config.log_format)
 
 
 # -- stack -----------------------------------------------------------------------------
 
 
+class StackProfile(StrEnum):
+    SANDBOX = "sandbox"
+    STACK = "stack"
+
+
 Profile = Annotated[
-    str | None,
+    StackProfile | None,
     typer.Option(
         help="sandbox (no SeaweedFS) or stack (every server); default HIPAA_MLOPS_PROFILE."
     ),
@@ -151,9 +158,11 @@ def stack_up(profile: Profile = None) -> None:
     """Start the profile's servers, wait until each is healthy over TLS: native processes,
     or with HIPAA_MLOPS_RUNTIME=compose the compose stack's containers."""
     cfg = settings()
-    profile = profile or cfg.profile
-    with console.status(f"starting the {profile} stack ({cfg.runtime})"):
-        states = stack_for(cfg).up(profile)
+    # The flag is the setting for this start: every server is launched with it.
+    if profile is not None:
+        cfg = cfg.model_copy(update={"profile": profile.value})
+    with console.status(f"starting the {cfg.profile} stack ({cfg.runtime})"):
+        states = stack_for(cfg).up(cfg.profile)
     _print_states(states)
 
 
@@ -219,17 +228,9 @@ def audit_verify() -> None:
 Project = Annotated[str, typer.Argument(help="Project name: lowercase letters, digits, dashes.")]
 
 
-def _operator_action(action: str, project: str, run: Callable[[], R]) -> R:
-    cfg = settings()
-    keys.validate_project(project)
-    log = audit_log(cfg, "operator")
-    try:
-        result = run()
-    except SafeguardError:
-        log.append(actor(), action, f"project/{project}", outcome="failed")
-        raise
-    log.append(actor(), action, f"project/{project}")
-    return result
+def operator(cfg: Settings) -> Operator:
+    """The operator, logged in once for the command; every change it makes is audited."""
+    return Operator(cfg, openbao.login(cfg, "operator"), actor())
 
 
 @projects_app.command("create")
@@ -259,16 +260,16 @@ def projects_create(
     exists, or whose resources exist without `projects create` having made them."""
     cfg = settings()
     text = contracts.load_file(contract)
-    op = openbao.login(cfg, "operator")
+    ops = operator(cfg)
     stack = stack_for(cfg)
-    made = _operator_action(
+    made = ops.project(
         "projects.create",
         project,
         lambda: projects.create_project(
-            op, cfg, project, text, lambda: projects.reload_lakes(cfg, stack), region
+            ops.bao, cfg, project, text, lambda: projects.reload_lakes(cfg, stack), region
         ),
     )
-    regions = residency.allowed(op, project)
+    regions = residency.allowed(ops.bao, project)
     console.print(
         f"project [bold]{project}[/] keeps its data in {', '.join(regions)} (primary "
         f"{regions[0]}, key {keys.key_name(project, regions[0])}) and has contract "
@@ -302,11 +303,9 @@ def projects_suspend(project: Project) -> None:
     secret ids, MLflow passwords and S3 keys stop working, its endpoint (and so every API
     key) stops. `projects resume` undoes it."""
     cfg = settings()
-    op = openbao.login(cfg, "operator")
-    _operator_action(
-        "projects.suspend",
-        project,
-        lambda: projects.suspend(op, cfg, project, stack_for(cfg)),
+    ops = operator(cfg)
+    ops.project(
+        "projects.suspend", project, lambda: projects.suspend(ops.bao, cfg, project, stack_for(cfg))
     )
     console.print(f"project {project} is suspended: none of its credentials works")
 
@@ -317,9 +316,9 @@ def projects_resume(project: Project) -> None:
     """Resume a suspended project (or cancel its deletion during the grace period): its
     policies, fresh secret ids, MLflow passwords, S3 keys and endpoint come back."""
     cfg = settings()
-    op = openbao.login(cfg, "operator")
-    _operator_action(
-        "projects.resume", project, lambda: projects.resume(op, cfg, project, stack_for(cfg))
+    ops = operator(cfg)
+    ops.project(
+        "projects.resume", project, lambda: projects.resume(ops.bao, cfg, project, stack_for(cfg))
     )
     console.print(f"project {project} is resumed")
 
@@ -341,12 +340,12 @@ def projects_delete(
     policies, records, MLflow names and users removed, its buckets emptied. The audit log,
     its signing keys and the contract stay."""
     cfg = settings()
-    op = openbao.login(cfg, "operator")
-    stack = stack_for(cfg)
+    ops = operator(cfg)
+    op, stack = ops.bao, stack_for(cfg)
     record = tenancy.read(op, keys.validate_project(project))
     if now or (record is not None and record.state == "deleting"):
         _confirm(project, confirm, "to destroy its keys and all of its data, for good")
-        objects = _operator_action(
+        objects = ops.project(
             "projects.delete", project, lambda: projects.delete(op, cfg, project, stack, now)
         )
         regions = residency.allowed(op, project)
@@ -357,7 +356,7 @@ def projects_delete(
         )
         return
     _confirm(project, confirm, "to suspend it and delete it after the grace period")
-    after = _operator_action(
+    after = ops.project(
         "projects.delete.schedule",
         project,
         lambda: projects.schedule_delete(op, cfg, project, stack, dt.timedelta(days=grace_days)),
@@ -377,11 +376,12 @@ def projects_show(
     """Show a project's state and contract (every column's role, type and allowed values,
     and what de-identification keeps), its regions, and where each zone of its data is in
     each, under which key."""
-    op = openbao.login(settings(), "operator")
+    ops = operator(settings())
+    op = ops.bao
     if raw:
-        print(contracts.text(op, project), end="")
+        print(ops.project("projects.show", project, lambda: contracts.text(op, project)), end="")
         return
-    contract = contracts.load(op, project)
+    contract = ops.project("projects.show", project, lambda: contracts.load(op, project))
     record = tenancy.read(op, project)
     state = "no record" if record is None else record.state
     console.print(
@@ -462,9 +462,9 @@ def keys_show(project: Project) -> None:
 @edge
 def keys_rotate(project: Project, region: RegionOpt = None) -> None:
     """Add a key version: new objects use it, older ones still open."""
-    op = openbao.login(settings(), "operator")
-    where = _key_region(op, project, region)
-    version = _operator_action("keys.rotate", project, lambda: keys.rotate(op, project, where))
+    ops = operator(settings())
+    where = _key_region(ops.bao, project, region)
+    version = ops.rotate_key(project, where)
     console.print(f"project {project}: key version {version} is now current in {where}")
 
 
@@ -476,9 +476,9 @@ def keys_revoke_below(
     region: RegionOpt = None,
 ) -> None:
     """Refuse to open anything wrapped by key versions older than VERSION."""
-    op = openbao.login(settings(), "operator")
-    where = _key_region(op, project, region)
-    _operator_action("keys.revoke", project, lambda: keys.revoke_below(op, project, where, version))
+    ops = operator(settings())
+    where = _key_region(ops.bao, project, region)
+    ops.revoke_below(project, where, version)
     console.print(f"project {project}: key versions below {version} revoked in {where}")
 
 
@@ -504,9 +504,8 @@ def keys_shred(project: Project, confirm: Confirm = None) -> None:
     """Destroy a project's keys in every region: all of its data becomes unreadable, for
     good."""
     _confirm(project, confirm, "to destroy its key and all of its data")
-    op = openbao.login(settings(), "operator")
-    regions = residency.allowed(op, project)
-    _operator_action("keys.shred", project, lambda: keys.shred(op, project, regions))
+    ops = operator(settings())
+    ops.shred(project, residency.allowed(ops.bao, project))
     console.print(f"project {project}: key destroyed; its data can no longer be decrypted")
 
 
@@ -932,12 +931,7 @@ def serving_keys_create(
     client: Annotated[str, typer.Option(help="Who holds the key (letters, digits, . _ -).")],
 ) -> None:
     """Create an API key for CLIENT; it is printed once and stored only as a hash."""
-    cfg = settings()
-    op = openbao.login(cfg, "operator")
-    key_id, key = apikeys.create(op, project, client)
-    audit_log(cfg, "operator").append(
-        actor(), "serving.keys.create", f"serving/{project}/{key_id}", client=client
-    )
+    key_id, key = operator(settings()).create_api_key(project, client)
     Console(stderr=True).print(
         f"API key {key_id} for client {client} of project {project}; "
         "it is shown once, keep it in the client's secret store:"
@@ -963,9 +957,7 @@ def serving_keys_revoke(
 ) -> None:
     """Revoke an API key; the endpoint refuses it once its cached copy expires (30 s by
     default)."""
-    cfg = settings()
-    apikeys.revoke(openbao.login(cfg, "operator"), project, key_id)
-    audit_log(cfg, "operator").append(actor(), "serving.keys.revoke", f"serving/{project}/{key_id}")
+    operator(settings()).revoke_api_key(project, key_id)
     console.print(f"API key {key_id} revoked")
 
 

@@ -29,6 +29,7 @@ import itertools
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,9 +43,16 @@ from monitoring import lake
 from pipeline import projects
 from pipeline.monitor import report_outcomes, watch
 from pipeline.training import ModelSteward
-from safeguards import apikeys, keys, objectstore, openbao
-from safeguards.audit import AuditLog
-from safeguards.errors import ConfigError, GateRefused, IntegrityError, Unavailable
+from safeguards import keys, objectstore, openbao
+from safeguards.actions import Operator
+from safeguards.audit import AuditLog, audit_path
+from safeguards.errors import (
+    ConfigError,
+    GateRefused,
+    IntegrityError,
+    SafeguardError,
+    Unavailable,
+)
 from safeguards.files import write_private
 from safeguards.registry import experiment_name, model_name
 from safeguards.registry import url as registry_url
@@ -79,55 +87,94 @@ def _next_project(audit_path: Path) -> str:
     return next(name for name in names if name not in taken)
 
 
-def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
-    audit_path = settings.data_dir / "audit" / "audit.jsonl"
-    project = _next_project(audit_path)
-    # Capture batches are written every two seconds, so monitoring sees traffic at once.
-    settings = settings.model_copy(update={"serving_capture_seconds": 2.0})
-    contract = contracts.parse(contracts.example(BASE_PROJECT))
-    supervisor = Supervisor(settings)
-    results: list[tuple[str, str]] = []
-    started = time.monotonic()
-    versions: dict[str, str] = {}
-    client: dict[str, str] = {}
-    endpoint: dict[str, str] = {}
-    reports: list[str] = []
-    fetched: list[Path] = []
+class StepFailed(SafeguardError):
+    """A demo step found the platform not doing what the step shows."""
 
-    def start_stack() -> str:
-        states = supervisor.up("sandbox")
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    run: Callable[[], str]
+
+
+class Demo:
+    """The lifecycle on project `project`, step by step: each step a method that uses what
+    the earlier ones left on the instance and returns one line of what it showed."""
+
+    def __init__(self, settings: Settings, project: str) -> None:
+        # Capture batches are written every two seconds, so monitoring sees traffic at once.
+        self.settings = settings.model_copy(update={"serving_capture_seconds": 2.0})
+        self.project = project
+        self.contract = contracts.parse(contracts.example(BASE_PROJECT))
+        self.supervisor = Supervisor(self.settings)
+        self.url = self.key = self.candidate = self.retrained = ""
+        self.reports: list[str] = []
+        self.fetched: list[Path] = []
+
+    def steps(self) -> list[Step]:
+        return [
+            Step("start the sandbox stack", self.start_stack),
+            Step("create the project key", self.create_project),
+            Step("store an encrypted object", self.store_object),
+            Step("synthesise patients", self.synthesise),
+            Step("ingest and de-identify", self.deidentify),
+            Step("train and register the model", self.train_model),
+            Step("promote it through the gate", self.promote_model),
+            Step("serve the champion over HTTPS", self.serve),
+            Step("score patients, monitor", self.stable_traffic),
+            Step("an older population arrives", self.population_shift),
+            Step("detect drift, retrain, promote", self.detect_and_retrain),
+            Step("serve the new champion", self.swap),
+            Step("collect the monitoring reports", self.collect_reports),
+            Step("rotate the project key", self.rotate_key),
+            Step("verify the audit chain", self.verify_audit),
+        ]
+
+    def operator(self) -> Operator:
+        return Operator(self.settings, openbao.login(self.settings, "operator"), ACTOR)
+
+    def start_stack(self) -> str:
+        states = self.supervisor.up("sandbox")
         endpoints = sum(s.name.startswith("serving-") for s in states)
         return (
-            f"OpenBao {settings.openbao_url}, MLflow {registry_url(settings)}, the worker and "
-            f"{endpoints} endpoint(s) of earlier runs ready over TLS, verified with "
-            f"{settings.ca_bundle}"
+            f"OpenBao {self.settings.openbao_url}, MLflow {registry_url(self.settings)}, the "
+            f"worker and {endpoints} endpoint(s) of earlier runs ready over TLS, verified with "
+            f"{self.settings.ca_bundle}"
         )
 
-    def create_project() -> str:
-        operator = openbao.login(settings, "operator")
-        if project in keys.projects(operator):
+    def create_project(self) -> str:
+        ops, project = self.operator(), self.project
+        if project in keys.projects(ops.bao):
             raise ConfigError(
                 f"project {project} exists but the audit log does not record its creation; "
                 "run the demo on a fresh HIPAA_MLOPS_DATA_DIR"
             )
-        projects.create_project(
-            operator, settings, project, contracts.example(BASE_PROJECT), reload_lake=lambda: None
+        text = contracts.example(BASE_PROJECT)
+        ops.project(
+            "projects.create",
+            project,
+            lambda: projects.create_project(
+                ops.bao, self.settings, project, text, reload_lake=lambda: None
+            ),
         )
-        AuditLog.of(settings, operator).append(ACTOR, "projects.create", f"project/{project}")
+        home = self.settings.home_region
         return (
-            f"project '{project}' from contract {contract.name} ({len(contract.features)} "
-            f"features), in region {settings.home_region}: transit key "
-            f"{keys.key_name(project, settings.home_region)}, its own AppRoles, and MLflow "
-            f"users with EDIT (training) and READ (serving) on {experiment_name(project)}"
+            f"project '{project}' from contract {self.contract.name} "
+            f"({len(self.contract.features)} features), in region {home}: transit key "
+            f"{keys.key_name(project, home)}, its own AppRoles, and MLflow users with EDIT "
+            f"(training) and READ (serving) on {experiment_name(project)}"
         )
 
-    def store_object() -> str:
-        store = objectstore.open_store(settings, project)
+    def store_object(self) -> str:
+        bao = openbao.login(self.settings, keys.identity(self.project))
+        store = objectstore.store_with(self.settings, bao, self.project, "workload")
+        if not isinstance(store, objectstore.LocalObjectStore):
+            raise ConfigError("the demo runs on the sandbox profile")
         record = json.dumps({"age": 57, "bmi": 31.2, "hba1c": 6.1}).encode()
         store.put("artifacts", "demo/record-1.json", record)
-        assert store.get("artifacts", "demo/record-1.json") == record
-        lake = settings.data_dir / "lake" / store.region
-        path = lake / f"{project}-artifacts" / "demo" / "record-1.json"
+        if store.get("artifacts", "demo/record-1.json") != record:
+            raise StepFailed("the lake returned other bytes than were stored")
+        path = store.sealed_path("artifacts", "demo/record-1.json")
         sealed = path.read_bytes()
         path.write_bytes(sealed[:-1] + bytes([sealed[-1] ^ 1]))
         try:
@@ -135,48 +182,48 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         except IntegrityError:
             pass
         else:
-            raise AssertionError("a tampered object opened")
+            raise StepFailed("an object with a flipped bit opened")
         finally:
             path.write_bytes(sealed)
-        bao = openbao.login(settings, keys.identity(project))
-        AuditLog.of(settings, bao).append(ACTOR, "object.put", f"{project}-artifacts/demo")
+        AuditLog.of(self.settings, bao).append(
+            ACTOR, "object.put", f"{self.project}-artifacts/demo"
+        )
         return f"stored {len(record)} B sealed under a fresh data key; a flipped bit is refused"
 
-    def synthesise() -> str:
-        meta = DataSteward(settings, project).synth("patients", rows=20_000, seed=0)
+    def synthesise(self) -> str:
+        meta = DataSteward(self.settings, self.project).synth("patients", rows=20_000, seed=0)
         gate = meta["privacy_gate"]
         return (
             f"{meta['rows']:,} synthetic PHI-shaped patients, privacy gate passed "
             f"(exact copies {gate['exact_copy_rate']:.2%}, DCR ratio {gate['dcr_ratio']:.2f})"
         )
 
-    def deidentify() -> str:
-        steward = DataSteward(settings, project)
+    def deidentify(self) -> str:
+        steward = DataSteward(self.settings, self.project)
         steward.ingest("week-1", steward.repo.read("patients"))
         meta = steward.deidentify("week-1", source="week-1")
         return (
             f"Safe Harbor de-identified, versioned with DVC at {meta['revision'][:12]}; "
-            f"evidence: datasets/{project}/week-1.evidence.html"
+            f"evidence: datasets/{self.project}/week-1.evidence.html"
         )
 
-    def train_model() -> str:
-        trained = ModelSteward(settings, project).train("week-1", actor=ACTOR)
-        registered = trained.registered
-        versions["candidate"] = registered.version
+    def train_model(self) -> str:
+        trained = ModelSteward(self.settings, self.project).train("week-1", actor=ACTOR)
+        self.candidate = trained.registered.version
         return (
-            f"version {registered.version} of {model_name(project)} registered with "
+            f"version {self.candidate} of {model_name(self.project)} registered with "
             f"its lineage; held-out AUROC {trained.evaluation.auroc:.3f}, "
             f"largest subgroup gap {trained.evaluation.max_subgroup_gap:.3f}"
         )
 
-    def promote_model() -> str:
-        steward = ModelSteward(settings, project)
-        promotion = steward.promote(versions["candidate"], approver=ACTOR)
+    def promote_model(self) -> str:
+        steward = ModelSteward(self.settings, self.project)
+        promotion = steward.promote(self.candidate, approver=ACTOR)
         failed = [c for c in promotion.decision.failed if c.name != "beats_champion"]
         if failed:
             reasons = ", ".join(f"{c.name}: {c.reason}" for c in failed)
             raise GateRefused(f"the promotion gate refused the demo's model ({reasons})")
-        card = steward.card(versions["candidate"], settings.data_dir / "reports")
+        card = steward.card(self.candidate, self.settings.data_dir / "reports")
         outcome = (
             f"version {promotion.version} is the champion"
             if promotion.decision.approved
@@ -185,25 +232,21 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
         )
         return (
             f"gate ran {len(promotion.decision.checks)} checks; {outcome}; "
-            f"card: {card.relative_to(settings.data_dir)}"
+            f"card: {card.relative_to(self.settings.data_dir)}"
         )
 
-    def serve() -> str:
-        champion = ModelSteward(settings, project).registry.champion()
+    def serve(self) -> str:
+        champion = ModelSteward(self.settings, self.project).registry.champion()
         if champion is None:
-            raise GateRefused(f"project {project} has no champion to serve")
-        supervisor.serve()
-        operator = openbao.login(settings, "operator")
-        endpoint["url"] = serving.project_url(settings, operator, project)
-        url, ca = endpoint["url"], str(settings.ca_bundle)
+            raise GateRefused(f"project {self.project} has no champion to serve")
+        self.supervisor.serve()
+        ops = self.operator()
+        self.url = serving.project_url(self.settings, ops.bao, self.project)
+        url, ca = self.url, str(self.settings.ca_bundle)
         _wait_for_version(url, ca, champion.version)
-        key_id, key = apikeys.create(operator, project, "demo")
-        AuditLog.of(settings, operator).append(
-            ACTOR, "serving.keys.create", f"serving/{project}/{key_id}", client="demo"
-        )
-        client["key"] = key
-        auth = {"Authorization": f"Bearer {key}"}
-        patient = inputs.request_records(synth.seed_population(1, seed=7), contract)[0]
+        _, self.key = ops.create_api_key(self.project, "demo")
+        auth = {"Authorization": f"Bearer {self.key}"}
+        patient = inputs.request_records(synth.seed_population(1, seed=7), self.contract)[0]
         scored = requests.post(
             f"{url}/v1/predict", json=patient, headers=auth, verify=ca, timeout=10
         )
@@ -221,15 +264,18 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
             f"{with_ssn.status_code}, a request without an API key {anonymous.status_code}"
         )
 
-    def stable_traffic() -> str:
-        scored = _score_cohort(
-            settings, endpoint["url"], contract, project, client["key"], "baseline", 1500, 101
+    def _score(self, cohort: str, rows: int, seed: int) -> int:
+        return _score_cohort(
+            self.settings, self.url, self.contract, self.project, self.key, cohort, rows, seed
         )
-        watched = watch(settings, project, ACTOR)
+
+    def stable_traffic(self) -> str:
+        scored = self._score("baseline", 1500, 101)
+        watched = watch(self.settings, self.project, ACTOR)
         checked = watched.checked
         if checked.analysis is None or checked.analysis.drifted or watched.retrained:
-            raise AssertionError(f"monitoring of the training population: {checked.reason}")
-        reports.append(str(checked.report))
+            raise StepFailed(f"monitoring of the training population: {checked.reason}")
+        self.reports.append(str(checked.report))
         a = checked.analysis
         realised = a.realised_auroc.value if a.realised_auroc else float("nan")
         return (
@@ -238,105 +284,90 @@ def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
             f"estimated AUROC {a.estimated_auroc.value:.3f}, realised {realised:.3f}"
         )
 
-    def population_shift() -> str:
-        steward = DataSteward(settings, project)
+    def population_shift(self) -> str:
+        steward = DataSteward(self.settings, self.project)
         steward.synth("patients-week-2", rows=20_000, cohort=SHIFTED, seed=1)
         steward.ingest("week-2", steward.repo.read("patients-week-2"))
         meta = steward.deidentify("week-2", source="week-2")
-        scored = _score_cohort(
-            settings, endpoint["url"], contract, project, client["key"], SHIFTED, 2500, 102
-        )
+        scored = self._score(SHIFTED, 2500, 102)
         return (
             f"a new week of {meta['rows']:,} {SHIFTED} patients de-identified and versioned "
             f"at {meta['revision'][:12]}; {scored:,} of them scored"
         )
 
-    def detect_and_retrain() -> str:
-        watched = watch(settings, project, ACTOR)
+    def detect_and_retrain(self) -> str:
+        watched = watch(self.settings, self.project, ACTOR)
         checked, result = watched.checked, watched.retrained
         if checked.analysis is None or not checked.analysis.drifted:
-            raise AssertionError(f"monitoring missed the shifted population: {checked.reason}")
-        reports.append(str(checked.report))
+            raise StepFailed(f"monitoring missed the shifted population: {checked.reason}")
+        self.reports.append(str(checked.report))
         if result is None or result.outcome != "promoted":
             detail = watched.retrain_error or (result.reason if result else "no retrain")
             raise GateRefused(f"the drift retrain did not promote: {detail}")
-        versions["retrained"] = str(result.version)
+        self.retrained = str(result.version)
         return (
             f"drift in {', '.join(checked.analysis.drifted_features)}; the retrain pipeline "
             f"trained version {result.version} on {result.dataset} and the gate promoted it "
             f"over version {result.champion}"
         )
 
-    def swap() -> str:
-        url, ca = endpoint["url"], str(settings.ca_bundle)
-        version = versions["retrained"]
-        _wait_for_version(url, ca, version)
+    def swap(self) -> str:
+        ca = str(self.settings.ca_bundle)
+        _wait_for_version(self.url, ca, self.retrained)
         scored = requests.post(
-            f"{url}/v1/predict",
-            json=contract.example(),
-            headers={"Authorization": f"Bearer {client['key']}"},
+            f"{self.url}/v1/predict",
+            json=self.contract.example(),
+            headers={"Authorization": f"Bearer {self.key}"},
             verify=ca,
             timeout=10,
         )
-        scored.raise_for_status()
+        if scored.status_code != 200:
+            raise StepFailed(f"the new champion answered {scored.status_code}")
         return f"the endpoint swapped to version {scored.json()['model_version']} by itself"
 
-    def collect_reports() -> str:
-        fetched.extend(_fetch_reports(settings, project, reports))
+    def collect_reports(self) -> str:
+        self.fetched = _fetch_reports(self.settings, self.project, self.reports)
         return (
-            f"{len(fetched)} HTML reports decrypted from the lake into "
-            f"{fetched[0].parent.relative_to(settings.data_dir)}/ "
-            f"(`hipaa-mlops monitor reports -p {project}` lists them all)"
+            f"{len(self.fetched)} HTML reports decrypted from the lake into "
+            f"{self.fetched[0].parent.relative_to(self.settings.data_dir)}/ "
+            f"(`hipaa-mlops monitor reports -p {self.project}` lists them all)"
         )
 
-    def rotate_key() -> str:
-        operator = openbao.login(settings, "operator")
-        version = keys.rotate(operator, project, settings.home_region)
-        store = objectstore.open_store(settings, project)
+    def rotate_key(self) -> str:
+        version = self.operator().rotate_key(self.project, self.settings.home_region)
+        store = objectstore.open_store(self.settings, self.project)
         store.get("artifacts", "demo/record-1.json")  # sealed before the rotation
-        AuditLog.of(settings, operator).append(ACTOR, "keys.rotate", f"project/{project}")
         return f"project key rotated to version {version}; older objects still open"
 
-    def verify_audit() -> str:
-        result = AuditLog.of(settings, openbao.login(settings, "auditor")).verify()
+    def verify_audit(self) -> str:
+        result = AuditLog.of(self.settings, openbao.login(self.settings, "auditor")).verify()
         return f"audit chain verified by the auditor identity: {result.entries} entries"
 
-    steps: list[tuple[str, Callable[[], str]]] = [
-        ("start the sandbox stack", start_stack),
-        ("create the project key", create_project),
-        ("store an encrypted object", store_object),
-        ("synthesise patients", synthesise),
-        ("ingest and de-identify", deidentify),
-        ("train and register the model", train_model),
-        ("promote it through the gate", promote_model),
-        ("serve the champion over HTTPS", serve),
-        ("score patients, monitor", stable_traffic),
-        ("an older population arrives", population_shift),
-        ("detect drift, retrain, promote", detect_and_retrain),
-        ("serve the new champion", swap),
-        ("collect the monitoring reports", collect_reports),
-        ("rotate the project key", rotate_key),
-        ("verify the audit chain", verify_audit),
-    ]
+
+def run_demo(settings: Settings, console: Console, keep: bool = False) -> None:
+    demo = Demo(settings, _next_project(audit_path(settings)))
+    steps = demo.steps()
+    results: list[tuple[str, str]] = []
+    started = time.monotonic()
     try:
         with Progress(
             TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
         ) as progress:
             task = progress.add_task("demo", total=len(steps))
-            for title, step in steps:
-                progress.update(task, description=title)
-                results.append((title, step()))
+            for step in steps:
+                progress.update(task, description=step.title)
+                results.append((step.title, step.run()))
                 progress.advance(task)
     finally:
         if not keep:
-            supervisor.down()
+            demo.supervisor.down()
     table = Table("step", "result", title=f"hipaa-mlops demo ({time.monotonic() - started:.1f} s)")
     for title, outcome in results:
         table.add_row(title, outcome)
     console.print(table)
-    console.print(f"data directory: {settings.data_dir}  audit log: {audit_path}")
-    if fetched:
-        console.print(f"monitoring reports (HTML): {', '.join(str(p) for p in fetched)}")
+    console.print(f"data directory: {settings.data_dir}  audit log: {audit_path(settings)}")
+    if demo.fetched:
+        console.print(f"monitoring reports (HTML): {', '.join(str(p) for p in demo.fetched)}")
     console.print(
         "servers left running (stop with `hipaa-mlops stack down`)"
         if keep

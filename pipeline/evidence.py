@@ -39,7 +39,7 @@ from safeguards.audit import AuditLog
 from safeguards.errors import NotFound, SafeguardError
 from safeguards.files import write_private
 from safeguards.openbao import SECRET_ID_TTL_HOURS
-from safeguards.settings import Settings
+from safeguards.settings import PLACEHOLDERS, Settings
 from services.mlflow import launcher as mlflow
 from services.prometheus import launcher as prometheus
 from services.seaweedfs import launcher as seaweedfs
@@ -63,7 +63,6 @@ PASS, FAIL, NA = "pass", "fail", "not applicable"
 KEY_MAX_AGE_DAYS = 365
 # A generated credential: at least this long, and this many distinct characters.
 MIN_CREDENTIAL_LENGTH, MIN_DISTINCT = 20, 8
-_PLACEHOLDER = re.compile(r"^(changeme|password\d*|admin|secret|test|example)$", re.I)
 # MLflow's own default administrator, from its basic-auth configuration.
 MLFLOW_DEFAULT_ADMIN = ("admin", "password1234")
 # Test modules whose results the report names as security tests.
@@ -222,7 +221,7 @@ def _weak(value: str) -> bool:
     return (
         len(value) < MIN_CREDENTIAL_LENGTH
         or len(set(value)) < MIN_DISTINCT
-        or bool(_PLACEHOLDER.match(value))
+        or bool(PLACEHOLDERS.match(value))
     )
 
 

@@ -44,7 +44,7 @@ class Monitor:
         self.settings = settings
         self.steward = ModelSteward(settings, project)
         self.project = self.steward.project
-        self.store = objectstore.open_store(settings, project)
+        self.store = objectstore.store_with(settings, self.steward.bao, project, "workload")
         self._references = {} if references is None else references
 
     def references(self, version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -133,7 +133,8 @@ def watch(
 def report_outcomes(settings: Settings, project: str, frame: pd.DataFrame, actor: str) -> str:
     """Store outcomes a caller reported against prediction ids; audited. Returns the name."""
     steward = ModelSteward(settings, project)
-    name = lake.put_outcomes(objectstore.open_store(settings, project), frame)
+    store = objectstore.store_with(settings, steward.bao, steward.project, "workload")
+    name = lake.put_outcomes(store, frame)
     steward.audit.append(
         actor, "monitoring.outcomes", f"{steward.project}-{lake.ZONE}/{name}", rows=len(frame)
     )

@@ -133,7 +133,7 @@ class Worker:
 
 def create_app(settings: Settings | None = None, projects: list[str] | None = None) -> Starlette:
     settings = settings or load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, fmt=settings.log_format)
     logs.adopt("uvicorn", "uvicorn.error", "apscheduler")
     # Its access log records client addresses; nothing else is logged per request.
     logging.getLogger("uvicorn.access").disabled = True

@@ -38,9 +38,9 @@ import hvac.exceptions
 from safeguards import keys, openbao
 from safeguards.errors import ConfigError, NotFound, SafeguardError
 from safeguards.openbao import openbao_errors
-from safeguards.settings import Settings
+from safeguards.settings import PROJECT, Settings
 
-_KEY_ID = re.compile(r"([a-z][a-z0-9-]{1,30}[a-z0-9])_([0-9a-f]{16})")
+_KEY_ID = re.compile(rf"({PROJECT})_([0-9a-f]{{16}})")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{43}")
 _CLIENT = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # Unknown key ids are cached too (so random ids cannot flood OpenBao); the cache is

@@ -63,6 +63,11 @@ _ANCHOR_NAME = re.compile(r"^(\d{12})-([0-9a-f]{16})$")
 _SHOWN = 3
 
 
+def audit_path(settings: Settings) -> Path:
+    """Where the stack's audit log is: in the data directory, whoever writes it."""
+    return settings.data_dir / "audit" / "audit.jsonl"
+
+
 def key_name(signer: str) -> str:
     """The transit key that `signer`'s entries are signed with."""
     if not _SIGNER.match(signer):
@@ -172,11 +177,7 @@ class AuditLog:
     @classmethod
     def of(cls, settings: Settings, bao: hvac.Client) -> AuditLog:
         """The stack's audit log, under the data directory, anchored by its name."""
-        return cls(
-            settings.data_dir / "audit" / "audit.jsonl",
-            bao,
-            anchor=f"{ANCHORS}/{settings.audit_log}",
-        )
+        return cls(audit_path(settings), bao, anchor=f"{ANCHORS}/{settings.audit_log}")
 
     @property
     def signer(self) -> str:

@@ -12,7 +12,9 @@
     └── ServerError          any other refusal by OpenBao or the object store
 
 Messages name what failed and never carry the values that were being handled: an error
-may end up in a log line or an HTTP body, and the values may be PHI.
+may end up in a log line or an HTTP body, and the values may be PHI. The command line
+renders each as one `error:` line and exit code 1; the servers map the ones they expect
+to their own answers.
 """
 
 from __future__ import annotations
@@ -21,43 +23,38 @@ from __future__ import annotations
 class SafeguardError(Exception):
     """Base of every error raised by the security core."""
 
-    #: HTTP status an edge (CLI, service) renders this error with.
-    status: int = 500
-
 
 class ConfigError(SafeguardError):
-    status = 500
+    pass
 
 
 class Unavailable(SafeguardError):
-    status = 503
+    pass
 
 
 class AccessDenied(SafeguardError):
-    status = 403
+    pass
 
 
 class NotFound(SafeguardError):
-    status = 404
+    pass
 
 
 class KeyUnavailable(SafeguardError):
-    status = 410
+    pass
 
 
 class IntegrityError(SafeguardError):
-    status = 422
+    pass
 
 
 class AuditChainError(SafeguardError):
-    status = 500
+    pass
 
 
 class ServerError(SafeguardError):
-    status = 502
+    pass
 
 
 class GateRefused(SafeguardError):
     """A gate (privacy, de-identification, promotion) refused; the message says which check."""
-
-    status = 422

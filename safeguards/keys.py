@@ -30,9 +30,9 @@ from safeguards.openbao import (
     save_credentials,
 )
 from safeguards.policies import policy
-from safeguards.settings import REGION, Settings
+from safeguards.settings import PROJECT, REGION, Settings
 
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+_PROJECT = re.compile(rf"^{PROJECT}$")
 # The kinds of a project's data keys, each one per region: the project key (de-identified,
 # synthetic, artifacts), raw PHI's, models', and the pseudonyms' HMAC key.
 KINDS = ("proj", "phi", "models", "pseudonym")

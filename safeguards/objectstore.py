@@ -233,7 +233,8 @@ class LocalObjectStore:
         self.project = keys.validate_project(project)
         self.region = region
 
-    def _path(self, zone: str, key: str) -> Path:
+    def sealed_path(self, zone: str, key: str) -> Path:
+        """Where object `key` of `zone` rests, sealed: for checks of the bytes at rest."""
         return self.root / bucket_name(self.project, zone) / validate_key(key)
 
     def _identity(self, zone: str, key: str) -> str:
@@ -242,7 +243,7 @@ class LocalObjectStore:
         return f"{self.region}/{bucket_name(self.project, zone)}/{key}"
 
     def put(self, zone: str, key: str, data: bytes) -> None:
-        path = self._path(zone, key)
+        path = self.sealed_path(zone, key)
         sealed = envelope.seal(
             self.bao, zone_key(self.project, zone, self.region), self._identity(zone, key), data
         )
@@ -259,7 +260,7 @@ class LocalObjectStore:
             partial.unlink(missing_ok=True)
 
     def get(self, zone: str, key: str) -> bytes:
-        path = self._path(zone, key)
+        path = self.sealed_path(zone, key)
         try:
             sealed = path.read_bytes()
         except FileNotFoundError as exc:
@@ -278,7 +279,7 @@ class LocalObjectStore:
         return sorted(n for n in names if n.startswith(prefix))
 
     def delete(self, zone: str, key: str) -> None:
-        self._path(zone, key).unlink(missing_ok=True)
+        self.sealed_path(zone, key).unlink(missing_ok=True)
 
 
 def open_store(settings: Settings, project: str, role: str = "workload") -> ObjectStore:

@@ -70,9 +70,11 @@ def find_identifiers(text: str) -> list[str]:
     return [kind for kind, pattern in PATTERNS.items() if pattern.search(text)]
 
 
-def scrub(text: str) -> str:
-    for pattern in PATTERNS.values():
-        text = pattern.sub(REDACTED, text)
+def scrub(text: str, keep: tuple[str, ...] = ()) -> str:
+    """`text` with every identifier pattern but those named in `keep` redacted."""
+    for kind, pattern in PATTERNS.items():
+        if kind not in keep:
+            text = pattern.sub(REDACTED, text)
     return text
 
 

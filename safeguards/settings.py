@@ -17,8 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from safeguards.errors import ConfigError
 
-_PLACEHOLDERS = re.compile(
-    r"^(|changeme|changethis|change-me|secret|password|admin|root|test|example|placeholder"
+# Values that are no credential: defaults, placeholders, template syntax.
+PLACEHOLDERS = re.compile(
+    r"^(|changeme|changethis|change-me|secret|password\d*|admin|root|test|example|placeholder"
     r"|todo|xxx+|none|null|<.*>|your[-_].*|\$\{.*\})$",
     re.IGNORECASE,
 )
@@ -28,6 +29,8 @@ _PLACEHOLDERS = re.compile(
 # and PostgreSQL run there, and its lake listens at `port_base` + 2 with its internal
 # listeners at + 10 to + 16 (`LAKE_PORTS`). Each further region's lake has a block of its
 # own above the endpoint slots.
+# A project name: it is part of key, bucket, policy and API key names.
+PROJECT = r"[a-z][a-z0-9-]{1,30}[a-z0-9]"
 MAX_REGIONS = 4
 REGION = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 AWS_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
@@ -121,6 +124,9 @@ class Settings(BaseSettings):
         default=None, description="An external OpenBao; by default the stack's own."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="Log lines as JSON, as text, or (auto) text in a terminal."
+    )
     s3_endpoint: str | None = Field(
         default=None, description="An external S3 endpoint; by default the stack's SeaweedFS."
     )
@@ -130,7 +136,7 @@ class Settings(BaseSettings):
     # Set by the stack for each endpoint process: the one project it serves, and its slot.
     serving_project: str | None = Field(
         default=None,
-        pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$",
+        pattern=rf"^{PROJECT}$",
         description="The project an endpoint process serves (set per process by the stack).",
     )
     serving_slot: int | None = Field(
@@ -188,7 +194,7 @@ class Settings(BaseSettings):
     def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             raw = value.get_secret_value().strip()
-            if _PLACEHOLDERS.match(raw) or len(raw) < 16:
+            if PLACEHOLDERS.match(raw) or len(raw) < 16:
                 raise ValueError(
                     "is a placeholder or too short; leave it unset in the sandbox or inject "
                     "the real value issued by OpenBao"

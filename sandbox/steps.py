@@ -27,7 +27,7 @@ class DataSteward:
         self.project = keys.validate_project(project)
         self.bao = bao or openbao.login(settings, keys.ingest_identity(project))
         self.contract = contracts.load(self.bao, project)
-        self.store = objectstore.open_store(settings, project, role="ingest")
+        self.store = objectstore.store_with(settings, self.bao, project, "ingest")
         self.repo = DatasetRepo(settings, project, self.bao)
         self.audit = AuditLog.of(settings, self.bao)
 

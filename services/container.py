@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        logs.configure(settings.log_level)
+        logs.configure(settings.log_level, fmt=settings.log_format)
         if args.step == "serve":
             # Imported here: every other step of every container starts without MLflow.
             from services.serving import sagemaker

@@ -198,7 +198,12 @@ def instances(service: Service, settings: Settings, served: Sequence[Project]) -
 
 
 def services_for(profile: str) -> list[Service]:
-    return [s for s in SERVICES if profile in s.profiles]
+    """The servers of `profile`, in start order; an unknown profile is refused, never an
+    empty stack."""
+    found = [s for s in SERVICES if profile in s.profiles]
+    if not found:
+        raise ConfigError("the profile is sandbox or stack")
+    return found
 
 
 def service(name: str) -> Service:

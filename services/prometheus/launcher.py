@@ -28,7 +28,7 @@ import requests
 import yaml
 
 from safeguards import apikeys, credentials, openbao, pki
-from safeguards.audit import AuditLog
+from safeguards.actions import Operator
 from safeguards.errors import ConfigError, SafeguardError
 from safeguards.files import write_private
 from safeguards.projects import Project
@@ -150,12 +150,9 @@ def ensure_scrape_key(settings: Settings, operator: hvac.Client, project: str) -
         key_id = path.read_text().partition(".")[0]
         if any(k["key_id"] == key_id for k in apikeys.list_keys(operator, project)):
             return
-    key_id, key = apikeys.create(operator, project, CLIENT)
+    _, key = Operator(settings, operator, ACTOR).create_api_key(project, CLIENT)
     path.parent.mkdir(exist_ok=True, mode=0o700)
     write_private(path, key.encode())
-    AuditLog.of(settings, operator).append(
-        ACTOR, "serving.keys.create", f"serving/{project}/{key_id}", client=CLIENT
-    )
 
 
 def provision(settings: Settings, operator: hvac.Client) -> None:

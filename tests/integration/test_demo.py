@@ -16,7 +16,7 @@ import requests
 
 from pipeline.training import ModelSteward
 from safeguards import openbao
-from safeguards.audit import AuditLog
+from safeguards.audit import AuditLog, audit_path
 from services.supervisor import Supervisor
 from tests.conftest import endpoint_url, settings_for
 
@@ -57,8 +57,8 @@ def test_the_demo_closes_the_loop_from_data_to_a_retrained_champion(tmp_path: Pa
         assert run.returncode == 0, run.stderr[-2000:]
         assert "the endpoint swapped to version 2 by itself" in run.stdout
 
-        audit_path = settings.data_dir / "audit" / "audit.jsonl"
-        entries = [json.loads(line) for line in audit_path.read_text().splitlines()]
+        log_file = audit_path(settings)
+        entries = [json.loads(line) for line in log_file.read_text().splitlines()]
         actions = [e["action"] for e in entries]
         loop = iter(actions)
         assert all(step in loop for step in LOOP), actions  # in this order

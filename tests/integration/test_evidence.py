@@ -19,7 +19,7 @@ import pytest
 
 from pipeline import evidence
 from safeguards import credentials, keys, openbao, residency
-from safeguards.audit import AuditLog
+from safeguards.audit import AuditLog, audit_path
 from safeguards.settings import Settings
 from services.supervisor import Supervisor
 from tests.conftest import REGIONS, LakeStack, cli
@@ -60,7 +60,7 @@ def test_the_report_of_the_running_stack_has_no_red_control_and_is_audited(
         assert control in page
     secret = credentials.read(operator, "services/mlflow/admin")["password"]
     assert secret not in page and secret not in reports[-1].read_text()
-    audit = (lake.data_dir / "audit" / "audit.jsonl").read_text().splitlines()
+    audit = audit_path(lake).read_text().splitlines()
     (entry,) = [
         e
         for e in map(json.loads, audit)
@@ -88,7 +88,7 @@ def test_a_server_that_does_not_answer_turns_its_check_red(
 
 
 def test_a_file_open_to_others_turns_file_modes_red(stack: Settings) -> None:
-    victim = stack.data_dir / "audit" / "audit.jsonl"
+    victim = audit_path(stack)
     before = victim.stat().st_mode & 0o777
     victim.chmod(0o644)
     try:

@@ -26,6 +26,7 @@ import contract as contracts
 from pipeline import cloud
 from pipeline.training import ModelSteward
 from safeguards import keys
+from safeguards.audit import audit_path
 from safeguards.errors import ConfigError, GateRefused
 from safeguards.settings import Settings
 from sandbox.steps import DataSteward
@@ -119,7 +120,7 @@ def test_an_approved_version_is_written_for_terraform_and_terraform_accepts_it(
     accepted = _terraform_accepts(tfvars, tmp_path)
     assert accepted.returncode == 0, accepted.stderr
 
-    audit = (stack.data_dir / "audit" / "audit.jsonl").read_text().splitlines()
+    audit = audit_path(stack).read_text().splitlines()
     promoted = [json.loads(line) for line in audit if '"model.promote.aws"' in line]
     assert any(
         e["resource"].endswith(f"/{champion}") and e["resource"].startswith(f"model/{project}/")

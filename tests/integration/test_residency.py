@@ -19,6 +19,7 @@ import pytest
 
 from pipeline import projects
 from safeguards import credentials, keys, objectstore, openbao
+from safeguards.audit import audit_path
 from safeguards.errors import AccessDenied, IntegrityError
 from safeguards.settings import Settings
 from services.seaweedfs import launcher as seaweedfs
@@ -30,7 +31,7 @@ AWAY = REGIONS[1]
 
 
 def _audited(settings: Settings, action: str, project: str) -> list[dict[str, object]]:
-    lines = (settings.data_dir / "audit" / "audit.jsonl").read_text().splitlines()
+    lines = audit_path(settings).read_text().splitlines()
     entries = [json.loads(line) for line in lines]
     return [e for e in entries if e["action"] == action and e["resource"] == f"project/{project}"]
 

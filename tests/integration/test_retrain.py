@@ -19,7 +19,7 @@ import pytest
 from pipeline.retrain import retrain
 from pipeline.training import ModelSteward
 from safeguards import openbao
-from safeguards.audit import AuditLog
+from safeguards.audit import AuditLog, audit_path
 from safeguards.settings import Settings
 from sandbox.steps import DataSteward
 from tests.conftest import deidentified_project
@@ -49,7 +49,7 @@ def champion_project(stack: Settings, operator: hvac.Client) -> str:
 
 
 def _audit(settings: Settings) -> list[dict[str, object]]:
-    path = settings.data_dir / "audit" / "audit.jsonl"
+    path = audit_path(settings)
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -101,8 +101,8 @@ def test_a_retrain_killed_at_any_step_resumes_to_one_consistent_champion(
     registry = ModelSteward(stack, project).registry
     before = registry.champion()
     assert before is not None
-    audit_path = stack.data_dir / "audit" / "audit.jsonl"
-    lines_before = len(audit_path.read_text().splitlines())
+    log_file = audit_path(stack)
+    lines_before = len(log_file.read_text().splitlines())
     env = {
         **os.environ,
         "HIPAA_MLOPS_DATA_DIR": str(stack.data_dir),
@@ -119,7 +119,7 @@ def test_a_retrain_killed_at_any_step_resumes_to_one_consistent_champion(
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
-            new = audit_path.read_text().splitlines()[lines_before:]
+            new = log_file.read_text().splitlines()[lines_before:]
             if any(json.loads(line)["action"] == kill_after for line in new):
                 break
             assert worker.poll() is None, "the retrain ended before the kill point"
@@ -142,4 +142,4 @@ def test_a_retrain_killed_at_any_step_resumes_to_one_consistent_champion(
     assert registry.history()[-1] == champion.version
     assert registry.history().count(champion.version) == 1
     verified = AuditLog.of(stack, openbao.login(stack, "auditor")).verify()
-    assert verified.entries == len(audit_path.read_text().splitlines())
+    assert verified.entries == len(log_file.read_text().splitlines())

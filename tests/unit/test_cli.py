@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -7,6 +8,8 @@ import typer
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from safeguards.errors import ConfigError
+from services import topology
 
 
 def _commands(command: Any, path: list[str]) -> list[list[str]]:
@@ -40,3 +43,14 @@ def test_shred_refuses_a_mismatched_confirmation(tmp_path: object) -> None:
     )
     assert result.exit_code == 2
     assert "does not match" in result.output
+
+
+def test_an_unknown_profile_is_refused_and_starts_nothing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["stack", "up", "--profile", "production"], env={"HIPAA_MLOPS_DATA_DIR": str(tmp_path)}
+    )
+    assert result.exit_code == 2
+    assert "sandbox" in result.output and "stack" in result.output
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ConfigError):
+        topology.services_for("production")
