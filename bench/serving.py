@@ -7,7 +7,9 @@ each, on loopback:
   (`python -m services.serving.server`);
 - `mlflow models serve` of the same version (plain HTTP: it has no TLS option);
 - a minimal FastAPI app calling the same model over HTTPS (`bench/fastapi_peer.py`);
-- the model in this process (the limit): `predict_proba` on a one-row frame, in a loop.
+- the model in this process: `predict_proba` on a one-row frame, in a loop;
+- its ONNX twin in this process (the floor): ONNX Runtime on one record's columns, in a
+  loop, what the endpoint runs per request.
 
 Each server runs at concurrency 1 and 16 for a bounded time with wrk (one thread, so the
 other core is the server's); wrk schedules by its own clock, so a server's stalls show in
@@ -15,7 +17,12 @@ its p99 as a real client would see them. Then a sustained load at concurrency 16
 endpoint reads the worker's resident memory and the objects tracked by its garbage
 collector every 5 s, and reports them at the start and at the end.
 
-    python -m bench.serving [--seconds 20] [--soak 180]
+Batch: `--batch-rows` rows (the de-identified dataset's features, repeated) through
+`serving score` (`pipeline.scoring.score_file`: validation, the champion's twin, the
+output file; capture off), against `predict_proba` and the twin over the same rows in this
+process.
+
+    python -m bench.serving [--seconds 20] [--soak 180] [--batch-rows 1000000]
 """
 
 from __future__ import annotations
@@ -30,20 +37,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import psutil
 import requests
 
+import contract as contracts
 from bench import stack
+from pipeline.scoring import score_file
 from pipeline.training import ModelSteward
 from safeguards import apikeys, openbao, pki
-from safeguards.registry import ProjectRegistry
+from safeguards.registry import OnnxScorer, ProjectRegistry
 from safeguards.settings import Settings
 from services.serving import launcher as serving
 from services.supervisor import Supervisor
@@ -91,16 +102,41 @@ def wrk(url: str, body: dict[str, object], headers: dict[str, str], c: int, s: i
     }
 
 
-def in_process(model: object, seconds: int) -> dict:
-    """The limit: one-row frames scored back to back for `seconds`."""
+def in_process(score: Callable[[], object], seconds: int) -> dict:
+    """One record scored back to back for `seconds` by `score`."""
     times = []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         start = time.perf_counter()
-        model.predict_proba(pd.DataFrame([RECORD]))  # type: ignore[attr-defined]
+        score()
         times.append((time.perf_counter() - start) * 1000)
     quantiles = statistics.quantiles(times, n=100)
     return {"rps": len(times) / seconds, "p50": quantiles[49], "p99": quantiles[98], "failed": 0}
+
+
+def batch(settings: Settings, model: Any, served: OnnxScorer, rows: int) -> dict[str, float]:
+    """Rows per second of `serving score` and of both models in this process."""
+    contract = contracts.load(openbao.login(settings, "operator"), PROJECT)
+    frame, _ = ModelSteward(settings, PROJECT).training_data("clean")
+    table = pd.concat(
+        [frame[contract.features]] * (rows // len(frame) + 1), ignore_index=True
+    ).iloc[:rows]
+    source = settings.data_dir / "bench-batch.parquet"
+    table.to_parquet(source, index=False)
+    features = contracts.model_frame(table, contract)
+    started = time.perf_counter()
+    score_file(
+        settings, PROJECT, source, settings.data_dir / "bench-scored.parquet",
+        "pipeline:bench", capture_rows=False,
+    )  # fmt: skip
+    command = time.perf_counter() - started
+    started = time.perf_counter()
+    model.predict_proba(features)
+    pipeline = time.perf_counter() - started
+    started = time.perf_counter()
+    served.probabilities(features)
+    twin = time.perf_counter() - started
+    return {"serving score": rows / command, "predict_proba": rows / pipeline, "twin": rows / twin}
 
 
 @contextmanager
@@ -172,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20, help="Each wrk run's length.")
     parser.add_argument("--soak", type=int, default=180, help="The sustained load's length.")
+    parser.add_argument("--batch-rows", type=int, default=1_000_000, help="Rows to score.")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -185,6 +222,13 @@ def main() -> None:
                 sys.exit("the endpoint did not load the champion within 120 s")
             time.sleep(0.5)
         model = mlflow.sklearn.load_model(str(local))
+        registry = ModelSteward(settings, PROJECT).registry
+        champion = registry.champion()
+        served = registry.load_served(str(champion.version), list(RECORD))  # type: ignore[union-attr]
+        if not isinstance(served, OnnxScorer):
+            sys.exit("the champion has no ONNX twin")
+        one = {name: np.array([value], dtype=object if isinstance(value, str) else np.float64)
+               for name, value in RECORD.items()}  # fmt: skip
         tls_key, tls_cert = pki.server_files(settings, serving.instance(settings))
         base = settings.port_base + 17
         ours = (
@@ -196,7 +240,12 @@ def main() -> None:
         logs = settings.data_dir / "logs"
         for c in (1, 16):
             results["this endpoint", c] = wrk(*ours, c, args.seconds)
-            results["in-process model", c] = in_process(model, args.seconds)
+            results["in-process model", c] = in_process(
+                lambda: model.predict_proba(pd.DataFrame([RECORD])), args.seconds
+            )
+            results["in-process ONNX twin", c] = in_process(
+                lambda: served.probabilities(one), args.seconds
+            )
         with peer(
             [
                 sys.executable,
@@ -264,7 +313,14 @@ def main() -> None:
                 samples.append((time.monotonic(), *worker_state(settings, key)))
                 time.sleep(5)
             soak = running.result()
+        scored = batch(settings, model, served, args.batch_rows)
     _report(results, soak, samples, args.soak)
+    print(
+        f"\nBatch, {args.batch_rows:,} rows: `serving score` {scored['serving score']:,.0f} "
+        f"rows/s; in this process, predict_proba {scored['predict_proba']:,.0f} rows/s and "
+        f"the ONNX twin {scored['twin']:,.0f} rows/s; `serving score` / predict_proba "
+        f"{scored['serving score'] / scored['predict_proba']:.2f}."
+    )
 
 
 def _env() -> dict[str, str]:
@@ -296,7 +352,13 @@ def _report(
     for c in (1, 16):
         mlflow_rps = results["mlflow models serve", c]["rps"]
         fastapi_p99 = results["FastAPI app", c]["p99"]
-        for name in ("this endpoint", "mlflow models serve", "FastAPI app", "in-process model"):
+        for name in (
+            "this endpoint",
+            "mlflow models serve",
+            "FastAPI app",
+            "in-process model",
+            "in-process ONNX twin",
+        ):
             r = results[name, c]
             lines.append(
                 f"| {name} | {c} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from contract import Contract
+from model import twin
 from model.train import MIN_SUBGROUP_CASES, Evaluation
 from safeguards import phi
 
@@ -86,6 +87,19 @@ class Decision:
         return {c.name: {"passed": c.passed, "reason": c.reason} for c in self.checks}
 
 
+def twin_check(difference: float | None, rows: int, reason: str) -> Check:
+    """The ONNX twin against the model on `rows` held-out rows: `difference` is the largest
+    absolute difference of their probabilities, None when there is no twin (`reason`)."""
+    if difference is None:
+        return Check("onnx_twin", True, f"no twin ({reason}); the model itself is served")
+    return Check(
+        "onnx_twin",
+        difference <= twin.TOLERANCE,
+        f"largest difference {difference:.1e} on {rows:,} held-out rows "
+        f"(at most {twin.TOLERANCE:.0e})",
+    )
+
+
 def decide(
     policy: Policy,
     candidate: Evaluation | None,
@@ -93,9 +107,11 @@ def decide(
     missing_lineage: list[str],
     phi_findings: list[str],
     override: str | None = None,
+    twin_agrees: Check | None = None,
 ) -> Decision:
     """`candidate` is None when its lineage is too incomplete to rebuild its evaluation
-    rows; `comparison` is None when there is no champion."""
+    rows; `comparison` is None when there is no champion; `twin_agrees` is `twin_check`'s
+    verdict."""
     checks = [
         Check(
             "lineage",
@@ -130,6 +146,7 @@ def decide(
             f"(those with at least {MIN_SUBGROUP_CASES} of each outcome)",
         ),
         _beats(policy, comparison),
+        *([twin_agrees] if twin_agrees else []),
     ]
     return Decision(tuple(checks), override)
 

@@ -66,7 +66,7 @@ def score_file(
     if champion is None:
         raise Unavailable(f"project {project} has no champion model yet")
     version = str(champion.version)
-    scorer = registry.load(version, contract.features)
+    scorer = registry.load_served(version, contract.features)
     columns = [contract.column(name) for name in contract.features]
     sources = {s: c for s, c in contract.sources.items() if c in contract.features}
     frame, problems = contracts.read_table(
@@ -76,7 +76,7 @@ def score_file(
     bad[[p.row - 1 for p in problems]] = True
     probabilities = np.full(len(frame), np.nan)
     ids = np.array([uuid.uuid4().hex if not b else "" for b in bad], dtype=object)
-    store = objectstore.open_store(settings, project) if capture_rows else None
+    store = objectstore.store_with(settings, bao, project, "workload") if capture_rows else None
     for start in range(0, len(frame), CHUNK):
         chunk = frame.iloc[start : start + CHUNK]
         keep = ~bad[start : start + CHUNK]

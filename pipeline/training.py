@@ -22,19 +22,22 @@ from pathlib import Path
 from typing import Any
 
 import hvac
+import numpy as np
 import pandas as pd
 import yaml
 from mlflow.entities.model_registry import ModelVersion
 from sklearn.metrics import roc_auc_score
 
 import contract as contracts
-from model import card, gate
+from model import card, gate, twin
 from model.train import Evaluation, TrainConfig, evaluate, features, fit, split
 from safeguards import keys, openbao, phi
 from safeguards.audit import AuditLog
 from safeguards.errors import ConfigError, GateRefused, IntegrityError, NotFound
 from safeguards.registry import (
     LINEAGE,
+    TWIN,
+    TWIN_TAG,
     OnnxScorer,
     ProjectRegistry,
     Registered,
@@ -204,6 +207,7 @@ class ModelSteward:
         model = fit(train_rows, self.contract, config)
         step("evaluating on held-out data")
         evaluation = evaluate(model, test_rows, self.contract)
+        step("converting to its ONNX twin")
         return self._register(
             model,
             Logged(frame, meta, config.as_params(self.contract), evaluation),
@@ -211,6 +215,7 @@ class ModelSteward:
             f"trained here ({config.algorithm})",
             actor,
             step,
+            twin.convert(model, self.contract, test_rows),
         )
 
     def import_model(
@@ -234,9 +239,11 @@ class ModelSteward:
             model: Any = load_skops(data)
             _check_classifier(model, self.contract)
             scorer: Scorer = SklearnScorer(model)
+            converted = None
         elif path.suffix == ".onnx":
             scorer = OnnxScorer(data, self.contract.features)
             model = data
+            converted = twin.Twin(None, "an ONNX model; ONNX Runtime serves it as it is")
         else:
             raise ConfigError("a model to import is a .skops or an .onnx file")
         step("reading the dataset version")
@@ -250,6 +257,9 @@ class ModelSteward:
             raise ConfigError(
                 f"the model fails to score the contract's features ({type(exc).__name__})"
             ) from None
+        if converted is None:
+            step("converting to its ONNX twin")
+            converted = twin.convert(model, self.contract, frame)
         imported = {
             "trained_by": "external",
             "imported_by": actor,
@@ -265,6 +275,7 @@ class ModelSteward:
             f"imported ({scorer.format}) by {actor}",
             actor,
             step,
+            converted,
         )
 
     def _register(
@@ -275,17 +286,23 @@ class ModelSteward:
         origin: str,
         actor: str,
         step: Progress,
+        converted: twin.Twin,
     ) -> Trained:
-        """Log the run with its model and artifacts, register the version in one request
-        with its lineage, and audit it (`model.register`, or `model.import`)."""
+        """Log the run with its model, its ONNX twin (if any) and artifacts, register the
+        version in one request with its lineage, and audit it (`model.register`, or
+        `model.import`)."""
         step("logging the run to MLflow")
+        lineage = {**lineage, **converted.tags()}
+        logged_files = self._artifacts(logged.evaluation, lineage, origin)
+        if converted.model is not None:
+            logged_files[TWIN] = converted.model
         run_id, model_uri = self.registry.log_run(
             model,
             typical_example(logged.frame, self.contract),
             logged.params,
             logged.evaluation.metrics(),
             lineage,
-            self._artifacts(logged.evaluation, lineage, origin),
+            logged_files,
         )
         step("registering the version")
         registered = self.registry.register(run_id, model_uri, lineage)
@@ -298,6 +315,7 @@ class ModelSteward:
             dataset=logged.meta["name"],
             dataset_revision=logged.meta["revision"],
             auroc=round(logged.evaluation.auroc, 4),
+            twin=lineage[TWIN_TAG],
             **({"sha256": lineage["model.file_sha256"]} if imported else {}),
         )
         return Trained(registered, logged.evaluation)
@@ -346,6 +364,16 @@ class ModelSteward:
             )
         return gate.Comparison(*aurocs, len(compared), positives, int((~keep).sum()))
 
+    def _twin_check(self, version: ModelVersion, model: Scorer, rows: pd.DataFrame) -> gate.Check:
+        """The version's ONNX twin against the model itself on `rows`."""
+        if version.tags.get(TWIN_TAG) != "onnx":
+            reason = version.tags.get(twin.REASON_TAG, "logged before twins existed")
+            return gate.twin_check(None, len(rows), reason)
+        frame = features(rows, self.contract)
+        served = OnnxScorer(self.registry.twin(version), self.contract.features)
+        difference = np.abs(served.probabilities(frame) - model.probabilities(frame)).max()
+        return gate.twin_check(float(difference), len(rows), "")
+
     def promote(
         self,
         version: str,
@@ -377,14 +405,17 @@ class ModelSteward:
             findings += gate.scan_files(root, files, self.contract)
             mlmodel = root / "model" / "MLmodel"
             findings += gate.scan_signature(yaml.safe_load(mlmodel.read_text()), self.contract)
-        candidate_eval = comparison = None
+        candidate_eval = comparison = twin_agrees = None
         if not missing:
             evaluated_on = self.rows(candidate)[1]
             scorer = self.load(version)
             candidate_eval = evaluate(scorer, evaluated_on, self.contract)
             if champion is not None:
                 comparison = self._comparison(scorer, evaluated_on, champion, policy)
-        decision = gate.decide(policy, candidate_eval, comparison, missing, findings, override)
+            twin_agrees = self._twin_check(candidate, scorer, evaluated_on)
+        decision = gate.decide(
+            policy, candidate_eval, comparison, missing, findings, override, twin_agrees
+        )
         outcome = "approved" if decision.approved else "refused"
         extra = {"override": override, "overridden": [c.name for c in decision.failed]}
         self.audit.append(
@@ -407,8 +438,8 @@ class ModelSteward:
 
     def package(self, version: str, archive: Path, actor: str) -> Path:
         """Version `version` as the archive SageMaker unpacks into ``/opt/ml/model`` for the
-        serving image (`services.serving.sagemaker`): its MLflow model directory, the
-        project's contract and a manifest of the project, version, contract fingerprint and
+        serving image (`services.serving.sagemaker`): its MLflow model directory, its ONNX
+        twin if it has one, the project's contract and a manifest of the project, version, contract fingerprint and
         gate decision. Refused unless the gate approved the version; audited."""
         mv = self.registry.version(version)
         if mv.tags.get(DECISION_TAG) != "approved":
@@ -427,10 +458,14 @@ class ModelSteward:
             model = self.registry.model_directory(version, root / "download")
             (root / sagemaker.MANIFEST).write_text(json.dumps(manifest, indent=1))
             (root / sagemaker.CONTRACT).write_text(contracts.text(self.bao, self.project))
+            files = [sagemaker.MANIFEST, sagemaker.CONTRACT]
+            if mv.tags.get(TWIN_TAG) == "onnx":
+                (root / TWIN).write_bytes(self.registry.twin(mv))
+                files.append(TWIN)
             partial = archive.with_name(f".{archive.name}.partial")
             with tarfile.open(partial, "w:gz") as tar:
                 tar.add(model, arcname="model")
-                for name in (sagemaker.MANIFEST, sagemaker.CONTRACT):
+                for name in files:
                     tar.add(root / name, arcname=name)
             partial.chmod(0o600)
             partial.replace(archive)

@@ -26,10 +26,10 @@ import os
 import posixpath
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import hvac
 import mlflow
@@ -50,6 +50,9 @@ from safeguards.settings import Settings
 
 CHAMPION = "champion"
 HISTORY_TAG = "champion_history"
+# A version's ONNX twin (`model.twin`): the run artifact that holds it, and the tag that
+# says whether there is one.
+TWIN, TWIN_TAG = "twin.onnx", "model.twin"
 # Lineage every version carries from the moment it exists; the gate refuses one without.
 LINEAGE = (
     "project",
@@ -117,6 +120,10 @@ class Scorer(Protocol):
     def probabilities(self, frame: pd.DataFrame) -> np.ndarray: ...
 
 
+# A model's input, column by column: a frame, or (for ONNX) arrays by feature name.
+Columns: TypeAlias = pd.DataFrame | Mapping[str, np.ndarray]
+
+
 @dataclass(frozen=True)
 class SklearnScorer:
     """A scikit-learn pipeline, fed the features as a frame (`contract.model_frame`)."""
@@ -171,15 +178,24 @@ class OnnxScorer:
             raise ConfigError("the ONNX model has no output of two probabilities per row")
         self.output = (named or pairs)[-1]
 
-    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
-        feed = {}
+    def probabilities(self, frame: Columns) -> np.ndarray:
+        """Scores of a frame's rows, or of columns as arrays (no frame on the hot path)."""
+        feed: dict[str, np.ndarray] = {}
         for name, dtype in self.inputs.items():
-            values = frame[name].to_numpy()
+            values = np.asarray(frame[name])
             if dtype is object:
                 values = values.astype(str)
             feed[name] = values.astype(dtype).reshape(-1, 1)
         (result,) = self.session.run([self.output], feed)
         return np.asarray(result, dtype="float64")[:, 1]
+
+
+def score_columns(scorer: Scorer, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Scores of rows given column by column: an ONNX model takes the arrays as they are,
+    with no frame on the way; a pipeline gets them as a frame."""
+    if isinstance(scorer, OnnxScorer):
+        return scorer.probabilities(columns)
+    return scorer.probabilities(pd.DataFrame(columns))
 
 
 def scorer_of(root: Path, features: list[str], what: str) -> Scorer:
@@ -225,6 +241,8 @@ def mlflow_errors(doing: str) -> Iterator[None]:
             raise AccessDenied(f"MLflow refused {doing} ({status})") from None
         if status == 404 or exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise NotFound(f"MLflow has no such resource when {doing}") from None
+        if status == 400 or exc.error_code == "INVALID_PARAMETER_VALUE":
+            raise ConfigError(f"MLflow refused {doing}: a parameter is invalid") from None
         raise Unavailable(f"MLflow failed {doing} ({exc.error_code})") from None
     except (MlflowException, requests.RequestException, OSError) as exc:
         raise Unavailable(f"MLflow is unreachable or failed {doing}") from exc
@@ -441,6 +459,23 @@ class ProjectRegistry:
         with tempfile.TemporaryDirectory() as tmp:
             root = self.model_directory(version, Path(tmp))
             return scorer_of(root, features, f"version {version}")
+
+    def twin(self, version: ModelVersion) -> bytes:
+        """The ONNX twin logged with version `version`'s run (`model.twin`)."""
+        with (
+            self.session() as client,
+            mlflow_errors(f"reading the twin of version {version.version}"),
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            return Path(client.download_artifacts(str(version.run_id), TWIN, tmp)).read_bytes()
+
+    def load_served(self, version: str, features: list[str]) -> Scorer:
+        """What serves version `version`: its ONNX twin when it has one, else the model.
+        Only for a version the gate approved: the gate is what checks the twin."""
+        found = self.version(version)
+        if found.tags.get(TWIN_TAG) == "onnx":
+            return OnnxScorer(self.twin(found), features)
+        return self.load(version, features)
 
     def model_directory(self, version: str, into: Path) -> Path:
         """Version `version`'s MLflow model directory (its MLmodel and model file), in

@@ -20,7 +20,7 @@ COPY wheels/ /build/wheels/
 # commands, which nothing runs, import setuptools' pkg_resources). The locked wheels and
 # the project's are installed with the pip wheel that python3-venv ships, run from the
 # wheel itself.
-ARG UNUSED="grimp|hypothesis|import-linter|kaleido|lark|mypy|pytest|pytest-timeout|python-hcl2|regex|ruff|skl2onnx|testcontainers|types-[a-z0-9-]+"
+ARG UNUSED="grimp|hypothesis|import-linter|kaleido|lark|mypy|pytest|pytest-timeout|python-hcl2|regex|ruff|testcontainers|types-[a-z0-9-]+"
 RUN grep -v -E "^(${UNUSED})==" /build/requirements.lock > /build/runtime.lock \
     && python3 -m venv --without-pip /opt/venv \
     && set -- /usr/share/python-wheels/pip-*.whl \

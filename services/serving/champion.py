@@ -17,13 +17,13 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import pandas as pd
+import numpy as np
 
 from safeguards.errors import NotFound, SafeguardError
-from safeguards.registry import ProjectRegistry, Scorer
+from safeguards.registry import ProjectRegistry, Scorer, score_columns
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,10 @@ class Served:
     version: str
     model: Scorer
 
-    def predict(self, frame: pd.DataFrame) -> list[float]:
-        """The probability of the contract's label for each row, in order."""
-        return [float(p) for p in self.model.probabilities(frame)]
+    def predict(self, columns: Mapping[str, np.ndarray]) -> list[float]:
+        """The probability of the contract's label for each row, in order: an ONNX model
+        takes the columns as they are, a pipeline as a frame."""
+        return [float(p) for p in score_columns(self.model, columns)]
 
 
 class Champion:
@@ -45,7 +46,7 @@ class Champion:
         self,
         connect: Callable[[], ProjectRegistry],
         features: list[str],
-        probe: pd.DataFrame,
+        probe: Mapping[str, np.ndarray],
         poll_seconds: float,
         on_swap: Callable[[str], None] = lambda _: None,
     ) -> None:
@@ -86,7 +87,14 @@ class Champion:
         # The new model's objects join the frozen heap, so full collections stay short.
         gc.freeze()
         self.on_swap(candidate.version)
-        log.info("serving champion", extra={"version": candidate.version, "previous": before})
+        log.info(
+            "serving champion",
+            extra={
+                "version": candidate.version,
+                "previous": before,
+                "format": candidate.model.format,
+            },
+        )
 
     def _candidate(self) -> Served | None:
         """The champion, loaded and scored once, unless it is served or was refused."""
@@ -101,7 +109,7 @@ class Champion:
             self.current is not None and self.current.version == self._pending
         ):
             return None
-        candidate = Served(self._pending, self._registry.load(self._pending, self.features))
+        candidate = Served(self._pending, self._registry.load_served(self._pending, self.features))
         candidate.predict(self.probe)
         return candidate
 

@@ -182,10 +182,10 @@ class RequestModels:
                 invalid.append(Invalid(index=index, problems=self.problems(exc)))
         return parsed, invalid
 
-    def frame(self, records: Sequence[BaseModel]) -> pd.DataFrame:
-        """The model's input, typed as in training (`contract.model_frame`): numbers and
-        flags as doubles, a missing one as NaN. Built column by column, about ten times
-        faster than casting a frame."""
+    def columns(self, records: Sequence[BaseModel]) -> dict[str, np.ndarray]:
+        """The model's input, typed as in training (`contract.model_frame`), column by
+        column: numbers and flags as doubles, a missing one as NaN. What an ONNX model
+        takes as it is."""
         out = {}
         for name in self.contract.features:
             values = [getattr(r, name) for r in records]
@@ -193,4 +193,9 @@ class RequestModels:
                 out[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
             else:
                 out[name] = np.array(values, dtype=object)
-        return pd.DataFrame(out)
+        return out
+
+    def frame(self, records: Sequence[BaseModel]) -> pd.DataFrame:
+        """`columns` as a frame, for a scikit-learn pipeline; about ten times faster than
+        casting a frame of the records."""
+        return pd.DataFrame(self.columns(records))

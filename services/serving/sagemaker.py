@@ -13,7 +13,8 @@ What differs from the stack's endpoint, and why:
   instance, as the contract requires.
 - The model is the package's, checked when it loads: the gate approved that version, its
   contract is the one it was trained under (fingerprint), and it is skops with our
-  trusted types or ONNX, as on the stack (`safeguards.registry.scorer_of`).
+  trusted types or ONNX, as on the stack (`safeguards.registry.scorer_of`); a version
+  with an ONNX twin (`model.twin`) is served by its twin, as on the stack.
 - No capture: SageMaker's own data capture, off by default in the Terraform module.
 
 What is the same: a request is the contract's features and nothing else, validated by
@@ -36,7 +37,7 @@ from starlette.routing import Route
 
 import contract as contracts
 from safeguards.errors import GateRefused, IntegrityError
-from safeguards.registry import Scorer, scorer_of
+from safeguards.registry import TWIN, OnnxScorer, Scorer, score_columns, scorer_of
 from services.serving import inputs
 from services.serving.edge import error
 
@@ -77,7 +78,10 @@ def load(root: Path) -> Packaged:
         raise IntegrityError("the package's contract is not the one its model was trained under")
     if manifest.get("gate") != "approved":
         raise GateRefused("the packaged version was not approved by the promotion gate")
-    scorer = scorer_of(root / "model", contract.features, "the packaged model")
+    if (root / TWIN).is_file():
+        scorer: Scorer = OnnxScorer((root / TWIN).read_bytes(), contract.features)
+    else:
+        scorer = scorer_of(root / "model", contract.features, "the packaged model")
     return Packaged(manifest["project"], manifest["model_version"], contract, scorer)
 
 
@@ -117,7 +121,8 @@ def app(root: Path = MODEL_DIR) -> Starlette:
             return JSONResponse({"error": "invalid input", "problems": exc.problems}, 422)
         records = [r for r in parsed if r is not None]
         try:
-            probabilities = [float(p) for p in packaged.scorer.probabilities(models.frame(records))]
+            scores = score_columns(packaged.scorer, models.columns(records))
+            probabilities = [float(p) for p in scores]
         except Exception as exc:
             log.error("prediction failed", extra={"error": type(exc).__name__})
             return error(500, "the prediction failed")

@@ -78,7 +78,7 @@ class Body(bentoml.IODescriptor):
 
 def _route_logs(settings: Settings) -> None:
     """Every record through the PHI-scrubbing handler; no per-request lines but ours."""
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, fmt=settings.log_format)
     logs.adopt("bentoml", "uvicorn", "uvicorn.error", "circus")
     logging.getLogger("uvicorn.access").disabled = True
 
@@ -126,7 +126,7 @@ class Endpoint:
                 user=serving_user(project),
             ),
             self.models.contract.features,
-            self.models.frame([self.models.example]),
+            self.models.columns([self.models.example]),
             settings.serving_poll_seconds,
             on_swap=self._swapped,
         )
@@ -160,7 +160,7 @@ class Endpoint:
             problems = [{"field": f"records[{i.index}]", "message": "invalid"} for i in invalid]
             return JSONResponse({"error": "no valid record", "problems": problems}, 422)
         try:
-            probabilities = served.predict(self.models.frame(records))
+            probabilities = served.predict(self.models.columns(records))
         except Exception as exc:
             log.error("prediction failed", extra={"error": type(exc).__name__})
             return error(500, "the prediction failed")

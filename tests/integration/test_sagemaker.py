@@ -16,8 +16,10 @@ import pytest
 from starlette.testclient import TestClient
 
 import contract as contracts
+from model import twin
 from pipeline.training import ModelSteward
 from safeguards.errors import GateRefused, IntegrityError
+from safeguards.registry import TWIN
 from safeguards.settings import Settings
 from services.serving import inputs, sagemaker
 from tests.canaries import CANARIES
@@ -56,11 +58,18 @@ def test_the_container_serves_the_packaged_champion_as_the_stack_scores_it(
     record = steward.contract.example()
     answer = client.post("/invocations", json=record)
     assert answer.status_code == 200, answer.text
+    # The package carries the version's ONNX twin, and the container serves it, as the
+    # stack's endpoint does.
+    assert (root / TWIN).is_file() and sagemaker.load(root).scorer.format == "onnx"
+    version = answer.json()["model_version"]
     models = inputs.RequestModels(steward.contract)
-    expected = steward.load(answer.json()["model_version"]).probabilities(
-        models.frame([models.parse_record(json.dumps(record).encode())])
-    )[0]
-    assert answer.json()["probability"] == pytest.approx(float(expected), abs=1e-12)
+    frame = models.frame([models.parse_record(json.dumps(record).encode())])
+    expected = steward.registry.load_served(version, steward.contract.features)
+    assert answer.json()["probability"] == pytest.approx(
+        float(expected.probabilities(frame)[0]), abs=1e-12
+    )
+    own = float(steward.load(version).probabilities(frame)[0])
+    assert answer.json()["probability"] == pytest.approx(own, abs=twin.TOLERANCE)
     batch = client.post("/invocations", json={"records": [record, record]})
     assert batch.json()["probabilities"] == [answer.json()["probability"]] * 2
 

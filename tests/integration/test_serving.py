@@ -19,11 +19,13 @@ from typing import Any
 from unittest import mock
 
 import hvac
+import numpy as np
 import pandas as pd
 import pytest
 import requests
 
 import contract as contracts
+from model import twin
 from model.train import TrainConfig
 from pipeline import projects
 from pipeline.training import ModelSteward
@@ -247,11 +249,18 @@ def _records(endpoint: Endpoint, rows: int) -> tuple[list[dict[str, Any]], pd.Da
     return inputs.request_records(sample, DIABETES), contracts.model_frame(sample, DIABETES)
 
 
-def test_predictions_equal_the_registry_models_own(served: Endpoint) -> None:
+def test_predictions_are_the_onnx_twins_and_equal_the_models_own(served: Endpoint) -> None:
     records, frame = _records(served, 25)
     version = served.ready_version()
     assert version is not None
-    expected = served.steward.load(version).probabilities(frame)
+    runs = served.steward.registry.load_served(version, DIABETES.features)
+    assert runs.format == "onnx", "our logistic pipeline converts, so its twin serves"
+    expected = runs.probabilities(frame)
+    own = served.steward.load(version).probabilities(frame)
+    assert np.abs(expected - own).max() <= twin.TOLERANCE
+    log = (served.settings.data_dir / "logs" / f"serving-{served.project}.log").read_text()
+    loaded = [json.loads(line) for line in log.splitlines() if '"serving champion"' in line]
+    assert loaded[-1]["version"] == version and loaded[-1]["format"] == "onnx"
     batch = served.post("/v1/predict/batch", {"records": records})
     assert batch.status_code == 200
     assert batch.json()["model_version"] == version

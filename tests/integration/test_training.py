@@ -20,11 +20,13 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.preprocessing import FunctionTransformer
 
 import contract as contracts
+from model import twin
 from model.train import TrainConfig, fit, split
 from pipeline.training import ModelSteward
 from safeguards import credentials, keys, openbao
+from safeguards.audit import audit_path
 from safeguards.errors import ConfigError, GateRefused, IntegrityError, Unavailable
-from safeguards.registry import LINEAGE, model_name, project_user
+from safeguards.registry import LINEAGE, TWIN, TWIN_TAG, model_name, project_user
 from safeguards.registry import url as registry_url
 from safeguards.settings import Settings
 from services.mlflow import launcher
@@ -46,7 +48,7 @@ def project(stack: Settings, operator: hvac.Client) -> str:
 
 
 def _audit(stack: Settings, action: str) -> list[dict[str, object]]:
-    lines = (stack.data_dir / "audit" / "audit.jsonl").read_text().splitlines()
+    lines = audit_path(stack).read_text().splitlines()
     return [e for e in map(json.loads, lines) if e["action"] == action]
 
 
@@ -323,3 +325,51 @@ def test_an_operator_may_override_failed_metric_checks_with_a_reason_that_is_aud
     assert entry["outcome"] == "approved" and entry["actor"] == APPROVER
     assert entry["details"]["override"] == reason
     assert entry["details"]["overridden"] == ["beats_champion"]
+
+
+def test_an_invalid_version_is_a_clear_refusal_not_an_outage(stack: Settings, project: str) -> None:
+    registry = ModelSteward(stack, project).registry
+    # MLflow answers a version that is no number with INVALID_PARAMETER_VALUE (400).
+    with pytest.raises(ConfigError, match="reading version .*: a parameter is invalid"):
+        registry.version("not-a-number")
+
+
+def test_a_version_carries_an_onnx_twin_that_the_gate_holds_to_its_model(
+    stack: Settings, operator: hvac.Client, tmp_path: Path
+) -> None:
+    project = deidentified_project(stack, operator)
+    steward = ModelSteward(stack, project)
+    version = steward.train("clean").registered.version
+    registered = steward.registry.version(version)
+    assert registered.tags[TWIN_TAG] == "onnx"
+    assert steward.registry.load_served(version, DIABETES.features).format == "onnx"
+    approved = steward.promote(version, APPROVER)
+    assert approved.decision.approved, approved.decision.failed
+    check = {c.name: c for c in approved.decision.checks}["onnx_twin"]
+    assert check.passed and "held-out rows" in check.reason
+
+    # Someone with the project's identity swaps in the twin of another model after
+    # registration: the gate compares the twin with the model itself, and refuses.
+    other = steward.train("clean", config=WEAK).registered.version
+    weak_twin = steward.registry.twin(steward.registry.version(other))
+    candidate = steward.train("clean", config=TrainConfig(C=0.5)).registered.version
+    swapped = tmp_path / TWIN
+    swapped.write_bytes(weak_twin)
+    with steward.registry.session() as client:
+        run_id = str(client.get_model_version(steward.registry.name, candidate).run_id)
+        client.log_artifact(run_id, str(swapped))
+    refused = steward.promote(candidate, APPROVER)
+    failed = {c.name: c.reason for c in refused.decision.failed}
+    assert "onnx_twin" in failed and "largest difference" in failed["onnx_twin"]
+    assert steward.registry.champion().version == version  # type: ignore[union-attr]
+
+
+def test_a_model_without_a_twin_is_served_as_it_is_and_says_why(
+    stack: Settings, project: str
+) -> None:
+    steward = ModelSteward(stack, project)
+    config = TrainConfig(algorithm="gradient-boosting")
+    version = steward.train("clean", config=config).registered.version
+    tags = steward.registry.version(version).tags
+    assert tags[TWIN_TAG] == "none" and tags[twin.REASON_TAG].startswith("skl2onnx")
+    assert steward.registry.load_served(version, DIABETES.features).format == "skops"
