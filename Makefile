@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 # Re-installs only when the pinned requirements or the project metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup checkov hardening seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit lint \
-	format bench up down status clean
+.PHONY: help setup checkov hardening docs seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit \
+	lint format bench up down status clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,18 @@ $(HARDENING_STAMP): requirements-hardening.lock
 	test -x .venv-hardening/bin/python || $(PYTHON) -m venv .venv-hardening
 	.venv-hardening/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-hardening.lock
 	touch $@
+
+# MkDocs likewise, for the documentation site under docs/ (mkdocs.yml). The site lands in
+# the data directory, so it is built with the stack's umask: `hipaa-mlops evidence` fails
+# on any file there open to group or others.
+DOCS_STAMP := .venv-docs/.installed
+$(DOCS_STAMP): requirements-docs.lock
+	test -x .venv-docs/bin/python || $(PYTHON) -m venv .venv-docs
+	.venv-docs/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-docs.lock
+	touch $@
+
+docs: $(DOCS_STAMP) ## build the documentation site strictly (broken links and pages fail)
+	umask 077 && .venv-docs/bin/mkdocs build --strict --site-dir .hipaa-mlops/site
 
 seaweedfs: setup ## build SeaweedFS `weed` from its Go module (cached; rebuilt when the pin changes)
 	$(BIN)/python -m services.seaweedfs.build
@@ -87,7 +99,7 @@ demo: setup ## run the lifecycle end to end on the sandbox stack (KEEP=1 leaves 
 	$(BIN)/hipaa-mlops demo
 
 # The JUnit file is where `hipaa-mlops evidence` reads the security tests' results.
-test: setup seaweedfs prometheus checkov ## run every test; integration tests start their own servers
+test: setup seaweedfs prometheus checkov docs ## run every test; integration tests start their own servers
 	$(BIN)/pytest --junitxml=.hipaa-mlops/test-results.xml
 
 test-unit: setup prometheus checkov ## run the tests that need no server
@@ -134,4 +146,4 @@ clean: ## stop both stacks, delete the compose volumes, the data directories and
 	-test -x $(BIN)/hipaa-mlops && $(BIN)/hipaa-mlops stack down
 	-test -x $(BIN)/hipaa-mlops && docker compose version >/dev/null 2>&1 && \
 	  $(COMPOSE) $(BIN)/hipaa-mlops stack down --volumes
-	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV) .venv-checkov .venv-hardening
+	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV) .venv-checkov .venv-hardening .venv-docs
