@@ -213,7 +213,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     results: dict[tuple[str, int], dict] = {}
-    with stack.running(serving_poll_seconds=1) as settings:
+    with stack.running() as settings:
         key, local, settings = prepare(settings)
         ready = serving.url(settings) + "/readyz"
         deadline = time.monotonic() + 120

@@ -439,8 +439,9 @@ class ModelSteward:
     def package(self, version: str, archive: Path, actor: str) -> Path:
         """Version `version` as the archive SageMaker unpacks into ``/opt/ml/model`` for the
         serving image (`services.serving.sagemaker`): its MLflow model directory, its ONNX
-        twin if it has one, the project's contract and a manifest of the project, version, contract fingerprint and
-        gate decision. Refused unless the gate approved the version; audited."""
+        twin if it has one, the project's contract and a manifest of the project, version,
+        contract fingerprint and gate decision. Refused unless the gate approved the
+        version; audited."""
         mv = self.registry.version(version)
         if mv.tags.get(DECISION_TAG) != "approved":
             raise GateRefused(f"version {version} was not approved by the promotion gate")

@@ -330,7 +330,7 @@ def test_an_operator_may_override_failed_metric_checks_with_a_reason_that_is_aud
 def test_an_invalid_version_is_a_clear_refusal_not_an_outage(stack: Settings, project: str) -> None:
     registry = ModelSteward(stack, project).registry
     # MLflow answers a version that is no number with INVALID_PARAMETER_VALUE (400).
-    with pytest.raises(ConfigError, match="reading version .*: a parameter is invalid"):
+    with pytest.raises(ConfigError, match=r"reading version .*: a parameter is invalid"):
         registry.version("not-a-number")
 
 

@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -326,3 +328,16 @@ def test_the_bentofile_names_the_service_and_the_locked_requirements() -> None:
     assert module == "services.serving.service" and name == "Endpoint"
     assert config["python"]["requirements_txt"].endswith("requirements.lock")
     assert not any("tests" in pattern for pattern in config["include"])
+
+
+def test_the_endpoint_opens_no_tracing_span_per_request() -> None:
+    # BentoML's container is per process: a fresh interpreter sets it up as the server does.
+    check = (
+        "from services.serving import server\n"
+        "from bentoml._internal.configuration.containers import BentoMLContainer\n"
+        "server.untraced()\n"
+        "urls = BentoMLContainer.tracing_excluded_urls.get()\n"
+        "paths = ('/v1/predict', '/v1/predict/batch', '/metrics', '/readyz')\n"
+        "assert all(urls.url_disabled('https://127.0.0.1:8220' + p) for p in paths)\n"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=120)
