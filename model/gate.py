@@ -24,6 +24,7 @@ from contract import Contract
 from model import twin
 from model.train import MIN_SUBGROUP_CASES, Evaluation
 from safeguards import phi
+from safeguards.errors import IntegrityError
 
 # MLflow writes its own creation time into these files; it dates the model, not a patient.
 _MLFLOW_TIMESTAMP = re.compile(r"^utc_time_created: .*$", re.MULTILINE)
@@ -213,22 +214,32 @@ def scan_files(root: Path, files: Iterable[Path], contract: Contract) -> list[st
         where = str(path.relative_to(root))
         if path.suffix == ".png":
             continue
-        if path.suffix == ".skops":
-            with zipfile.ZipFile(path) as archive:
-                texts = {
-                    f"{where}:{member}": archive.read(member).decode(errors="ignore")
-                    for member in archive.namelist()
-                    if member.endswith(".json")
-                }
-        elif path.suffix == ".onnx":
-            texts = {where: "\n".join(onnx_strings(path.read_bytes()))}
-        else:
-            texts = {where: path.read_text(errors="ignore")}
+        try:
+            texts = _texts(path, where)
+        except (zipfile.BadZipFile, IntegrityError):
+            # What cannot be read cannot be cleared: the scan reports it.
+            findings.append(f"{where}: unreadable, so not scanned")
+            continue
         for name, text in texts.items():
             text = _MLFLOW_TIMESTAMP.sub("", text)
             findings += [f"{name}: {kind}" for kind in phi.find_identifiers(text)]
             findings += [f"{name}: column {m}" for m in sorted(set(quoted.findall(text)))]
     return findings
+
+
+def _texts(path: Path, where: str) -> dict[str, str]:
+    """The texts of one file to scan, by where they are: a skops archive's JSON members,
+    an ONNX graph's strings, or the file itself."""
+    if path.suffix == ".skops":
+        with zipfile.ZipFile(path) as archive:
+            return {
+                f"{where}:{member}": archive.read(member).decode(errors="ignore")
+                for member in archive.namelist()
+                if member.endswith(".json")
+            }
+    if path.suffix == ".onnx":
+        return {where: "\n".join(onnx_strings(path.read_bytes()))}
+    return {where: path.read_text(errors="ignore")}
 
 
 def onnx_strings(data: bytes) -> list[str]:
@@ -238,7 +249,11 @@ def onnx_strings(data: bytes) -> list[str]:
     import onnx
     from onnx import AttributeProto, TensorProto
 
-    model = onnx.load_model_from_string(data)
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as exc:
+        # protobuf's decoding errors, whatever the bytes were.
+        raise IntegrityError(f"not an ONNX graph ({type(exc).__name__})") from None
     found = [model.doc_string, model.producer_name]
     found += [f"{p.key}={p.value}" for p in model.metadata_props]
 

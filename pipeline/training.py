@@ -370,7 +370,10 @@ class ModelSteward:
             reason = version.tags.get(twin.REASON_TAG, "logged before twins existed")
             return gate.twin_check(None, len(rows), reason)
         frame = features(rows, self.contract)
-        served = OnnxScorer(self.registry.twin(version), self.contract.features)
+        try:
+            served = OnnxScorer(self.registry.twin(version), self.contract.features)
+        except (ConfigError, IntegrityError) as exc:
+            return gate.Check("onnx_twin", False, f"the logged twin is unusable: {exc}")
         difference = np.abs(served.probabilities(frame) - model.probabilities(frame)).max()
         return gate.twin_check(float(difference), len(rows), "")
 

@@ -361,6 +361,13 @@ def test_a_version_carries_an_onnx_twin_that_the_gate_holds_to_its_model(
     refused = steward.promote(candidate, APPROVER)
     failed = {c.name: c.reason for c in refused.decision.failed}
     assert "onnx_twin" in failed and "largest difference" in failed["onnx_twin"]
+    # A twin that is no ONNX graph at all is refused too, not an error of the gate's own.
+    swapped.write_bytes(b"not an ONNX graph")
+    with steward.registry.session() as client:
+        client.log_artifact(run_id, str(swapped))
+    broken = {c.name: c.reason for c in steward.promote(candidate, APPROVER).decision.failed}
+    assert broken["onnx_twin"].startswith("the logged twin is unusable: the ONNX model does")
+    assert f"{TWIN}: unreadable, so not scanned" in broken["phi_scan"]
     assert steward.registry.champion().version == version  # type: ignore[union-attr]
 
 

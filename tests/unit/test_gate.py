@@ -152,3 +152,15 @@ def test_the_strings_of_an_onnx_graph_are_scanned(tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(model.SerializeToString())
     findings = gate.scan_files(tmp_path, [tmp_path / "model.onnx"], DIABETES)
     assert findings == ["model.onnx: email", "model.onnx: column zip3"]
+
+
+def test_a_model_file_that_cannot_be_read_cannot_be_cleared(tmp_path: Path) -> None:
+    files = []
+    for name in ("model.skops", "twin.onnx"):
+        files.append(tmp_path / name)
+        files[-1].write_bytes(b"neither a zip archive nor a protobuf message")
+    findings = gate.scan_files(tmp_path, files, DIABETES)
+    assert findings == [
+        "model.skops: unreadable, so not scanned",
+        "twin.onnx: unreadable, so not scanned",
+    ]
