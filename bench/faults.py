@@ -152,17 +152,16 @@ class Faults:
         self.settings, self.project, self.url, self.key = settings, project, url, key
         self.supervisor = Supervisor(settings)
         self.random = random.Random(seed)
-        self.operator = openbao.login(settings, "operator")
         self.rounds = 0
 
     # -- the lake, the datasets, the registry ----------------------------------------------
 
     def _lakes(self) -> list[Any]:
-        self.operator = openbao.login(self.settings, "operator")
-        regions = [r.strip() for r in self.settings.regions.split(",")]
+        # Logged in afresh: OpenBao may have been restarted since.
+        operator = openbao.login(self.settings, "operator")
         return [
-            seaweedfs.admin_client(seaweedfs.in_region(self.settings, r), self.operator)
-            for r in regions
+            seaweedfs.admin_client(seaweedfs.in_region(self.settings, r), operator)
+            for r in self.settings.region_names
         ]
 
     def objects(self) -> dict[tuple[int, str, str], str]:

@@ -61,7 +61,9 @@ def convert(pipeline: Any, contract: Contract, rows: pd.DataFrame) -> Twin:
         inputs = [
             (
                 name,
-                StringTensorType([None, 1]) if _is_category(contract, name) else number([None, 1]),
+                StringTensorType([None, 1])
+                if contract.column(name).type is Type.CATEGORY
+                else number([None, 1]),
             )
             for name in contract.features
         ]
@@ -82,7 +84,3 @@ def convert(pipeline: Any, contract: Contract, rows: pd.DataFrame) -> Twin:
             return Twin(graph, "converted")
         reason = f"the converted graph differs from the pipeline by {difference:.1e}"
     return Twin(None, reason)
-
-
-def _is_category(contract: Contract, name: str) -> bool:
-    return contract.column(name).type is Type.CATEGORY

@@ -207,15 +207,12 @@ def _print_states(states: list) -> None:  # type: ignore[type-arg]
 # -- audit -----------------------------------------------------------------------------
 
 
-def audit_log(cfg: Settings, identity: str) -> AuditLog:
-    return AuditLog.of(cfg, openbao.login(cfg, identity))
-
-
 @audit_app.command("verify")
 @edge
 def audit_verify() -> None:
     """Verify every entry, the chain and every anchor, as the auditor identity."""
-    result = audit_log(settings(), "auditor").verify()
+    cfg = settings()
+    result = AuditLog.of(cfg, openbao.login(cfg, "auditor")).verify()
     console.print(
         f"[green]audit chain verified[/]: {result.entries} entries signed by "
         f"{len(result.signers)} identities, {result.anchors} anchors, the last at entry "

@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import hvac
+import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
@@ -63,7 +64,7 @@ def test_the_container_serves_the_packaged_champion_as_the_stack_scores_it(
     assert (root / TWIN).is_file() and sagemaker.load(root).scorer.format == "onnx"
     version = answer.json()["model_version"]
     models = inputs.RequestModels(steward.contract)
-    frame = models.frame([models.parse_record(json.dumps(record).encode())])
+    frame = pd.DataFrame(models.columns([models.parse_record(json.dumps(record).encode())]))
     expected = steward.registry.load_served(version, steward.contract.features)
     assert answer.json()["probability"] == pytest.approx(
         float(expected.probabilities(frame)[0]), abs=1e-12

@@ -68,7 +68,7 @@ def test_the_record_is_the_contracts_features_with_their_ranges_and_categories(
 def test_a_feature_the_contract_allows_to_be_missing_may_be_null() -> None:
     models = inputs.RequestModels(READMISSION)
     record = models.parse_record(json.dumps(READMISSION.example() | {"hemoglobin": None}).encode())
-    assert np.isnan(models.frame([record]).loc[0, "hemoglobin"])
+    assert np.isnan(models.columns([record])["hemoglobin"][0])
 
 
 @pytest.mark.parametrize(
@@ -154,8 +154,8 @@ def test_a_batch_is_refused_whole_unless_it_asks_for_a_report_per_record() -> No
         MODELS.parse_batch(json.dumps({"records": records, "on_invalid": "maybe"}).encode())
 
 
-def test_the_model_frame_is_typed_as_in_training() -> None:
-    frame = MODELS.frame([MODELS.parse_record(json.dumps(RECORD).encode())])
+def test_the_model_input_is_typed_as_in_training() -> None:
+    frame = pd.DataFrame(MODELS.columns([MODELS.parse_record(json.dumps(RECORD).encode())]))
     assert list(frame.columns) == FEATURES
     categorical = {"sex", "physical_activity", "smoking"}
     assert all(frame[c].dtype == "float64" for c in FEATURES if c not in categorical)
