@@ -12,6 +12,10 @@ scripts), schemas and assets are not served.
 whoever watches it that patient's risk band; a Prometheus server scrapes it with a key
 of its own (`serving keys create --client prometheus`).
 
+A prediction not answered within `TIMEOUT_SECONDS` (a body sent too slowly, say) gets
+504 and its slot is freed; the timer is cancelled as soon as the answer starts, so nothing
+of an answered request outlives it.
+
 One access-log line per request names the endpoint, the status, the key id and the
 time taken: who called, not what was sent. BentoML's access log is off, as it records
 the client's address, and bodies are never logged anywhere.
@@ -19,6 +23,7 @@ the client's address, and bodies are never logged anywhere.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -38,6 +43,7 @@ from services.serving.metrics import ROUTES, Metrics, endpoint_label
 access = logging.getLogger("services.serving.access")
 
 OPEN = frozenset({"/healthz", "/livez"})
+TIMEOUT_SECONDS = 5.0
 # BentoML's own pages (an index with third-party scripts, schemas, assets) are not served.
 _NOT_FOUND = Verdict(404, "not_found", "no such endpoint")
 _REASONS = {413: "too_large", 422: "invalid_input", 503: "not_ready", 504: "timeout"}
@@ -100,10 +106,14 @@ class Edge:
             verdict = _NOT_FOUND
         status, reason = verdict.status, verdict.reason
 
+        answering: asyncio.Timeout | None = None
+
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if answering is not None:
+                    answering.reschedule(None)
             await send(message)
 
         try:
@@ -115,7 +125,13 @@ class Edge:
                 await metrics(scope, receive, send)
             else:
                 status = 500
-                await self.app(scope, receive, send_status)
+                try:
+                    async with asyncio.timeout(TIMEOUT_SECONDS) as answering:
+                        await self.app(scope, receive, send_status)
+                except TimeoutError:
+                    status = 504
+                    message = f"the request was not answered within {TIMEOUT_SECONDS:g} s"
+                    await error(status, message)(scope, receive, send)
                 reason = _REASONS.get(status, "error") if status >= 400 else "ok"
         finally:
             seconds = time.perf_counter() - started

@@ -23,10 +23,11 @@ Security choices, each against a way PHI could leak or be misused:
   prediction id only (`capture`); the caller reports outcomes against that id.
 
 Performance follows what was measured for BentoML 1.4 on this machine: one worker, a
-5 s traffic timeout (each request's bookkeeping lives until it fires), a full garbage
-collection and `gc.freeze()` once the model is loaded (BentoML's large heap otherwise
-stalls every request for ~0.2 s every 2 s), and responses built directly, since BentoML
-regenerates a JSON schema for every response it serialises.
+full garbage collection and `gc.freeze()` once the model is loaded (BentoML's large heap
+otherwise stalls every request for ~0.2 s every 2 s), nothing kept per request once it is
+answered (no tracing span; our own request timeout, `edge`, instead of BentoML's, whose
+timer outlives the request), so that full collections stay short, and responses built
+directly, since BentoML regenerates a JSON schema for every response it serialises.
 """
 
 from __future__ import annotations
@@ -86,10 +87,15 @@ def _route_logs(settings: Settings) -> None:
 @bentoml.service(
     name="endpoint",
     workers=1,
-    # Past 64 requests in flight BentoML answers 503 at once instead of queueing them.
-    traffic={"timeout": 5, "max_concurrency": 64},
+    # Past 64 requests in flight BentoML answers 503 at once instead of queueing them. Its
+    # traffic timeout is replaced by the edge's (`server`).
+    traffic={"max_concurrency": 64},
     metrics={"enabled": False},
     logging={"access": {"enabled": False}},
+    # No OpenTelemetry span per request (every URL excluded): BentoML records every span,
+    # sampled or not, and the stack exports spans nowhere. Set in the service's own config,
+    # since BentoML reloads its configuration from it when it builds the app.
+    tracing={"excluded_urls": "."},
 )
 class Endpoint:
     def __init__(self) -> None:

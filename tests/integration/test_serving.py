@@ -10,6 +10,7 @@ import io
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from safeguards.registry import credential_path, model_name, serving_user
 from safeguards.registry import url as registry_url
 from safeguards.settings import Settings
 from services import topology
-from services.serving import capture, inputs, launcher
+from services.serving import capture, edge, inputs, launcher
 from services.supervisor import Supervisor
 from services.topology import Instance
 from tests.canaries import CANARIES, NAME, assert_clean
@@ -349,6 +350,45 @@ def test_thousands_of_requests_get_no_5xx_and_leave_no_phi_in_the_log(served: En
     log = (served.settings.data_dir / "logs" / f"serving-{served.project}.log").read_text()
     assert '"services.serving.access"' in log
     assert_clean(log)
+
+
+def _tracked_objects(endpoint: Endpoint) -> int:
+    metrics = requests.get(
+        endpoint.url + "/metrics", headers=endpoint.auth(), verify=endpoint.ca, timeout=10
+    ).text
+    return int(float(re.findall(r"^serving_gc_tracked_objects (\S+)$", metrics, re.M)[0]))
+
+
+def test_answered_requests_leave_nothing_for_the_garbage_collector(served: Endpoint) -> None:
+    # A tracing span or an uncancelled timer per request kept tens of objects alive for
+    # seconds after each answer, and the full collections walking them stalled the
+    # endpoint (`bench.serving`'s p99).
+    session = _session(served)
+    served.post("/v1/predict", RECORD, session=session)
+    before = _tracked_objects(served)
+    for _ in range(1000):
+        assert served.post("/v1/predict", RECORD, session=session).status_code == 200
+    assert _tracked_objects(served) - before < 1000
+
+
+def test_a_body_sent_too_slowly_gets_504_and_frees_its_slot(served: Endpoint) -> None:
+    host, port = served.settings.host, int(served.url.rsplit(":", 1)[1])
+    tls = ssl.create_default_context(cafile=served.ca)
+    head = (
+        f"POST /v1/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {served.key}\r\nContent-Length: 200\r\n\r\n{{"
+    )
+    started = time.monotonic()
+    with (
+        socket.create_connection((host, port), timeout=30) as raw,
+        tls.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        conn.sendall(head.encode())
+        answer = conn.recv(4096)
+    waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 504"), answer[:40]
+    assert edge.TIMEOUT_SECONDS <= waited < edge.TIMEOUT_SECONDS + 10
+    assert served.post("/v1/predict", RECORD).status_code == 200
 
 
 def test_captured_predictions_are_sealed_in_the_lake_without_identifiers(

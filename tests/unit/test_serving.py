@@ -330,14 +330,21 @@ def test_the_bentofile_names_the_service_and_the_locked_requirements() -> None:
     assert not any("tests" in pattern for pattern in config["include"])
 
 
-def test_the_endpoint_opens_no_tracing_span_per_request() -> None:
-    # BentoML's container is per process: a fresh interpreter sets it up as the server does.
+def test_the_served_app_opens_no_span_and_keeps_no_timer_per_request() -> None:
+    # BentoML's container is per process, and building the app reloads its configuration
+    # from the service: a fresh interpreter builds it as the server does.
     check = (
-        "from services.serving import server\n"
+        "from _bentoml_impl.loader import load\n"
         "from bentoml._internal.configuration.containers import BentoMLContainer\n"
-        "server.untraced()\n"
+        "from bentoml._internal.server.http.traffic import TimeoutMiddleware\n"
+        "from services.serving import server\n"
+        "service = load('services.serving.service:Endpoint', standalone_load=True)\n"
+        "app = server.without_bentoml_timeout(service.to_asgi(is_main=True))\n"
         "urls = BentoMLContainer.tracing_excluded_urls.get()\n"
         "paths = ('/v1/predict', '/v1/predict/batch', '/metrics', '/readyz')\n"
         "assert all(urls.url_disabled('https://127.0.0.1:8220' + p) for p in paths)\n"
+        "names = [m.cls.__name__ for m in app.user_middleware]\n"
+        "assert 'Edge' in names and 'OpenTelemetryMiddleware' in names, names\n"
+        "assert not any(m.cls is TimeoutMiddleware for m in app.user_middleware), names\n"
     )
     subprocess.run([sys.executable, "-c", check], check=True, timeout=120)
