@@ -1,6 +1,7 @@
 # An environment (staging or production) in two regions: a network in each, the image
 # registry in the primary, and every project in each of its regions, its zones in the
-# secondary replicated from the primary under the secondary's keys.
+# secondary replicated from the primary under the secondary's keys; in the primary, the
+# control plane and each served project's retrain and monitoring jobs.
 
 provider "aws" {
   alias  = "primary"
@@ -27,6 +28,11 @@ locals {
   secondary        = { for name, p in var.projects : name => p if contains(p.regions, var.secondary_region) }
   # Replicated into the second region: datasets and models, never raw PHI.
   replicated = { deidentified = "proj", synthetic = "proj", models = "models" }
+  # The control plane, in the primary region once its image is named, and each served
+  # project's jobs beside it (they run the image its endpoint runs).
+  control_plane      = var.control_plane_image_tag == null ? 0 : 1
+  control_plane_name = "hipaa-mlops-${var.environment}"
+  jobs               = { for name, p in local.primary : name => p if local.control_plane == 1 && contains(keys(p.serving), var.primary_region) }
 }
 
 # The platform's own key in each region: the registry's layers and the flow logs.
@@ -84,7 +90,11 @@ module "registry" {
 
   name        = "hipaa-mlops-${var.environment}"
   kms_key_arn = module.platform_key.key_arn
-  pullers     = flatten([for p in module.project_primary : [p.role_arns["serving"], p.role_arns["workload"]]])
+  pullers = concat(
+    flatten([for p in module.project_primary : [p.role_arns["serving"], p.role_arns["workload"]]]),
+    flatten(module.control_plane[*].execution_role_arns),
+    [for j in module.jobs : j.execution_role_arn],
+  )
 }
 
 module "registry_secondary" {
@@ -200,4 +210,95 @@ module "compliance_secondary" {
   create_trail                      = false
   record_global_resources           = false
   create_config_service_linked_role = false
+}
+
+# The control plane in the primary region (OpenBao, MLflow and its PostgreSQL, the data
+# directory), under a key of its own, with a second key for OpenBao's auto-unseal alone.
+data "aws_ecr_image" "control_plane" {
+  provider = aws.primary
+  count    = local.control_plane
+
+  repository_name = "hipaa-mlops-${var.environment}/app"
+  image_tag       = var.control_plane_image_tag
+}
+
+module "control_plane_key" {
+  source    = "../modules/kms"
+  providers = { aws = aws.primary }
+  count     = local.control_plane
+
+  project            = "platform"
+  region             = var.primary_region
+  allowed_regions    = [var.primary_region]
+  kind               = "control-plane"
+  administrators     = var.key_administrators
+  users              = module.control_plane[0].key_users
+  service_principals = ["elasticfilesystem", "rds", "secretsmanager", "logs"]
+  cloudwatch_logs    = true
+  fargate_cluster    = local.control_plane_name
+}
+
+module "unseal_key" {
+  source    = "../modules/kms"
+  providers = { aws = aws.primary }
+  count     = local.control_plane
+
+  project            = "platform"
+  region             = var.primary_region
+  allowed_regions    = [var.primary_region]
+  kind               = "unseal"
+  administrators     = var.key_administrators
+  users              = module.control_plane[0].unseal_key_users
+  service_principals = []
+}
+
+module "control_plane" {
+  source    = "../modules/control_plane"
+  providers = { aws = aws.primary }
+  count     = local.control_plane
+
+  name                       = local.control_plane_name
+  environment                = var.environment
+  region                     = var.primary_region
+  vpc_id                     = module.network_primary.vpc_id
+  subnet_ids                 = module.network_primary.private_subnet_ids
+  endpoint_security_group_id = module.network_primary.endpoint_security_group_id
+  s3_prefix_list_id          = module.network_primary.s3_prefix_list_id
+  image                      = "${module.registry.repository_urls["app"]}@${data.aws_ecr_image.control_plane[0].image_digest}"
+  image_repository           = "hipaa-mlops-${var.environment}/app"
+  kms_key_arn                = module.control_plane_key[0].key_arn
+  unseal_key_arn             = module.unseal_key[0].key_arn
+  data_clients               = [for name in keys(local.jobs) : module.project_primary[name].role_arns["workload"]]
+  rotation_lambda_arn        = var.rotation_lambda_arns[var.primary_region]
+}
+
+# Each served project's retrain and monitoring jobs, beside the control plane, as its
+# workload role, with the image its endpoint runs.
+module "jobs" {
+  source    = "../modules/jobs"
+  providers = { aws = aws.primary }
+  for_each  = local.jobs
+
+  project                    = each.key
+  environment                = var.environment
+  region                     = var.primary_region
+  allowed_regions            = each.value.regions
+  image                      = module.project_primary[each.key].serving_image
+  image_repository           = "hipaa-mlops-${var.environment}/app"
+  workload_role_arn          = module.project_primary[each.key].role_arns["workload"]
+  kms_key_arn                = module.project_primary[each.key].key_arns["audit"]
+  vpc_id                     = module.network_primary.vpc_id
+  subnet_ids                 = module.network_primary.private_subnet_ids
+  endpoint_security_group_id = module.network_primary.endpoint_security_group_id
+  s3_prefix_list_id          = module.network_primary.s3_prefix_list_id
+  control_plane = {
+    cluster_arn                     = module.control_plane[0].cluster_arn
+    openbao_address                 = module.control_plane[0].openbao_address
+    ports                           = module.control_plane[0].ports
+    file_system_id                  = module.control_plane[0].file_system_id
+    access_point_id                 = module.control_plane[0].access_point_id
+    client_security_group_id        = module.control_plane[0].client_security_group_id
+    load_balancer_security_group_id = module.control_plane[0].load_balancer_security_group_id
+    efs_security_group_id           = module.control_plane[0].efs_security_group_id
+  }
 }

@@ -18,6 +18,21 @@ output "endpoints" {
   }
 }
 
+output "control_plane" {
+  description = "The control plane in the primary region (OpenBao's and MLflow's addresses, the data directory, the cluster), or null."
+  value = one([for c in module.control_plane : {
+    openbao_address = c.openbao_address
+    mlflow_address  = c.mlflow_address
+    file_system_id  = c.file_system_id
+    access_point_id = c.access_point_id
+    cluster_arn     = c.cluster_arn
+  }])
+}
+
+output "jobs" {
+  description = "Project => job (retrain, monitor) => the EventBridge rule that starts it in the primary region."
+  value       = { for name, j in module.jobs : name => j.rules }
+}
 
 output "service_control_policy" {
   description = "The service control policy: HIPAA-eligible services only, the environment's two regions only."

@@ -71,6 +71,17 @@ variable "projects" {
   }
 }
 
+variable "control_plane_image_tag" {
+  description = "The app image's immutable tag (sha256-<image ID>, as `make images` records it) the control plane runs, resolved to its digest in the primary region's registry. null: no control plane yet, and so no jobs."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.control_plane_image_tag == null || can(regex("^sha256-[0-9a-f]{64}$", var.control_plane_image_tag))
+    error_message = "control_plane_image_tag is the image's ID as a tag: sha256-<64 hex digits>."
+  }
+}
+
 variable "scp_target_ids" {
   description = "Where to attach the service control policy (organization root, OUs or accounts; applied from the management account). Empty: the policy is only an output."
   type        = list(string)

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from safeguards import objectstore
+from safeguards.settings import Settings
 
 TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
@@ -26,6 +27,8 @@ MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
 # only into a bucket under SSE-S3. They hold requesters, operations and object keys, no
 # object data, and the platform's object keys never carry identifiers.
 SSE_S3_ONLY = {("data_lake", "access_logs")}
+CONTROL_PLANE = TERRAFORM / "modules" / "control_plane"
+JOBS = TERRAFORM / "modules" / "jobs"
 
 
 def _clean(value: Any) -> Any:
@@ -280,7 +283,7 @@ def test_workloads_have_no_route_out_and_nothing_admits_the_internet() -> None:
         assert subnet["map_public_ip_on_launch"] is False
     network = _module(TERRAFORM / "modules" / "network")
     wanted = {"sagemaker.api", "sagemaker.runtime", "ecr.api", "ecr.dkr", "kms"}
-    wanted |= {"secretsmanager", "logs", "sts"}
+    wanted |= {"secretsmanager", "logs", "sts", "ecs", "ecs-agent", "ecs-telemetry"}
     assert set(network["variable"]["interface_endpoints"]["default"]) == wanted
     endpoint = network["resource"]["aws_vpc_endpoint.interface"]
     assert endpoint["private_dns_enabled"] is True
@@ -416,14 +419,40 @@ def test_each_projects_instances_follow_its_regions_and_raw_phi_never_leaves_its
 
 
 def test_only_this_accounts_log_groups_trails_and_config_may_use_a_key_as_a_service() -> None:
-    """164.312(a)(2)(iv): a service uses a key only for this account's logs, trails and
-    configuration snapshots, and only on a key that asks for it."""
+    """164.312(a)(2)(iv): a service uses a key only for this account's logs, trails,
+    configuration snapshots and the ephemeral storage of one named ECS cluster, and only on
+    a key that asks for it."""
     key = _module(TERRAFORM / "modules" / "kms")["data"]["aws_iam_policy_document.key"]
     statements: dict[str, list[dict[str, Any]]] = {}
     for dynamic in key["dynamic"]:
         statement = dynamic["statement"]
         statements.setdefault(statement["for_each"], []).extend(statement["content"])
-    assert set(statements) == {"${var.cloudwatch_logs ? [1] : []}", "${var.evidence ? [1] : []}"}
+    fargate_cluster = "${var.fargate_cluster == null ? [] : [var.fargate_cluster]}"
+    assert set(statements) == {
+        "${length(var.service_principals) > 0 ? [1] : []}",
+        "${var.cloudwatch_logs ? [1] : []}",
+        "${var.evidence ? [1] : []}",
+        fargate_cluster,
+    }
+    (grants,) = statements["${length(var.service_principals) > 0 ? [1] : []}"]
+    assert grants["principals"][0]["identifiers"] == "${var.users}"
+    assert {c["variable"] for c in grants["condition"]} == {
+        "kms:GrantIsForAWSResource",
+        "kms:ViaService",
+    }
+    # Fargate: data keys without plaintext and decrypt-only grants, for this account's one
+    # cluster.
+    data_keys, fargate_grants = statements[fargate_cluster]
+    assert data_keys["actions"] == ["kms:GenerateDataKeyWithoutPlaintext"]
+    assert fargate_grants["actions"] == ["kms:CreateGrant"]
+    for statement in (data_keys, fargate_grants):
+        assert statement["principals"][0]["identifiers"] == ["fargate.amazonaws.com"]
+        conditions = {c["variable"]: c["values"] for c in statement["condition"]}
+        assert conditions["kms:EncryptionContext:aws:ecs:clusterName"] == ["${statement.value}"]
+        account = conditions["kms:EncryptionContext:aws:ecs:clusterAccount"]
+        assert account == ["${data.aws_caller_identity.current.account_id}"]
+    operations = {c["variable"]: c["values"] for c in fargate_grants["condition"]}
+    assert operations["kms:GrantOperations"] == ["Decrypt"]
     (logs,) = statements["${var.cloudwatch_logs ? [1] : []}"]
     assert logs["principals"][0]["identifiers"] == ["logs.${var.region}.amazonaws.com"]
     (condition,) = logs["condition"]
@@ -448,13 +477,17 @@ SERVICES = {
     "aws_cloudwatch_log_": "logs",
     "aws_cloudwatch_metric_alarm": "cloudwatch",
     "aws_config_": "config",
+    "aws_db_": "rds",
     "aws_default_security_group": "ec2",
     "aws_ecr_": "ecr",
+    "aws_ecs_": "ecs",
+    "aws_efs_": "elasticfilesystem",
     "aws_flow_log": "ec2",
     "aws_glue_": "glue",
     "aws_iam_": "iam",
     "aws_kms_": "kms",
     "aws_lakeformation_": "lakeformation",
+    "aws_lb": "elasticloadbalancing",
     "aws_organizations_": "organizations",
     "aws_prometheus_": "aps",
     "aws_route_table": "ec2",
@@ -590,6 +623,317 @@ def test_the_trail_covers_every_region_validates_its_files_and_records_object_ac
     for statement in writes:
         (condition,) = statement["condition"]
         assert condition["variable"] in ("aws:SourceArn", "aws:SourceAccount")
+
+
+def _rules(module: str, kind: str, group: str) -> list[dict[str, Any]]:
+    """The `kind` security group rules of `module` on security group resource `group`."""
+    resource = f"${{aws_security_group.{group}.id}}"
+    return [b for m, _, b in _resources(kind) if m == module and b["security_group_id"] == resource]
+
+
+def test_the_data_directory_is_under_a_customer_key_and_mounted_over_tls_by_named_roles() -> None:
+    """164.312(a)(2)(iv) encryption at rest and (e)(1) transmission security; (a)(1): the
+    data directory is mounted only by the named task roles, through its access point."""
+    systems = _resources("aws_efs_file_system")
+    assert systems
+    for module, name, system in systems:
+        assert system["encrypted"] is True, (module, name)
+        assert system["kms_key_id"] == "${var.kms_key_arn}", (module, name)
+        (backup,) = [b for m, _, b in _resources("aws_efs_backup_policy") if m == module]
+        assert backup["backup_policy"][0]["status"] == "ENABLED"
+    deny, allow = _statements("control_plane", "aws_iam_policy_document.data")
+    assert (deny["effect"], deny["actions"], deny["principals"][0]["identifiers"]) == (
+        "Deny",
+        ["*"],
+        ["*"],
+    )
+    (condition,) = deny["condition"]
+    assert (condition["variable"], condition["values"]) == ("aws:SecureTransport", ["false"])
+    assert allow["effect"] == "Allow"
+    assert allow["actions"] == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    assert allow["principals"][0]["type"] == "AWS"
+    assert "var.data_clients" in allow["principals"][0]["identifiers"]
+    conditions = {c["variable"]: c["values"] for c in allow["condition"]}
+    assert conditions["elasticfilesystem:AccessedViaMountTarget"] == ["true"]
+    assert conditions["elasticfilesystem:AccessPointArn"] == ["${aws_efs_access_point.data.arn}"]
+    ((_, _, policy),) = _resources("aws_efs_file_system_policy")
+    assert policy["bypass_policy_lockout_safety_check"] is False
+    ((_, _, point),) = _resources("aws_efs_access_point")
+    assert point["posix_user"][0] == {"uid": 10001, "gid": 10001}
+    assert point["root_directory"][0]["creation_info"][0]["permissions"] == "0700"
+    # Every ECS volume of it: TLS to the mount target, IAM authorization, the access point.
+    definitions = _resources("aws_ecs_task_definition")
+    assert {m for m, _, _ in definitions} == {"control_plane", "jobs"}
+    for module, name, definition in definitions:
+        efs = [v["efs_volume_configuration"][0] for v in definition["volume"] if "efs" in str(v)]
+        assert efs, (module, name)
+        for volume in efs:
+            assert volume["transit_encryption"] == "ENABLED", (module, name)
+            authorization = volume["authorization_config"][0]
+            assert authorization["iam"] == "ENABLED", (module, name)
+            assert authorization["access_point_id"] in (
+                "${aws_efs_access_point.data.id}",
+                "${var.control_plane.access_point_id}",
+            ), (module, name)
+    # NFS reaches the mount targets from the control plane's tasks and clients alone.
+    ((_, _, target),) = _resources("aws_efs_mount_target")
+    assert target["security_groups"] == ["${aws_security_group.efs.id}"]
+    (ingress,) = _rules("control_plane", "aws_vpc_security_group_ingress_rule", "efs")
+    assert (ingress["from_port"], ingress["to_port"]) == (2049, 2049)
+    assert ingress["for_each"] == {
+        "tasks": "${aws_security_group.tasks.id}",
+        "clients": "${aws_security_group.clients.id}",
+    }
+
+
+def test_every_database_is_encrypted_private_tls_only_and_kept_35_days() -> None:
+    """164.312(a)(2)(iv) at rest, (e)(1) in transit, (d) and (a)(1) who connects, (c)(1)
+    integrity and 164.308(a)(7) recovery: the control plane's PostgreSQL."""
+    instances = _resources("aws_db_instance")
+    assert instances
+    for module, name, db in instances:
+        key = "${var.kms_key_arn}"
+        assert db["storage_encrypted"] is True and db["kms_key_id"] == key, (module, name)
+        assert db["performance_insights_kms_key_id"] == key, (module, name)
+        assert db["manage_master_user_password"] is True, (module, name)
+        assert db["master_user_secret_kms_key_id"] == key, (module, name)
+        assert "password" not in db, (module, name)
+        assert db["publicly_accessible"] is False, (module, name)
+        assert db["iam_database_authentication_enabled"] is True, (module, name)
+        assert db["deletion_protection"] is True, (module, name)
+        assert db["skip_final_snapshot"] is False, (module, name)
+        assert db["backup_retention_period"] >= 35, (module, name)
+        assert db["copy_tags_to_snapshot"] is True, (module, name)
+        assert db["auto_minor_version_upgrade"] is True, (module, name)
+        assert db["multi_az"] == '${var.environment == "production"}', (module, name)
+        assert db["enabled_cloudwatch_logs_exports"] == ["postgresql", "upgrade"]
+        assert db["depends_on"] == ["${aws_cloudwatch_log_group.database}"]
+        assert db["vpc_security_group_ids"] == ["${aws_security_group.database.id}"]
+    module = _module(CONTROL_PLANE)
+    groups = module["resource"]["aws_cloudwatch_log_group.database"]
+    assert groups["for_each"] == '${toset(["postgresql", "upgrade"])}'
+    assert groups["name"] == "/aws/rds/instance/${local.database}/${each.key}"
+    ((_, _, parameters),) = _resources("aws_db_parameter_group")
+    values = {p["name"]: p["value"] for p in parameters["parameter"]}
+    assert values["rds.force_ssl"] == "1"
+    assert values["ssl_min_protocol_version"] == "TLSv1.2"
+    # No statement text in the logs: not logged, nor with a duration, nor with an error.
+    assert values["log_statement"] == "none"
+    assert values["log_min_duration_statement"] == "-1"
+    assert values["log_min_error_statement"] == "panic"
+    (ingress,) = _rules("control_plane", "aws_vpc_security_group_ingress_rule", "database")
+    assert (ingress["from_port"], ingress["to_port"]) == (5432, 5432)
+    assert ingress["referenced_security_group_id"] == "${aws_security_group.tasks.id}"
+
+
+def test_every_ecs_task_runs_the_image_by_digest_read_only_unprivileged_logging_encrypted() -> None:
+    """164.312(c)(1): the image that passed the tests is the image that runs; (a)(1) least
+    privilege in the container; (b) its logs under a customer key; (d) secrets only by
+    reference to Secrets Manager, never a value in Terraform."""
+    for module, name, definition in _resources("aws_ecs_task_definition"):
+        blocks = _module(TERRAFORM / "modules" / module)
+        container = blocks["locals"]["container"]
+        assert container["image"] == "${var.image}", (module, name)
+        image = blocks["variable"]["image"]
+        assert "@sha256:[0-9a-f]{64}$" in image["validation"][0]["condition"], (module, name)
+        assert container["readonlyRootFilesystem"] is True, (module, name)
+        assert container["privileged"] is False, (module, name)
+        assert container["user"] == "10001:10001", (module, name)
+        assert container["linuxParameters"] == {"capabilities": {"drop": ["ALL"]}}
+        assert definition["requires_compatibilities"] == ["FARGATE"], (module, name)
+        assert definition["network_mode"] == "awsvpc", (module, name)
+        assert definition["execution_role_arn"] != definition["task_role_arn"], (module, name)
+        containers = definition["container_definitions"]
+        assert containers.startswith("${jsonencode([merge(local.container, {"), (module, name)
+        assert 'logDriver = "awslogs"' in containers, (module, name)
+        assert re.search(r"awslogs-group = aws_cloudwatch_log_group\.\w+", containers)
+        # The servers' secrets by reference (below); the jobs are given none.
+        given = {"control_plane": "secrets = local.servers[each.key].secrets", "jobs": None}
+        assert (given[module] in containers) if given[module] else "secrets" not in containers
+    servers = _module(CONTROL_PLANE)["locals"]["servers"]
+    for server in servers.values():
+        for secret in server["secrets"]:
+            assert secret["valueFrom"].startswith("${module.secrets.secret_arns["), secret
+        assert not any("PASSWORD" in k or "TOKEN" in k for k in server["environment"])
+    secrets = _module(CONTROL_PLANE)["module"]["secrets"]
+    assert (secrets["source"], secrets["kms_key_arn"]) == ("../secrets", "${var.kms_key_arn}")
+
+
+def test_every_ecs_cluster_service_and_scheduled_task_is_private_and_encrypted() -> None:
+    """164.312(a)(2)(iv): every task's ephemeral storage under a customer key; (e)(1) and
+    (a)(1): tasks only in the private subnets, never with a public IP, no exec."""
+    ((module, _, cluster),) = _resources("aws_ecs_cluster")
+    configuration = cluster["configuration"][0]
+    storage = configuration["managed_storage_configuration"][0]
+    assert storage["fargate_ephemeral_storage_kms_key_id"] == "${var.kms_key_arn}"
+    execute = configuration["execute_command_configuration"][0]
+    assert execute["kms_key_id"] == "${var.kms_key_arn}"
+    assert execute["log_configuration"][0]["cloud_watch_encryption_enabled"] is True
+    assert cluster["setting"] == [{"name": "containerInsights", "value": "enabled"}]
+    envs = _module(TERRAFORM / "envs")
+    key = envs["module"]["control_plane_key"]
+    assert (key["source"], key["fargate_cluster"]) == (
+        "../modules/kms",
+        "${local.control_plane_name}",
+    )
+    assert envs["module"]["control_plane"]["name"] == "${local.control_plane_name}"
+    assert (
+        envs["module"]["control_plane"]["kms_key_arn"] == "${module.control_plane_key[0].key_arn}"
+    )
+    networks = []
+    for module, name, service in _resources("aws_ecs_service"):
+        assert service["launch_type"] == "FARGATE", (module, name)
+        assert service["enable_execute_command"] is False, (module, name)
+        networks.append((module, name, service["network_configuration"][0]))
+    for module, name, target in _resources("aws_cloudwatch_event_target"):
+        ecs = target["ecs_target"][0]
+        assert ecs["launch_type"] == "FARGATE", (module, name)
+        assert ecs["enable_execute_command"] is False, (module, name)
+        networks.append((module, name, ecs["network_configuration"][0]))
+    assert {m for m, _, _ in networks} == {"control_plane", "jobs"}
+    for module, name, network in networks:
+        assert network["subnets"] == "${var.subnet_ids}", (module, name)
+        assert network["assign_public_ip"] is False, (module, name)
+        assert network["security_groups"], (module, name)
+    for module in (CONTROL_PLANE, JOBS):
+        (validation,) = _module(module)["variable"]["subnet_ids"]["validation"]
+        assert "length(var.subnet_ids) >= 2" in validation["condition"]
+    for instance in (envs["module"]["control_plane"], *[envs["module"]["jobs"]]):
+        assert instance["subnet_ids"] == "${module.network_primary.private_subnet_ids}"
+
+
+def test_every_load_balancer_is_internal_and_passes_tls_through_to_its_server() -> None:
+    """164.312(e)(1): reachable inside the VPC only; TLS ends at the server, as on the stack."""
+    balancers = _resources("aws_lb")
+    assert balancers
+    for module, name, balancer in balancers:
+        assert balancer["internal"] is True, (module, name)
+        assert balancer["load_balancer_type"] == "network", (module, name)
+        assert balancer["enable_deletion_protection"] is True, (module, name)
+        assert balancer["subnets"] == "${var.subnet_ids}", (module, name)
+    for module, name, listener in _resources("aws_lb_listener"):
+        assert listener["protocol"] == "TCP", (module, name)
+    for module, name, group in _resources("aws_lb_target_group"):
+        assert group["health_check"][0]["protocol"] == "HTTPS", (module, name)
+        assert group["health_check"][0]["matcher"] == "200", (module, name)
+
+
+def test_openbao_unseals_with_a_key_of_its_own_that_its_task_role_alone_uses() -> None:
+    """164.312(a)(2)(iv) and (a)(1): OpenBao's root key is wrapped by a KMS key that only
+    OpenBao's task role may use, and only to encrypt, decrypt and describe."""
+    envs = _module(TERRAFORM / "envs")["module"]
+    unseal = envs["unseal_key"]
+    assert (unseal["source"], unseal["kind"]) == ("../modules/kms", "unseal")
+    assert unseal["users"] == "${module.control_plane[0].unseal_key_users}"
+    assert unseal["service_principals"] == []
+    assert envs["control_plane"]["unseal_key_arn"] == "${module.unseal_key[0].key_arn}"
+    module = _module(CONTROL_PLANE)
+    assert module["output"]["unseal_key_users"]["value"] == ['${aws_iam_role.task["openbao"].arn}']
+    (dynamic,) = module["data"]["aws_iam_policy_document.task"]["dynamic"]
+    statement = dynamic["statement"]
+    assert statement["for_each"] == '${each.key == "openbao" ? [var.unseal_key_arn] : []}'
+    (content,) = statement["content"]
+    assert content["actions"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"]
+    assert content["resources"] == ["${statement.value}"]
+    openbao = module["locals"]["servers"]["openbao"]["environment"]
+    assert openbao["VAULT_SEAL_TYPE"] == "awskms"
+    assert openbao["VAULT_AWSKMS_SEAL_KEY_ID"] == "${var.unseal_key_arn}"
+    assert openbao["PGSSLMODE"] == "verify-full"
+
+
+def _eventbridge_cron(crontab: str) -> str:
+    """A crontab (minute hour day month weekday) as EventBridge's cron(), which names
+    either a day of the month or a weekday, never both, and adds a year."""
+    minute, hour, day, month, weekday = crontab.split()
+    if weekday != "*":
+        day, weekday = "?", weekday.upper()
+    else:
+        weekday = "?"
+    return f"cron({minute} {hour} {day} {month} {weekday} *)"
+
+
+def test_the_jobs_retrain_and_monitor_their_project_as_its_workload_on_the_workers_schedule() -> (
+    None
+):
+    """164.312(b) and (c)(1): the cloud watches and retrains each served project as the
+    stack's worker does, with the same command lines, identity and default schedules."""
+    jobs = _module(JOBS)
+    assert jobs["locals"]["commands"] == {
+        "retrain": ["retrain", "-p", "${var.project}", "--trigger", "schedule"],
+        "monitor": ["monitor", "run", "-p", "${var.project}", "--retrain"],
+    }
+    assert jobs["locals"]["container"]["entryPoint"] == ["/usr/bin/tini", "--", "hipaa-mlops"]
+    definition = jobs["resource"]["aws_ecs_task_definition.job"]
+    assert definition["for_each"] == "${local.commands}"
+    assert definition["task_role_arn"] == "${var.workload_role_arn}"
+    assert definition["execution_role_arn"] == "${aws_iam_role.execution.arn}"
+    assert "command = each.value" in definition["container_definitions"]
+    # The worker's defaults, as EventBridge writes them.
+    fields = Settings.model_fields
+    retrain = _eventbridge_cron(str(fields["retrain_cron"].default))
+    assert jobs["variable"]["retrain_schedule"]["default"] == retrain == "cron(0 3 ? * MON *)"
+    minutes = int(float(fields["monitor_interval_seconds"].default) // 60)
+    assert jobs["variable"]["monitor_schedule"]["default"] == f"rate({minutes} minutes)"
+    assert jobs["locals"]["schedules"] == {
+        "retrain": "${var.retrain_schedule}",
+        "monitor": "${var.monitor_schedule}",
+    }
+    rule = jobs["resource"]["aws_cloudwatch_event_rule.job"]
+    assert (rule["for_each"], rule["schedule_expression"]) == (
+        "${local.schedules}",
+        "${each.value}",
+    )
+    target = jobs["resource"]["aws_cloudwatch_event_target.job"]
+    task = target["ecs_target"][0]["task_definition_arn"]
+    assert task == "${aws_ecs_task_definition.job[each.key].arn}"
+    # EventBridge rules, never EventBridge Scheduler (not on the kept eligible list).
+    assert not [r for p in MODULES for r in _module(p).get("resource", {}) if "scheduler" in r]
+    # The environment's wiring: the served projects only, their workload role and image.
+    envs = _module(TERRAFORM / "envs")
+    instance = envs["module"]["jobs"]
+    assert instance["for_each"] == "${local.jobs}"
+    assert "contains(keys(p.serving), var.primary_region)" in envs["locals"]["jobs"]
+    assert (
+        instance["workload_role_arn"] == '${module.project_primary[each.key].role_arns["workload"]}'
+    )
+    assert instance["image"] == "${module.project_primary[each.key].serving_image}"
+    assert instance["kms_key_arn"] == '${module.project_primary[each.key].key_arns["audit"]}'
+    # The workload role: ECS tasks of this account may assume it, as SageMaker may.
+    project = _module(TERRAFORM / "modules" / "project")
+    assert project["resource"]["aws_iam_role.workload"]["assume_role_policy"] == (
+        "${data.aws_iam_policy_document.workload_trust.json}"
+    )
+    (trust,) = _statements("project", "aws_iam_policy_document.workload_trust")
+    assert trust["principals"][0]["identifiers"] == ["ecs-tasks.amazonaws.com"]
+    (condition,) = trust["condition"]
+    assert condition["variable"] == "aws:SourceAccount"
+    assert condition["values"] == ["${data.aws_caller_identity.current.account_id}"]
+
+
+def test_eventbridge_may_run_only_the_jobs_and_pass_only_their_roles() -> None:
+    """164.312(a)(1): the role EventBridge starts the jobs with can start nothing else and
+    hand ECS no other role."""
+    run, pass_role = _statements("jobs", "aws_iam_policy_document.events")
+    assert run["actions"] == ["ecs:RunTask"]
+    assert run["resources"] == "${[for job in aws_ecs_task_definition.job : job.arn]}"
+    (cluster,) = run["condition"]
+    assert (cluster["variable"], cluster["values"]) == (
+        "ecs:cluster",
+        ["${var.control_plane.cluster_arn}"],
+    )
+    assert pass_role["actions"] == ["iam:PassRole"]
+    assert pass_role["resources"] == ["${var.workload_role_arn}", "${aws_iam_role.execution.arn}"]
+    (passed,) = pass_role["condition"]
+    assert (passed["variable"], passed["values"]) == (
+        "iam:PassedToService",
+        ["ecs-tasks.amazonaws.com"],
+    )
+    jobs = _module(JOBS)["resource"]
+    assert jobs["aws_cloudwatch_event_target.job"]["role_arn"] == "${aws_iam_role.events.arn}"
+    assert jobs["aws_iam_role_policy.events"]["role"] == "${aws_iam_role.events.id}"
+    (trust,) = _statements("jobs", "aws_iam_policy_document.events_trust")
+    assert trust["principals"][0]["identifiers"] == ["events.amazonaws.com"]
+    assert trust["condition"][0]["variable"] == "aws:SourceAccount"
 
 
 def test_checkov_passes_every_check_and_each_skip_says_why_beside_the_code() -> None:

@@ -34,28 +34,33 @@ data "aws_iam_policy_document" "key" {
   }
 
   # Grants only for AWS resources (an S3 bucket key, a SageMaker volume), through their
-  # own service in this region.
-  statement {
-    sid       = "GrantsForAwsResourcesOnly"
-    effect    = "Allow"
-    actions   = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
-    resources = ["*"]
+  # own service in this region; none at all for a key no service uses (OpenBao's unseal
+  # key).
+  dynamic "statement" {
+    for_each = length(var.service_principals) > 0 ? [1] : []
 
-    principals {
-      type        = "AWS"
-      identifiers = var.users
-    }
+    content {
+      sid       = "GrantsForAwsResourcesOnly"
+      effect    = "Allow"
+      actions   = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+      resources = ["*"]
 
-    condition {
-      test     = "Bool"
-      variable = "kms:GrantIsForAWSResource"
-      values   = ["true"]
-    }
+      principals {
+        type        = "AWS"
+        identifiers = var.users
+      }
 
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = [for service in var.service_principals : "${service}.${var.region}.amazonaws.com"]
+      condition {
+        test     = "Bool"
+        variable = "kms:GrantIsForAWSResource"
+        values   = ["true"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [for service in var.service_principals : "${service}.${var.region}.amazonaws.com"]
+      }
     }
   }
 
@@ -78,6 +83,70 @@ data "aws_iam_policy_document" "key" {
         test     = "ArnLike"
         variable = "kms:EncryptionContext:aws:logs:arn"
         values   = ["arn:aws:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:*"]
+      }
+    }
+  }
+
+  # Fargate encrypts the ephemeral storage of this account's tasks in the one cluster named
+  # (module control_plane): data keys without plaintext, and grants that only decrypt.
+  dynamic "statement" {
+    for_each = var.fargate_cluster == null ? [] : [var.fargate_cluster]
+
+    content {
+      sid       = "FargateEphemeralStorageOfTheCluster"
+      effect    = "Allow"
+      actions   = ["kms:GenerateDataKeyWithoutPlaintext"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["fargate.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:ecs:clusterAccount"
+        values   = [data.aws_caller_identity.current.account_id]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:ecs:clusterName"
+        values   = [statement.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.fargate_cluster == null ? [] : [var.fargate_cluster]
+
+    content {
+      sid       = "FargateGrantsToDecryptOnly"
+      effect    = "Allow"
+      actions   = ["kms:CreateGrant"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["fargate.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:ecs:clusterAccount"
+        values   = [data.aws_caller_identity.current.account_id]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:ecs:clusterName"
+        values   = [statement.value]
+      }
+
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "kms:GrantOperations"
+        values   = ["Decrypt"]
       }
     }
   }

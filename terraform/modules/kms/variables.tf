@@ -24,13 +24,13 @@ variable "allowed_regions" {
 }
 
 variable "kind" {
-  description = "Which of the project's keys: proj (de-identified and synthetic data, artifacts), phi (raw PHI), models (MLflow artifacts), audit (audit logs); for the platform itself also evidence (CloudTrail and AWS Config, module compliance)."
+  description = "Which of the project's keys: proj (de-identified and synthetic data, artifacts), phi (raw PHI), models (MLflow artifacts), audit (audit logs); for the platform itself also evidence (CloudTrail and AWS Config, module compliance), control-plane (the control plane's file system, database, secrets, task storage and logs, module control_plane) and unseal (OpenBao's auto-unseal)."
   type        = string
   default     = "proj"
 
   validation {
-    condition     = contains(["proj", "phi", "models", "audit", "evidence"], var.kind)
-    error_message = "kind is one of proj, phi, models, audit, evidence."
+    condition     = contains(["proj", "phi", "models", "audit", "evidence", "control-plane", "unseal"], var.kind)
+    error_message = "kind is one of proj, phi, models, audit, evidence, control-plane, unseal."
   }
 }
 
@@ -55,7 +55,7 @@ variable "users" {
 }
 
 variable "service_principals" {
-  description = "AWS services that may use the key on the users' behalf, through their own service (kms:ViaService), e.g. s3 and sagemaker."
+  description = "AWS services that may use the key on the users' behalf, through their own service (kms:ViaService), e.g. s3 and sagemaker; empty: no grants at all."
   type        = list(string)
   default     = ["s3", "sagemaker", "secretsmanager", "logs"]
 }
@@ -64,6 +64,17 @@ variable "cloudwatch_logs" {
   description = "Whether CloudWatch Logs in this region may use the key for this account's log groups (the audit key, for encrypted log groups)."
   type        = bool
   default     = false
+}
+
+variable "fargate_cluster" {
+  description = "The ECS cluster (its name) whose Fargate tasks' ephemeral storage is encrypted under the key (module control_plane); null: Fargate may not use it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.fargate_cluster == null || can(regex("^[a-zA-Z0-9_-]{1,255}$", var.fargate_cluster))
+    error_message = "fargate_cluster is an ECS cluster name."
+  }
 }
 
 variable "evidence" {

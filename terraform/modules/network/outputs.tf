@@ -13,6 +13,16 @@ output "workload_security_group_id" {
   value       = aws_security_group.workloads.id
 }
 
+output "endpoint_security_group_id" {
+  description = "The security group of the interface endpoints: what a workload's own security group lets out HTTPS to."
+  value       = aws_security_group.endpoints.id
+}
+
+output "s3_prefix_list_id" {
+  description = "The S3 gateway endpoint's prefix list: S3 over HTTPS without a route out."
+  value       = aws_vpc_endpoint.s3.prefix_list_id
+}
+
 output "flow_log_group" {
   description = "The log group of the VPC's flow logs."
   value       = aws_cloudwatch_log_group.flow_logs.name

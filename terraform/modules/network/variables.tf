@@ -56,9 +56,9 @@ variable "log_retention_days" {
 }
 
 variable "interface_endpoints" {
-  description = "AWS services reached through interface endpoints inside the VPC (private DNS on), so workloads need no route to the internet."
+  description = "AWS services reached through interface endpoints inside the VPC (private DNS on), so workloads need no route to the internet; ecs, ecs-agent and ecs-telemetry for the control plane's and the jobs' Fargate tasks."
   type        = list(string)
-  default     = ["sagemaker.api", "sagemaker.runtime", "ecr.api", "ecr.dkr", "kms", "secretsmanager", "logs", "sts"]
+  default     = ["sagemaker.api", "sagemaker.runtime", "ecr.api", "ecr.dkr", "kms", "secretsmanager", "logs", "sts", "ecs", "ecs-agent", "ecs-telemetry"]
 }
 
 variable "tags" {

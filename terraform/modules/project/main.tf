@@ -42,11 +42,34 @@ data "aws_iam_policy_document" "sagemaker_trust" {
   }
 }
 
+# The workload also runs as the retrain and monitoring tasks on ECS (module jobs), from
+# this account only, as SageMaker does.
+data "aws_iam_policy_document" "workload_trust" {
+  source_policy_documents = [data.aws_iam_policy_document.sagemaker_trust.json]
+
+  statement {
+    sid     = "EcsTasksOfThisAccount"
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
 # The three roles of the platform's identities: the workload (training, monitoring
 # jobs), the data steward (ingestion and de-identification jobs), the endpoint.
 resource "aws_iam_role" "workload" {
   name               = "${local.name}-workload"
-  assume_role_policy = data.aws_iam_policy_document.sagemaker_trust.json
+  assume_role_policy = data.aws_iam_policy_document.workload_trust.json
   tags               = local.tags
 }
 
@@ -133,13 +156,18 @@ resource "aws_s3_object" "model" {
   }
 }
 
+locals {
+  # The app image by digest, as the endpoint runs it (and the jobs with it).
+  serving_image = var.serving == null ? null : "${data.aws_ecr_repository.app[0].repository_url}@${data.aws_ecr_image.serving[0].image_digest}"
+}
+
 module "endpoint" {
   source = "../endpoint"
   count  = var.serving == null ? 0 : 1
 
   project            = var.project
   environment        = var.environment
-  image              = "${data.aws_ecr_repository.app[0].repository_url}@${data.aws_ecr_image.serving[0].image_digest}"
+  image              = local.serving_image
   model_data_url     = "s3://${aws_s3_object.model[0].bucket}/${aws_s3_object.model[0].key}"
   model_version      = var.serving.model_version
   execution_role_arn = aws_iam_role.serving.arn

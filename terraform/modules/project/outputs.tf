@@ -17,3 +17,8 @@ output "endpoint_name" {
   description = "The endpoint serving the champion here, or null."
   value       = one(module.endpoint[*].endpoint_name)
 }
+
+output "serving_image" {
+  description = "The app image by digest the endpoint runs (the jobs run the same), or null."
+  value       = local.serving_image
+}

@@ -1,0 +1,259 @@
+# OpenBao and MLflow as Fargate services of one cluster, each behind an internal Network
+# Load Balancer whose TCP listener passes TLS through: the servers terminate TLS with the
+# stack's own certificates, as on the stack. No public address anywhere, no exec.
+
+resource "aws_cloudwatch_log_group" "server" {
+  for_each = local.ports
+
+  name              = "/hipaa-mlops/${var.name}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = local.tags
+}
+
+# Any `ecs execute-command` session is logged here, encrypted; the services disable exec.
+resource "aws_cloudwatch_log_group" "exec" {
+  name              = "/hipaa-mlops/${var.name}/ecs-exec"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = local.tags
+}
+
+# Made before Container Insights writes into it, so it is under the key and kept six years.
+resource "aws_cloudwatch_log_group" "container_insights" {
+  name              = "/aws/ecs/containerinsights/${var.name}/performance"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = local.tags
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+  tags = local.tags
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+
+  configuration {
+    # Every task's ephemeral storage (the jobs' too) under the control plane's key.
+    managed_storage_configuration {
+      fargate_ephemeral_storage_kms_key_id = var.kms_key_arn
+    }
+
+    execute_command_configuration {
+      kms_key_id = var.kms_key_arn
+      logging    = "OVERRIDE"
+
+      log_configuration {
+        cloud_watch_encryption_enabled = true
+        cloud_watch_log_group_name     = aws_cloudwatch_log_group.exec.name
+      }
+    }
+  }
+
+  depends_on = [aws_cloudwatch_log_group.container_insights]
+}
+
+locals {
+  # Every container of the app image runs as the compose stack runs it: its own non-root
+  # user, a read-only root, no privilege, no capability, the data directory at /data, and
+  # a scratch /tmp on the task's ephemeral storage (Fargate has no tmpfs).
+  container = {
+    image                  = var.image
+    essential              = true
+    user                   = "10001:10001"
+    readonlyRootFilesystem = true
+    privileged             = false
+    linuxParameters        = { capabilities = { drop = ["ALL"] } }
+    mountPoints = [
+      { sourceVolume = "data", containerPath = "/data", readOnly = false },
+      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+    ]
+  }
+  addresses = { for server, port in local.ports : server => "https://${aws_lb.this[server].dns_name}:${port}" }
+  environment = {
+    HIPAA_MLOPS_PROFILE      = "stack"
+    HIPAA_MLOPS_RUNTIME      = "compose"
+    HIPAA_MLOPS_NETWORK      = "compose"
+    HIPAA_MLOPS_PORT_BASE    = tostring(var.port_base)
+    HIPAA_MLOPS_IMAGE_DIGEST = split("@", var.image)[1]
+    HIPAA_MLOPS_OPENBAO_ADDR = local.addresses["openbao"]
+  }
+  servers = {
+    openbao = {
+      # A standby answers its health check with 429: healthy as a task, but its load
+      # balancer sends requests to the active node only (its target group wants 200).
+      health_path     = "/v1/sys/health"
+      health_statuses = "200,429"
+      environment = {
+        VAULT_SEAL_TYPE          = "awskms"
+        VAULT_AWSKMS_SEAL_KEY_ID = var.unseal_key_arn
+        AWS_REGION               = var.region
+        PGHOST                   = aws_db_instance.this.address
+        PGPORT                   = tostring(aws_db_instance.this.port)
+        PGDATABASE               = "openbao"
+        PGSSLMODE                = "verify-full"
+      }
+      secrets = [
+        { name = "PGUSER", valueFrom = "${module.secrets.secret_arns["openbao-storage"]}:username::" },
+        { name = "PGPASSWORD", valueFrom = "${module.secrets.secret_arns["openbao-storage"]}:password::" },
+      ]
+    }
+    mlflow = {
+      health_path     = "/health"
+      health_statuses = "200"
+      environment     = {}
+      secrets         = []
+    }
+  }
+}
+
+resource "aws_ecs_task_definition" "server" {
+  for_each = local.ports
+
+  family                   = "${var.name}-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.task_cpu
+  memory                   = var.task_memory
+  execution_role_arn       = aws_iam_role.execution[each.key].arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
+  tags                     = local.tags
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name = "data"
+
+    efs_volume_configuration {
+      file_system_id     = aws_efs_file_system.data.id
+      transit_encryption = "ENABLED"
+
+      authorization_config {
+        access_point_id = aws_efs_access_point.data.id
+        iam             = "ENABLED"
+      }
+    }
+  }
+
+  volume {
+    name = "tmp"
+  }
+
+  container_definitions = jsonencode([merge(local.container, {
+    name         = each.key
+    command      = ["run", each.key]
+    portMappings = [for port in(each.key == "openbao" ? [each.value, local.openbao_cluster_port] : [each.value]) : { containerPort = port, protocol = "tcp" }]
+    environment = [for name, value in merge(local.environment, local.servers[each.key].environment, {
+      HIPAA_MLOPS_SERVICE         = each.key
+      HIPAA_MLOPS_AUDIT_LOG       = each.key
+      HIPAA_MLOPS_HEALTH_URL      = "https://127.0.0.1:${each.value}${local.servers[each.key].health_path}"
+      HIPAA_MLOPS_HEALTH_STATUSES = local.servers[each.key].health_statuses
+    }) : { name = name, value = value }]
+    secrets = local.servers[each.key].secrets
+    healthCheck = {
+      command     = ["CMD", "python", "-m", "services.healthcheck"]
+      interval    = 10
+      timeout     = 5
+      retries     = 5
+      startPeriod = 180
+    }
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.server[each.key].name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = each.key
+      }
+    }
+  })])
+}
+
+resource "aws_lb" "this" {
+  #checkov:skip=CKV_AWS_91:An NLB writes access logs only for TLS listeners; these pass TLS through on TCP listeners, so it has none to write (VPC flow logs record every connection)
+  for_each = local.ports
+
+  name                             = "${substr(var.name, 0, 24)}-${substr(each.key, 0, 7)}"
+  internal                         = true
+  load_balancer_type               = "network"
+  subnets                          = var.subnet_ids
+  security_groups                  = [aws_security_group.load_balancers.id]
+  enable_deletion_protection       = true
+  enable_cross_zone_load_balancing = true
+  tags                             = local.tags
+}
+
+resource "aws_lb_target_group" "this" {
+  for_each = local.ports
+
+  name                 = "${substr(var.name, 0, 24)}-${substr(each.key, 0, 7)}"
+  port                 = each.value
+  protocol             = "TCP"
+  target_type          = "ip"
+  vpc_id               = var.vpc_id
+  deregistration_delay = 30
+  tags                 = local.tags
+
+  # Over TLS to the server itself; only the active OpenBao node answers 200.
+  health_check {
+    protocol            = "HTTPS"
+    path                = local.servers[each.key].health_path
+    matcher             = "200"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+  }
+}
+
+resource "aws_lb_listener" "this" {
+  for_each = local.ports
+
+  load_balancer_arn = aws_lb.this[each.key].arn
+  port              = each.value
+  protocol          = "TCP"
+  tags              = local.tags
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this[each.key].arn
+  }
+}
+
+resource "aws_ecs_service" "server" {
+  for_each = local.ports
+
+  name                              = each.key
+  cluster                           = aws_ecs_cluster.this.id
+  task_definition                   = aws_ecs_task_definition.server[each.key].arn
+  desired_count                     = local.tasks
+  launch_type                       = "FARGATE"
+  platform_version                  = "LATEST"
+  enable_execute_command            = false
+  propagate_tags                    = "SERVICE"
+  health_check_grace_period_seconds = 180
+  tags                              = local.tags
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.this[each.key].arn
+    container_name   = each.key
+    container_port   = each.value
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  depends_on = [aws_lb_listener.this, aws_efs_mount_target.data, aws_iam_role_policy.execution]
+}
