@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +74,7 @@ def score_file(
     bad = np.zeros(len(frame), dtype=bool)
     bad[[p.row - 1 for p in problems]] = True
     probabilities = np.full(len(frame), np.nan)
-    ids = np.array([uuid.uuid4().hex if not b else "" for b in bad], dtype=object)
+    ids = np.where(bad, "", np.array(capture.prediction_ids(len(frame)), dtype=object))
     store = objectstore.store_with(settings, bao, project, "workload") if capture_rows else None
     for start in range(0, len(frame), CHUNK):
         chunk = frame.iloc[start : start + CHUNK]

@@ -20,14 +20,17 @@ long, rows beyond the bound are dropped and counted, rather than growing without
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import io
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
@@ -45,6 +48,16 @@ _DTYPES = {
     Type.BOOLEAN: "boolean",
     Type.CATEGORY: "str",
 }
+
+
+def prediction_ids(count: int) -> list[str]:
+    """`count` random version-4 UUIDs as 32 hex digits, as `uuid.uuid4().hex` makes them,
+    made at once: a million take a fraction of a second instead of seconds."""
+    raw = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # the RFC 4122 variant
+    hexed = binascii.hexlify(raw.tobytes()).decode()
+    return [hexed[i : i + 32] for i in range(0, 32 * count, 32)]
 
 
 def to_parquet(rows: list[tuple[object, ...]], contract: Contract) -> bytes:

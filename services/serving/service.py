@@ -35,7 +35,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import uuid
 from typing import Any, cast
 
 import bentoml
@@ -48,7 +47,7 @@ from safeguards.apikeys import KeyStore, KeyVerifier
 from safeguards.errors import ConfigError
 from safeguards.registry import ProjectRegistry, serving_user
 from safeguards.settings import Settings, load_settings
-from services.serving import inputs, openapi
+from services.serving import capture, inputs, openapi
 from services.serving.capture import Capture
 from services.serving.champion import Champion
 from services.serving.edge import Edge, error
@@ -172,7 +171,7 @@ class Endpoint:
             return error(500, "the prediction failed")
         for probability in probabilities:
             self.metrics.risk.observe(probability)
-        ids = [uuid.uuid4().hex for _ in records]
+        ids = capture.prediction_ids(len(records))
         self.capture.add(records, probabilities, served.version, ids)
         result: dict[str, object] = {"model_version": served.version}
         if batch:

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -348,3 +349,15 @@ def test_the_served_app_opens_no_span_and_keeps_no_timer_per_request() -> None:
         "assert not any(m.cls is TimeoutMiddleware for m in app.user_middleware), names\n"
     )
     subprocess.run([sys.executable, "-c", check], check=True, timeout=120)
+
+
+def test_prediction_ids_are_distinct_random_version_4_uuids() -> None:
+    ids = capture.prediction_ids(100_000)
+    assert len(set(ids)) == len(ids) == 100_000
+    parsed = [uuid.UUID(hex=i) for i in ids[:1000]]
+    assert all(
+        u.version == 4 and u.variant == uuid.RFC_4122 and u.hex == i
+        for u, i in zip(parsed, ids, strict=False)
+    )
+    assert not set(ids) & set(capture.prediction_ids(100_000))
+    assert capture.prediction_ids(0) == []
