@@ -20,6 +20,7 @@ import yaml
 
 from safeguards import objectstore
 from safeguards.settings import Settings
+from services import topology
 
 TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
@@ -839,6 +840,20 @@ def test_openbao_unseals_with_a_key_of_its_own_that_its_task_role_alone_uses() -
     assert openbao["VAULT_SEAL_TYPE"] == "awskms"
     assert openbao["VAULT_AWSKMS_SEAL_KEY_ID"] == "${var.unseal_key_arn}"
     assert openbao["PGSSLMODE"] == "verify-full"
+
+
+def test_the_servers_container_health_checks_accept_what_they_should() -> None:
+    # services.healthcheck reads the accepted statuses space-separated, as compose sets
+    # them; OpenBao's standby answers 429 and must stay a healthy task.
+    servers = _module(CONTROL_PLANE)["locals"]["servers"]
+    accepted = {
+        name: {int(s) for s in server["health_statuses"].split()}
+        for name, server in servers.items()
+    }
+    assert accepted == {
+        "openbao": {200, 429},
+        "mlflow": set(topology.service("mlflow").ready_statuses),
+    }
 
 
 def _eventbridge_cron(crontab: str) -> str:

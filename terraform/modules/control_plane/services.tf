@@ -86,7 +86,7 @@ locals {
       # A standby answers its health check with 429: healthy as a task, but its load
       # balancer sends requests to the active node only (its target group wants 200).
       health_path     = "/v1/sys/health"
-      health_statuses = "200,429"
+      health_statuses = "200 429"
       environment = {
         VAULT_SEAL_TYPE          = "awskms"
         VAULT_AWSKMS_SEAL_KEY_ID = var.unseal_key_arn
