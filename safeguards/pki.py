@@ -199,10 +199,12 @@ def issue_for(
     role: str = "server",
 ) -> tuple[Path, Path]:
     """Issue `service`'s certificate for every name it is reached by (the loopback address,
-    localhost, its compose service name) into `server_files`; returns (key, cert)."""
+    localhost, its compose service name, HIPAA_MLOPS_SERVER_NAMES) into `server_files`;
+    returns (key, cert)."""
     key, cert = server_files(settings, service, name)
     key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    issue_server_cert(bao, [settings.host, "localhost", service], key, cert, role=role)
+    names = [settings.host, "localhost", service, *settings.extra_names]
+    issue_server_cert(bao, names, key, cert, role=role)
     return key, cert
 
 

@@ -76,7 +76,7 @@ TRUSTED_TYPES = (
 
 
 def url(settings: Settings) -> str:
-    return settings.url("mlflow")
+    return settings.mlflow_url
 
 
 def experiment_name(project: str) -> str:

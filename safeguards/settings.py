@@ -34,6 +34,9 @@ PROJECT = r"[a-z][a-z0-9-]{1,30}[a-z0-9]"
 MAX_REGIONS = 4
 REGION = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
 AWS_REGION = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
+DNS_NAME = (
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
 LAKE_PORTS = {
     "s3": 2,
     "master": 10,
@@ -115,13 +118,55 @@ class Settings(BaseSettings):
         pattern=r"^[a-z][a-z0-9-]{1,62}$",
         description="The audit log's name: its anchors live under secret/audit/anchors/<name>.",
     )
-    openbao_bound_cidrs: str = Field(
-        default="127.0.0.0/8",
+    openbao_bound_cidrs: str | None = Field(
+        default=None,
         description="Comma-separated CIDRs that AppRole secret ids and tokens work from, "
-        "and PostgreSQL accepts MLflow from (the compose stack's subnets under compose).",
+        "and PostgreSQL accepts MLflow from; unset, loopback natively and the compose "
+        "stack's subnets under compose (in AWS, the VPC's).",
     )
     openbao_addr: str | None = Field(
         default=None, description="An external OpenBao; by default the stack's own."
+    )
+    openbao_storage: Literal["raft", "postgresql"] = Field(
+        default="raft",
+        description="OpenBao's storage: raft in its data directory, or PostgreSQL (reached "
+        "through the libpq PG* variables) with high availability: one active node, the "
+        "others standbys.",
+    )
+    openbao_seal: Literal["shamir", "static"] = Field(
+        default="shamir",
+        description="How OpenBao unseals: one Shamir key in a 0600 file it is given at every "
+        "start, or itself, with the 32-byte key in OPENBAO_UNSEAL_KEY (injected from a "
+        "secret store; recovery keys then replace the unseal key).",
+    )
+    server_names: str = Field(
+        default="",
+        description="Comma-separated DNS names this server is also reached by (a load "
+        "balancer's): in its certificate and the names it answers to.",
+    )
+    mlflow_addr: str | None = Field(
+        default=None, description="An external MLflow; by default the stack's own."
+    )
+    postgres_addr: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$",
+        description="host:port of an external PostgreSQL for MLflow's store (the user and "
+        "password then come from PGUSER and PGPASSWORD); by default the stack's own.",
+    )
+    postgres_ca: Path | None = Field(
+        default=None,
+        description="The CA bundle that verifies the external PostgreSQL; by default the stack's.",
+    )
+    lake: Literal["seaweedfs", "s3"] = Field(
+        default="seaweedfs",
+        description="The stack's lakes, or Amazon S3: buckets <s3_bucket_prefix>-<project>-"
+        "<region>-<zone>, credentials from the AWS default chain (a task's role), objects "
+        "under each zone's KMS key.",
+    )
+    s3_bucket_prefix: str = Field(
+        default="hipaa-mlops",
+        pattern=r"^[a-z0-9][a-z0-9-]{1,30}$",
+        description="The first part of every S3 bucket's name under HIPAA_MLOPS_LAKE=s3.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = Field(
@@ -271,16 +316,31 @@ class Settings(BaseSettings):
 
     @field_validator("openbao_bound_cidrs")
     @classmethod
-    def _cidrs(cls, value: str) -> str:
-        for cidr in value.split(","):
+    def _cidrs(cls, value: str | None) -> str | None:
+        for cidr in (value or "0.0.0.0/0").split(","):
             ipaddress.ip_network(cidr.strip())
         return value
 
+    @field_validator("server_names")
+    @classmethod
+    def _dns_names(cls, value: str) -> str:
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        if not all(re.match(DNS_NAME, n) for n in names):
+            raise ValueError("lists DNS names, e.g. openbao-1234.elb.us-east-1.amazonaws.com")
+        return ",".join(names)
+
+    @property
+    def extra_names(self) -> list[str]:
+        """HIPAA_MLOPS_SERVER_NAMES, as a list."""
+        return [n for n in self.server_names.split(",") if n]
+
     @property
     def bound_cidrs(self) -> list[str]:
+        if self.openbao_bound_cidrs is not None:
+            return [c.strip() for c in self.openbao_bound_cidrs.split(",")]
         if self.runtime == "compose":
             return list(COMPOSE_SUBNETS.values())
-        return [c.strip() for c in self.openbao_bound_cidrs.split(",")]
+        return ["127.0.0.0/8"]
 
     def port(self, service: str) -> int:
         """The port `service` listens on (the same on the host and in its container); an
@@ -340,6 +400,17 @@ class Settings(BaseSettings):
     @property
     def openbao_url(self) -> str:
         return self.openbao_addr or self.url("openbao")
+
+    @property
+    def mlflow_url(self) -> str:
+        return self.mlflow_addr or self.url("mlflow")
+
+    @property
+    def aws_region(self) -> str:
+        """The AWS region of the region this process reaches (HIPAA_MLOPS_AWS_REGIONS)."""
+        if self.lake_region not in self.aws_region_map:
+            raise ConfigError("HIPAA_MLOPS_AWS_REGIONS names no AWS region for this region")
+        return self.aws_region_map[self.lake_region]
 
 
 def load_settings(**overrides: object) -> Settings:

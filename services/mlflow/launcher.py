@@ -17,6 +17,7 @@ command line is visible to every local user).
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ import requests
 
 from safeguards import artifacts, credentials, openbao, pki
 from safeguards import projects as tenancy
-from safeguards.errors import ServerError
+from safeguards.errors import ConfigError, ServerError
 from safeguards.files import write_private
 from safeguards.registry import (
     CHAMPION,
@@ -54,7 +55,7 @@ def _dir(settings: Settings) -> Path:
 
 
 def url(settings: Settings) -> str:
-    return settings.url("mlflow")
+    return settings.mlflow_url
 
 
 def provision(settings: Settings, operator: hvac.Client) -> None:
@@ -96,7 +97,14 @@ def prepare(settings: Settings) -> Launch:
         # The job runner serves GenAI evaluation only: seven processes and ~1 GB saved.
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
-    if settings.profile == "stack":
+    if settings.postgres_addr:
+        # An external database's role and password come from the platform's secret store.
+        missing = [name for name in ("PGUSER", "PGPASSWORD") if not os.environ.get(name)]
+        if missing:
+            raise ConfigError(f"an external PostgreSQL needs {' and '.join(missing)}")
+        backend = postgres.mlflow_uri(settings)
+        env |= {name: os.environ[name] for name in ("PGUSER", "PGPASSWORD")}
+    elif settings.profile == "stack":
         backend = postgres.mlflow_uri(settings)
         env["PGPASSWORD"] = credentials.read(bao, postgres.MLFLOW_CREDENTIAL)["password"]
     else:
@@ -122,7 +130,10 @@ def prepare(settings: Settings) -> Launch:
             "--workers",
             "1",
             "--allowed-hosts",
-            f"{settings.host}:{port},localhost:{port},mlflow:{port}",
+            ",".join(
+                f"{name}:{port}"
+                for name in (settings.host, "localhost", "mlflow", *settings.extra_names)
+            ),
             "--uvicorn-opts",
             # Clients keep connections alive: without a bound, a graceful stop waits forever.
             f"--ssl-keyfile {key} --ssl-certfile {cert} "

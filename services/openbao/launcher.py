@@ -1,16 +1,24 @@
 """Start OpenBao natively and bring it to a usable state.
 
 First start: a bootstrap root CA signs OpenBao's listener certificate; OpenBao is
-initialised with one unseal key (a 0600 file in the sandbox; production uses auto-unseal
-through a cloud KMS or an HSM), then configured with the root token: transit, KV v2, PKI
-(an intermediate signed by the bootstrap root) and AppRole, the policies, and the operator
-and auditor identities. Then the root token is revoked and the root CA key deleted.
-Every later start only unseals. Each step is idempotent, so a crash mid-way resumes.
+initialised, then configured with the root token: transit, KV v2, PKI (an intermediate
+signed by the bootstrap root) and AppRole, the policies, and the operator and auditor
+identities. Then the root token is revoked and the root CA key deleted. Every later start
+only unseals. Each step is idempotent, so a crash mid-way resumes.
+
+Two ways to keep and unseal it (`HIPAA_MLOPS_OPENBAO_STORAGE`, `..._SEAL`). The stack's:
+raft in the data directory and one Shamir unseal key in a 0600 file, submitted at every
+start. The cloud's: PostgreSQL storage with high availability (several nodes, one active,
+the others standbys that forward to it and take over when it stops) and the static seal,
+whose key the platform's secret store injects as ``OPENBAO_UNSEAL_KEY``; a node then
+unseals itself, and initialisation yields a recovery key instead of an unseal key.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +61,10 @@ SERVER_DOMAINS = [
 ]
 # Identities made at bootstrap, each with the policy of the same name.
 BOOTSTRAP_IDENTITIES = ("operator", "auditor")
+# The static seal's key (32 bytes, base64), injected by the platform's secret store.
+UNSEAL_KEY_ENV = "OPENBAO_UNSEAL_KEY"
+# What the PostgreSQL storage reads to connect (libpq's variables).
+_PG_ENV = ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSSLMODE", "PGSSLROOTCERT")
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class OpenBaoPaths:
     raft = property(lambda self: self.root / "raft")
     audit_log = property(lambda self: self.root / "audit.log")
     unseal_key = property(lambda self: self.root / "unseal.key")
+    recovery_key = property(lambda self: self.root / "recovery.key")
     root_token = property(lambda self: self.root / "root.token")
     bootstrapped = property(lambda self: self.root / "bootstrap.done")
     # Beside OpenBao's data, never in the CA bundle's directory (which every server reads).
@@ -82,21 +95,31 @@ def binary() -> Path:
 
 
 def render_config(settings: Settings, paths: OpenBaoPaths) -> str:
-    host, bind, port = settings.service_host("openbao"), settings.bind_host, settings.port_base
+    bind, port = settings.bind_host, settings.port_base
+    if settings.openbao_storage == "postgresql":
+        # Every node reads this one file; each advertises its own address (`_advertised`).
+        addresses = ""
+        storage = 'storage "postgresql" {\n  ha_enabled = "true"\n}\n'
+    else:
+        host = settings.service_host("openbao")
+        addresses = (
+            f'api_addr = "https://{host}:{port}"\ncluster_addr = "https://{host}:{port + 1}"\n'
+        )
+        storage = f'storage "raft" {{\n  path    = "{paths.raft}"\n  node_id = "openbao-1"\n}}\n'
+    seal = (
+        f'seal "static" {{\n  current_key_id = "1"\n  current_key = "env://{UNSEAL_KEY_ENV}"\n}}\n'
+        if settings.openbao_seal == "static"
+        else ""
+    )
     return f"""\
 ui = false
 disable_mlock = true
-api_addr = "https://{host}:{port}"
-cluster_addr = "https://{host}:{port + 1}"
-log_format = "json"
-# The raft cluster port's mutual TLS (under OpenBao's own cluster CA): AEAD suites only.
+{addresses}log_format = "json"
+# The cluster port's mutual TLS (under OpenBao's own cluster CA): AEAD suites only.
 cluster_cipher_suites = "{",".join(pki.AEAD_SUITES)}"
 
-storage "raft" {{
-  path    = "{paths.raft}"
-  node_id = "openbao-1"
-}}
-
+{storage}
+{seal}
 listener "tcp" {{
   address         = "{bind}:{port}"
   cluster_address = "{bind}:{port + 1}"
@@ -115,6 +138,21 @@ audit "file" "file" {{
 """
 
 
+def _advertised(settings: Settings) -> dict[str, str]:
+    """A node of several tells the others where it is: its own address (a task's, in a
+    container), never the shared name the load balancer answers to."""
+    if settings.openbao_storage != "postgresql":
+        return {}
+    host = settings.host
+    if settings.network == "compose":
+        host = socket.gethostbyname(socket.gethostname())
+    port = settings.port_base
+    return {
+        "BAO_API_ADDR": f"https://{host}:{port}",
+        "BAO_CLUSTER_ADDR": f"https://{host}:{port + 1}",
+    }
+
+
 def prepare(settings: Settings) -> Launch:
     """Certificates and config for a start; returns the server's command line."""
     paths = OpenBaoPaths.of(settings)
@@ -130,33 +168,58 @@ def prepare(settings: Settings) -> Launch:
         pki.issue_bootstrap_server_cert(
             paths.root_ca_key,
             paths.ca_bundle,
-            [settings.host, "localhost", "openbao"],
+            [settings.host, "localhost", "openbao", *settings.extra_names],
             paths.key,
             paths.cert,
         )
+    if settings.openbao_seal == "static" and not os.environ.get(UNSEAL_KEY_ENV):
+        raise ConfigError(f"the static seal needs its key in {UNSEAL_KEY_ENV}")
     paths.config.write_text(render_config(settings, paths))
-    return Launch([str(binary()), "server", f"-config={paths.config}"])
+    passed = (*_PG_ENV, UNSEAL_KEY_ENV)
+    env = {k: v for k, v in os.environ.items() if k in passed}
+    return Launch([str(binary()), "server", f"-config={paths.config}"], env | _advertised(settings))
 
 
 def on_start(settings: Settings) -> None:
-    """Initialise on first start, unseal on every start, finish bootstrap if unfinished."""
+    """Initialise on first start, unseal on every start, finish bootstrap if unfinished.
+    A standby leaves all of that to the active node."""
     paths = OpenBaoPaths.of(settings)
-    bao = client(settings)
+    node = settings.model_copy(
+        update={"openbao_addr": f"https://{settings.host}:{settings.port_base}"}
+    )
+    bao = client(node)
     with openbao_errors("OpenBao initialisation"):
         if not bao.sys.is_initialized():
-            result = bao.sys.initialize(secret_shares=1, secret_threshold=1)
-            write_private(paths.unseal_key, result["keys_base64"][0].encode())
-            write_private(paths.root_token, result["root_token"].encode())
-            log.info("openbao initialised")
-        if bao.sys.is_sealed():
+            _initialise(bao, settings, paths)
+        if bao.sys.is_sealed() and settings.openbao_seal == "shamir":
             bao.sys.submit_unseal_key(paths.unseal_key.read_text().strip())
             log.info("openbao unsealed")
-    _wait_active(settings)
+    if _wait_unsealed(node) == "standby":
+        log.info("openbao is a standby")
+        return
     if not paths.bootstrapped.exists():
-        _bootstrap(settings, paths)
+        _bootstrap(node, paths)
     if paths.root_token.exists():
-        _revoke_root(settings, paths)
-    _apply_policies(settings)
+        _revoke_root(node, paths)
+    _apply_policies(node)
+
+
+def _initialise(bao: hvac.Client, settings: Settings, paths: OpenBaoPaths) -> None:
+    """One unseal key, or under the static seal one recovery key (what generates a new
+    root token); either in a 0600 file beside OpenBao's data, with the root token. Another
+    node that initialised first wins."""
+    try:
+        if settings.openbao_seal == "static":
+            result = bao.sys.initialize(recovery_shares=1, recovery_threshold=1)
+            write_private(paths.recovery_key, result["recovery_keys_base64"][0].encode())
+        else:
+            result = bao.sys.initialize(secret_shares=1, secret_threshold=1)
+            write_private(paths.unseal_key, result["keys_base64"][0].encode())
+    except hvac.exceptions.InvalidRequest:
+        log.info("openbao was initialised by another node")
+        return
+    write_private(paths.root_token, result["root_token"].encode())
+    log.info("openbao initialised")
 
 
 def _apply_policies(settings: Settings) -> None:
@@ -176,10 +239,16 @@ def _apply_policies(settings: Settings) -> None:
         log.info("secret ids renewed", extra={"identities": len(renewed)})
 
 
-def _wait_active(settings: Settings, timeout: float = 30.0) -> None:
-    """After unseal, raft elects this node leader; requests fail with 500 until then."""
-    deadline = time.monotonic() + timeout
-    while status(settings) != "ready":
+def _wait_unsealed(settings: Settings, timeout: float = 60.0) -> str:
+    """After unseal a node becomes active (it takes the lock) or a standby (another holds
+    it); until one node holds it, requests fail. Which of the two this node is."""
+    bao, deadline = client(settings), time.monotonic() + timeout
+    while True:
+        if status(settings) in ("ready", "standby"):
+            with openbao_errors("OpenBao leader status"):
+                leader = bao.sys.read_leader_status()
+            if leader.get("leader_address"):
+                return "ready" if leader.get("is_self") else "standby"
         if time.monotonic() > deadline:
             raise Unavailable(f"OpenBao did not become active within {timeout:.0f} s")
         time.sleep(0.2)
@@ -200,7 +269,7 @@ def _bootstrap(settings: Settings, paths: OpenBaoPaths) -> None:
             bao.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
         if "pki/" not in mounts:
             bao.sys.enable_secrets_engine("pki", path="pki", config={"max_lease_ttl": "43800h"})
-            _configure_pki(bao, paths)
+            _configure_pki(bao, paths, settings.extra_names)
         if "approle/" not in bao.sys.list_auth_methods()["data"]:
             bao.sys.enable_auth_method("approle")
         audit.create_signing_key(bao, "operator")
@@ -212,7 +281,7 @@ def _bootstrap(settings: Settings, paths: OpenBaoPaths) -> None:
     log.info("openbao bootstrapped")
 
 
-def _configure_pki(bao: hvac.Client, paths: OpenBaoPaths) -> None:
+def _configure_pki(bao: hvac.Client, paths: OpenBaoPaths, extra_names: list[str]) -> None:
     csr = bao.secrets.pki.generate_intermediate(
         "internal",
         "hipaa-mlops intermediate CA",
@@ -222,7 +291,7 @@ def _configure_pki(bao: hvac.Client, paths: OpenBaoPaths) -> None:
     signed = pki.sign_intermediate(paths.root_ca_key, paths.ca_bundle, csr)
     bao.secrets.pki.set_signed_intermediate(signed, mount_point="pki")
     base = {
-        "allowed_domains": SERVER_DOMAINS,
+        "allowed_domains": [*SERVER_DOMAINS, *extra_names],
         "allow_bare_domains": True,
         "allow_glob_domains": True,
         "allow_subdomains": False,

@@ -207,7 +207,12 @@ def mlflow_password(operator: hvac.Client) -> str:
 
 
 def mlflow_uri(settings: Settings, database: str = "mlflow") -> str:
-    """One of MLflow's databases, without its password (MLflow gets it as PGPASSWORD)."""
-    tls = urlencode({"sslmode": "verify-full", "sslrootcert": str(settings.ca_bundle)})
+    """One of MLflow's databases, without its password (MLflow gets it as PGPASSWORD): the
+    stack's, or on HIPAA_MLOPS_POSTGRES_ADDR verified with HIPAA_MLOPS_POSTGRES_CA (the
+    role then comes from PGUSER)."""
+    ca = settings.postgres_ca or settings.ca_bundle
+    tls = urlencode({"sslmode": "verify-full", "sslrootcert": str(ca)})
+    if settings.postgres_addr:
+        return f"postgresql+psycopg2://{settings.postgres_addr}/{database}?{tls}"
     host = settings.service_host("postgres")
     return f"postgresql+psycopg2://mlflow@{host}:{port(settings)}/{database}?{tls}"
