@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Re-installs only when the pinned requirements or the project metadata change.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup checkov hardening docs seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit \
+.PHONY: help setup checkov moto hardening docs seaweedfs prometheus engine engine-stop compose-cli images conformance-pack demo test test-unit \
 	lint format bench up down status clean
 
 help: ## list the targets
@@ -32,6 +32,16 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 	touch $@
 
 checkov: $(CHECKOV_STAMP) ## install checkov (pinned, in .venv-checkov) for the Terraform policy tests
+
+# moto's server likewise: it stands in for AWS's S3 and KMS APIs in the tests of the lake's
+# S3 mode (HIPAA_MLOPS_LAKE=s3), where no AWS account can be reached.
+MOTO_STAMP := .venv-moto/.installed
+$(MOTO_STAMP): requirements-moto.lock
+	test -x .venv-moto/bin/python || $(PYTHON) -m venv .venv-moto
+	.venv-moto/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-moto.lock
+	touch $@
+
+moto: $(MOTO_STAMP) ## install moto's server (pinned, in .venv-moto) for the tests of the lake's S3 mode
 
 # schemathesis likewise, for make hardening.
 HARDENING_STAMP := .venv-hardening/.installed
@@ -99,7 +109,7 @@ demo: setup ## run the lifecycle end to end on the sandbox stack (KEEP=1 leaves 
 	$(BIN)/hipaa-mlops demo
 
 # The JUnit file is where `hipaa-mlops evidence` reads the security tests' results.
-test: setup seaweedfs prometheus checkov docs ## run every test; integration tests start their own servers
+test: setup seaweedfs prometheus checkov moto docs ## run every test; integration tests start their own servers
 	$(BIN)/pytest --junitxml=.hipaa-mlops/test-results.xml
 
 test-unit: setup prometheus checkov ## run the tests that need no server
@@ -146,4 +156,4 @@ clean: ## stop both stacks, delete the compose volumes, the data directories and
 	-test -x $(BIN)/hipaa-mlops && $(BIN)/hipaa-mlops stack down
 	-test -x $(BIN)/hipaa-mlops && docker compose version >/dev/null 2>&1 && \
 	  $(COMPOSE) $(BIN)/hipaa-mlops stack down --volumes
-	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV) .venv-checkov .venv-hardening .venv-docs
+	rm -rf .hipaa-mlops .hipaa-mlops-compose $(VENV) .venv-checkov .venv-moto .venv-hardening .venv-docs

@@ -12,7 +12,10 @@ if the project may keep data there (`safeguards.residency`); `replicate` copies 
 another of the project's regions, re-encrypting under that region's keys.
 
 Buckets are named ``<project>-<zone>`` in every region's lake; keys are relative paths
-without ``..``.
+without ``..``. Under ``HIPAA_MLOPS_LAKE=s3`` (`AwsObjectStore`) the lake is Amazon S3 as
+``terraform/`` makes it: buckets ``<prefix>-<project>-<AWS region>-<zone>``, each zone
+under the KMS key that ``alias/hipaa-mlops/<AWS region>/<kind>-<project>`` names, and the
+credentials of the task's role (the AWS default chain), never keys kept in OpenBao.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,6 +67,9 @@ _IDENTITY_OF_ROLE = {
     "ingest": keys.ingest_identity,
     "serving": keys.serving_identity,
 }
+# Under HIPAA_MLOPS_LAKE=s3, the kind of KMS key each zone is under (terraform/modules/
+# data_lake's zones); the other zones are under the project key.
+KMS_KINDS = {RAW_ZONE: "phi", MODELS_ZONE: "models"}
 _KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,1024}$")
 # Multipart above 16 MiB: an interrupted upload is never visible as an object.
 MULTIPART = TransferConfig(multipart_threshold=16 * 1024**2, multipart_chunksize=16 * 1024**2)
@@ -129,6 +136,11 @@ def s3_errors(action: str) -> Iterator[None]:
     except botocore.exceptions.SSLError as exc:
         raise Unavailable(f"{action}: TLS verification of the object store failed") from exc
     except (
+        botocore.exceptions.NoCredentialsError,
+        botocore.exceptions.CredentialRetrievalError,
+    ) as exc:
+        raise AccessDenied(f"{action}: no AWS credentials (the task's role gave none)") from exc
+    except (
         botocore.exceptions.EndpointConnectionError,
         botocore.exceptions.ConnectionClosedError,
         botocore.exceptions.ReadTimeoutError,
@@ -161,9 +173,16 @@ class S3ObjectStore:
         self.project = keys.validate_project(project)
         self.region = keys.validate_region(region)
 
+    def bucket(self, zone: str) -> str:
+        return bucket_name(self.project, zone)
+
+    def kms_key(self, zone: str) -> str:
+        """The key id a write of `zone` asks for, and the one its object must report."""
+        return zone_key(self.project, zone, self.region)
+
     def put(self, zone: str, key: str, data: bytes) -> None:
-        bucket, key = bucket_name(self.project, zone), validate_key(key)
-        kms_key = zone_key(self.project, zone, self.region)
+        bucket, key = self.bucket(zone), validate_key(key)
+        kms_key = self.kms_key(zone)
         with s3_errors(f"writing an object to {bucket}"):
             self.client.upload_fileobj(
                 io.BytesIO(data),
@@ -179,12 +198,12 @@ class S3ObjectStore:
             raise IntegrityError(f"{bucket} did not store the object under SSE-KMS; removed it")
 
     def get(self, zone: str, key: str) -> bytes:
-        bucket, key = bucket_name(self.project, zone), validate_key(key)
+        bucket, key = self.bucket(zone), validate_key(key)
         with s3_errors(f"reading an object from {bucket}"):
             return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
     def list(self, zone: str, prefix: str = "") -> list[str]:
-        bucket = bucket_name(self.project, zone)
+        bucket = self.bucket(zone)
         names: list[str] = []
         with s3_errors(f"listing {bucket}"):
             for page in self.client.get_paginator("list_objects_v2").paginate(
@@ -194,9 +213,47 @@ class S3ObjectStore:
         return names
 
     def delete(self, zone: str, key: str) -> None:
-        bucket, key = bucket_name(self.project, zone), validate_key(key)
+        bucket, key = self.bucket(zone), validate_key(key)
         with s3_errors(f"deleting an object from {bucket}"):
             self.client.delete_object(Bucket=bucket, Key=key)
+
+
+class AwsObjectStore(S3ObjectStore):
+    """Amazon S3 as terraform/modules/data_lake makes it, reached with the credentials of
+    the AWS default chain (an ECS task's role) in `region`'s AWS region. A write names its
+    zone's key by ARN, as the buckets' policies demand; the ARN is looked up once through
+    the key's alias."""
+
+    def __init__(self, settings: Settings, project: str, region: str) -> None:
+        if region not in settings.aws_region_map:
+            raise ConfigError("HIPAA_MLOPS_AWS_REGIONS names no AWS region for the region")
+        self.aws_region = settings.aws_region_map[region]
+        session = boto3.Session(region_name=self.aws_region)
+        config = botocore.config.Config(
+            retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60
+        )
+        with s3_errors("connecting to S3"):
+            super().__init__(session.client("s3", config=config), project, region)
+            self._kms = session.client("kms", config=config)
+        self.prefix = settings.s3_bucket_prefix
+
+    def bucket(self, zone: str) -> str:
+        if zone not in ZONES:
+            raise ConfigError(f"unknown zone; zones are {', '.join(ZONES)}")
+        return f"{self.prefix}-{self.project}-{self.aws_region}-{zone}"
+
+    def kms_key(self, zone: str) -> str:
+        return self._key_arn(kms_alias(self.project, zone, self.aws_region))
+
+    @cache  # noqa: B019 (one store per process and project; a key's ARN never changes)
+    def _key_arn(self, alias: str) -> str:
+        with s3_errors("looking up a zone's KMS key"):
+            return str(self._kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
+
+
+def kms_alias(project: str, zone: str, aws_region: str) -> str:
+    """The alias terraform/modules/kms gives `zone`'s key of `project` in `aws_region`."""
+    return f"alias/hipaa-mlops/{aws_region}/{KMS_KINDS.get(zone, 'proj')}-{project}"
 
 
 def misencrypted(client: Any, project: str, region: str) -> dict[str, int]:
@@ -313,6 +370,8 @@ def store_with(
         residency.refuse(settings, bao, project, region, "reach")
     if settings.profile == "sandbox":
         return LocalObjectStore(settings.data_dir / "lake", bao, project, region)
+    if settings.lake == "s3":
+        return AwsObjectStore(settings, project, region)
     path = s3_credentials_path(project, role)
     creds = credentials.require(credentials.read(bao, path), path, "access_key", "secret_key")
     client = s3_client(

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from safeguards import logs, openbao
-from safeguards.errors import SafeguardError, Unavailable
+from safeguards.errors import ConfigError, SafeguardError, Unavailable
 from safeguards.settings import Settings, load_settings
 from services import healthcheck, topology
 from services.topology import Service
@@ -35,6 +35,9 @@ from services.topology import Service
 log = logging.getLogger(__name__)
 
 OPERATOR = Path("/operator/operator.json")
+# The external database's CA bundle (RDS's), handed over as text in DATABASE_CA_PEM: the
+# file libpq (PGSSLROOTCERT) and MLflow (HIPAA_MLOPS_POSTGRES_CA) verify the database with.
+DATABASE_CA = Path("/tmp/database-ca.pem")  # noqa: S108 (the task's own storage)
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -44,7 +47,19 @@ def ready_mark(server: Service) -> Path:
     return Path("/tmp") / f"{server.name}.ready"  # noqa: S108 (a tmpfs of its own)
 
 
+def write_database_ca(path: Path = DATABASE_CA) -> None:
+    """DATABASE_CA_PEM, if given, into `path`; a value that holds no certificate is refused."""
+    pem = os.environ.get("DATABASE_CA_PEM")
+    if pem is None:
+        return
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError("DATABASE_CA_PEM holds no PEM certificate")
+    path.write_text(pem)
+    path.chmod(0o644)
+
+
 def run(settings: Settings, server: Service, timeout: float = 120.0) -> int:
+    write_database_ca()
     launch = server.prepare(settings)
     child = subprocess.Popen(launch.command, env={**os.environ, **launch.env}, umask=0o077)
     for signum in _FORWARDED:

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import hvac
 import psycopg2
@@ -87,7 +88,11 @@ def database(
     name = f"openbao_{uuid.uuid4().hex[:10]}"
     admin = credentials.read(operator, postgres.ADMIN_CREDENTIAL)["password"]
     socket_dir = str(lake.data_dir / "postgres")
-    params = {"host": socket_dir, "port": postgres.port(lake), "user": postgres.SUPERUSER}
+    params: dict[str, Any] = {
+        "host": socket_dir,
+        "port": postgres.port(lake),
+        "user": postgres.SUPERUSER,
+    }
     with closing(psycopg2.connect(dbname="postgres", password=admin, **params)) as conn:
         conn.autocommit = True
         conn.cursor().execute(f"CREATE DATABASE {name}")

@@ -77,3 +77,41 @@ def test_regions_that_cannot_be_told_apart_or_are_not_the_platforms_are_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=problem):
         load_settings(regions=regions, region=region)
+
+
+def test_server_names_are_dns_names_and_a_bad_one_is_refused_without_echo() -> None:
+    settings = load_settings(server_names="OpenBao-1.elb.us-east-1.amazonaws.com, mlflow.internal")
+    assert settings.extra_names == ["openbao-1.elb.us-east-1.amazonaws.com", "mlflow.internal"]
+    with pytest.raises(ConfigError, match="HIPAA_MLOPS_SERVER_NAMES") as info:
+        load_settings(server_names="host name with spaces")
+    assert "spaces" not in str(info.value)
+
+
+def test_bound_cidrs_set_by_hand_win_over_the_runtimes_default() -> None:
+    assert load_settings().bound_cidrs == ["127.0.0.0/8"]
+    assert load_settings(runtime="compose").bound_cidrs == ["10.89.10.0/24", "10.89.11.0/24"]
+    vpc = load_settings(runtime="compose", openbao_bound_cidrs="10.0.1.0/24,10.0.2.0/24")
+    assert vpc.bound_cidrs == ["10.0.1.0/24", "10.0.2.0/24"]
+    with pytest.raises(ConfigError, match="HIPAA_MLOPS_OPENBAO_BOUND_CIDRS"):
+        load_settings(openbao_bound_cidrs="10.0.1.0/33")
+
+
+def test_external_mlflow_and_postgresql_replace_the_stacks_own() -> None:
+    from services.postgres import launcher as postgres
+
+    stack = load_settings(profile="stack")
+    assert stack.mlflow_url == stack.url("mlflow")
+    assert "mlflow@127.0.0.1" in postgres.mlflow_uri(stack)
+    cloud = load_settings(
+        mlflow_addr="https://mlflow-1.elb.us-east-1.amazonaws.com:8203",
+        postgres_addr="db.abc.us-east-1.rds.amazonaws.com:5432",
+        postgres_ca="/tmp/database-ca.pem",
+    )
+    assert cloud.mlflow_url == "https://mlflow-1.elb.us-east-1.amazonaws.com:8203"
+    uri = postgres.mlflow_uri(cloud, "mlflow_auth")
+    assert uri.startswith(
+        "postgresql+psycopg2://db.abc.us-east-1.rds.amazonaws.com:5432/mlflow_auth?"
+    )
+    assert "sslmode=verify-full" in uri and "sslrootcert=%2Ftmp%2Fdatabase-ca.pem" in uri
+    with pytest.raises(ConfigError, match="HIPAA_MLOPS_POSTGRES_ADDR"):
+        load_settings(postgres_addr="db.example.org")
