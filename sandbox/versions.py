@@ -101,8 +101,8 @@ class DatasetRepo:
     def _s3_env(self) -> dict[str, str]:
         """The role's S3 keys for DVC's remote, read from OpenBao once per repository
         object and handed to DVC in its environment: never written to its config files."""
-        if self.settings.profile == "sandbox":
-            return {}
+        if self.settings.profile == "sandbox" or self.settings.lake == "s3":
+            return {}  # S3's credentials: the AWS default chain (the task's role)
         path = objectstore.s3_credentials_path(self.project, self.role)
         creds = credentials.require(
             credentials.read(self.bao, path), path, "access_key", "secret_key"
@@ -122,6 +122,15 @@ class DatasetRepo:
         self._dvc("config", "core.check_update", "false")
         if self.settings.profile == "sandbox":
             self._dvc("remote", "add", "-d", "lake", str(self._local_remote))
+        elif self.settings.lake == "s3":
+            lake = objectstore.AwsObjectStore(self.settings, self.project, self.region)
+            self._dvc("remote", "add", "-d", "lake", f"s3://{lake.bucket('deidentified')}/dvc")
+            for key, value in (
+                ("region", lake.aws_region),
+                ("sse", "aws:kms"),
+                ("sse_kms_key_id", lake.kms_key("deidentified")),
+            ):
+                self._dvc("remote", "modify", "lake", key, value)
         else:
             bucket = objectstore.bucket_name(self.project, "deidentified")
             self._dvc("remote", "add", "-d", "lake", f"s3://{bucket}/dvc")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -25,10 +26,13 @@ import boto3
 import pytest
 import requests
 
-from safeguards import objectstore
+import contract as contracts
+from safeguards import keys, objectstore, openbao, residency
 from safeguards.errors import AccessDenied, ServerError
 from safeguards.objectstore import AwsObjectStore
 from safeguards.settings import Settings
+from sandbox import synth
+from sandbox.versions import DatasetRepo
 from tests.conftest import free_port_base
 
 pytestmark = pytest.mark.integration
@@ -37,6 +41,7 @@ MOTO = Path(__file__).resolve().parents[2] / ".venv-moto" / "bin" / "moto_server
 AWS_REGION = "us-east-1"
 PROJECT = "cardio"
 PREFIX = "hipaa-mlops-staging"
+DIABETES = contracts.parse(contracts.example("diabetes"))
 
 
 class RoleCredentials(BaseHTTPRequestHandler):
@@ -103,26 +108,30 @@ def admin(service: str, endpoint: str) -> Any:
     )
 
 
-@pytest.fixture(scope="module")
-def account(moto_endpoint: str) -> dict[str, str]:
+def provision(endpoint: str, project: str) -> dict[str, str]:
     """What terraform/ makes for one project in one region: a key per kind behind its alias,
     a bucket per zone. The ARN of each kind's key."""
-    kms, s3 = admin("kms", moto_endpoint), admin("s3", moto_endpoint)
+    kms, s3 = admin("kms", endpoint), admin("s3", endpoint)
     arns = {}
     for kind in ("proj", "phi", "models"):
-        arn = kms.create_key(Description=f"{kind}-{PROJECT}")["KeyMetadata"]["Arn"]
+        arn = kms.create_key(Description=f"{kind}-{project}")["KeyMetadata"]["Arn"]
         kms.create_alias(
-            AliasName=f"alias/hipaa-mlops/{AWS_REGION}/{kind}-{PROJECT}", TargetKeyId=arn
+            AliasName=f"alias/hipaa-mlops/{AWS_REGION}/{kind}-{project}", TargetKeyId=arn
         )
         arns[kind] = arn
     for zone in objectstore.ZONES:
-        s3.create_bucket(Bucket=f"{PREFIX}-{PROJECT}-{AWS_REGION}-{zone}")
+        s3.create_bucket(Bucket=f"{PREFIX}-{project}-{AWS_REGION}-{zone}")
     return arns
+
+
+@pytest.fixture(scope="module")
+def account(moto_endpoint: str) -> dict[str, str]:
+    return provision(moto_endpoint, PROJECT)
 
 
 @pytest.fixture
 def task_role(
-    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[type[RoleCredentials]]:
     """The environment ECS gives a task: no keys, a credentials endpoint; AWS's endpoints
     are moto's."""
@@ -132,8 +141,9 @@ def task_role(
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    # No profile, no shared credentials: the role is the only source.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "absent"))
     monkeypatch.setenv(
         "AWS_CONTAINER_CREDENTIALS_FULL_URI", f"http://127.0.0.1:{httpd.server_port}/role"
     )
@@ -197,3 +207,35 @@ def test_no_role_credentials_is_one_clear_refusal(
     with pytest.raises(AccessDenied, match="no AWS credentials") as refused:
         store().put("deidentified", "datasets/v2/rows.parquet", b"rows")
     assert "\n" not in str(refused.value)
+
+
+def test_dataset_versions_go_to_the_deidentified_bucket_under_its_key(
+    stack: Settings,
+    project_pair: tuple[str, str],
+    task_role: type[RoleCredentials],
+    moto_endpoint: str,
+) -> None:
+    """DVC's remote in S3 mode: the project's bucket, SSE-KMS under the project key's ARN,
+    the role's credentials; a version read back from the remote alone is the same."""
+    project, _ = project_pair
+    region = residency.allowed(openbao.login(stack, keys.ingest_identity(project)), project)[0]
+    arns = provision(moto_endpoint, project)
+    settings = stack.model_copy(
+        update={
+            "profile": "stack",
+            "lake": "s3",
+            "aws_regions": f"{region}={AWS_REGION}",
+            "s3_bucket_prefix": PREFIX,
+        }
+    )
+    repo = DatasetRepo(settings, project, openbao.login(settings, keys.ingest_identity(project)))
+    frame, _ = synth.synthesize(DIABETES, 200, "baseline", seed=3)
+    meta = repo.commit("cohort", frame, "synthetic")
+    shutil.rmtree(repo.root / ".dvc" / "cache")
+    assert repo.read("cohort", meta["revision"]).equals(frame)
+    s3, bucket = admin("s3", moto_endpoint), f"{PREFIX}-{project}-{AWS_REGION}-deidentified"
+    stored = s3.list_objects_v2(Bucket=bucket, Prefix="dvc/").get("Contents", [])
+    assert stored
+    for obj in stored:
+        head = s3.head_object(Bucket=bucket, Key=obj["Key"])
+        assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", arns["proj"])
