@@ -115,6 +115,8 @@ def create_project(
     contract = contracts.store(operator, project, contract_text)
     slot = tenancy.claim_slot(operator, project)
     tenancy.write(operator, tenancy.Project(project, "created", slot))
+    if settings.job_dirs:
+        keys.provide_job_dir(operator, settings, project)
     return contract
 
 
@@ -173,6 +175,8 @@ def resume(operator: hvac.Client, settings: Settings, project: str, stack: Stack
     keys.apply_policies(operator, project, residency.allowed(operator, project))
     for who in keys.project_identities(project):
         openbao.ensure_credentials(operator, settings, who)
+    if settings.job_dirs:
+        keys.provide_job_dir(operator, settings, project)
     mlflow.unlock_users(settings, operator, project)
     tenancy.write(operator, replace(record, state="created", delete_after=None))
     if settings.profile == "stack":

@@ -21,7 +21,7 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-from safeguards import audit, residency
+from safeguards import audit, openbao, residency
 from safeguards.errors import ConfigError, IntegrityError, KeyUnavailable
 from safeguards.openbao import (
     create_approle,
@@ -286,3 +286,15 @@ def pseudonyms(bao: hvac.Client, project: str, region: str, values: list[str]) -
 
 # OpenBao refuses bodies with more than about 1000 JSON strings; an HMAC item has two.
 _HMAC_BATCH = 400
+
+
+def provide_job_dir(operator: hvac.Client, settings: Settings, project: str) -> None:
+    """What `project`'s jobs need and may hold: the CA bundle, and their workload identity's
+    credentials (kept while live, renewed past half their life). The operator's and the
+    servers' files stay where the jobs cannot reach them."""
+    job = openbao.job_settings(settings, project)
+    job.ca_bundle.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    job.ca_bundle.write_bytes(settings.ca_bundle.read_bytes())
+    job.ca_bundle.chmod(0o644)
+    openbao.ensure_credentials(operator, job, identity(project))
+    openbao.renew_secret_ids(operator, job)

@@ -193,6 +193,12 @@ def ensure_credentials(operator: hvac.Client, settings: Settings, identity: str)
     return True
 
 
+def job_settings(settings: Settings, project: str) -> Settings:
+    """The control plane's view of `project`'s jobs' data directory (HIPAA_MLOPS_JOB_DIRS):
+    the jobs mount it as their whole data directory."""
+    return settings.model_copy(update={"data_dir": settings.data_dir / "jobs" / project})
+
+
 def renew_secret_ids(
     operator: hvac.Client, settings: Settings, skip: frozenset[str] = frozenset()
 ) -> list[str]:

@@ -157,6 +157,12 @@ class Settings(BaseSettings):
         default=None,
         description="The CA bundle that verifies the external PostgreSQL; by default the stack's.",
     )
+    job_dirs: bool = Field(
+        default=False,
+        description="In AWS: each project's jobs mount a data directory of their own, "
+        "jobs/<project> of the control plane's; OpenBao's active node keeps the CA bundle "
+        "and the project's workload credentials there, and nothing else of the platform.",
+    )
     lake: Literal["seaweedfs", "s3"] = Field(
         default="seaweedfs",
         description="The stack's lakes, or Amazon S3: buckets <s3_bucket_prefix>-<project>-"

@@ -234,6 +234,8 @@ def _apply_policies(settings: Settings) -> None:
     for project in keys.projects(operator):
         regions = residency.allowed(operator, project)
         keys.apply_policies(operator, project, regions, suspended=project in resting)
+        if settings.job_dirs and project not in resting:
+            keys.provide_job_dir(operator, settings, project)
     renewed = renew_secret_ids(operator, settings)
     if renewed:
         log.info("secret ids renewed", extra={"identities": len(renewed)})
