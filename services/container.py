@@ -4,6 +4,7 @@
     python -m services.container provision SERVICE    its init job, as the operator
     python -m services.container after-start SERVICE  its post-start job, as the operator
     python -m services.container serve                 SageMaker's contract (app image only)
+    python -m services.container setup-database        an external PostgreSQL's roles, once
 
 Every container sees the same data directory layout as the native stack (``/data``): its
 own volume, with the CA bundle mounted read-only at ``/data/tls``. Only the one-shot jobs
@@ -18,6 +19,7 @@ SageMaker runs the app image with: the packaged model at ``/opt/ml/model`` on po
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -30,6 +32,7 @@ from safeguards import logs, openbao
 from safeguards.errors import ConfigError, SafeguardError, Unavailable
 from safeguards.settings import Settings, load_settings
 from services import healthcheck, topology
+from services.postgres import external
 from services.topology import Service
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,24 @@ def write_database_ca(path: Path = DATABASE_CA) -> None:
         raise ConfigError("DATABASE_CA_PEM holds no PEM certificate")
     path.write_text(pem)
     path.chmod(0o644)
+
+
+DATABASE_LOGINS = {"openbao": "OPENBAO_STORAGE_LOGIN", "mlflow": "MLFLOW_STORE_LOGIN"}
+
+
+def database_logins() -> dict[str, dict[str, str]]:
+    """Each server's database login, as the secret store injects it: JSON with username
+    and password."""
+    logins = {}
+    for server, variable in (
+        ("openbao", "OPENBAO_STORAGE_LOGIN"),
+        ("mlflow", "MLFLOW_STORE_LOGIN"),
+    ):
+        try:
+            logins[server] = dict(json.loads(os.environ.get(variable, "")))
+        except (ValueError, TypeError):
+            raise ConfigError(f"{variable} is not the JSON of a login") from None
+    return logins
 
 
 def run(settings: Settings, server: Service, timeout: float = 120.0) -> int:
@@ -91,12 +112,22 @@ def main(argv: list[str] | None = None) -> int:
         ("after-start", "the server's post-start job, as the operator"),
     ):
         steps.add_parser(step, help=text).add_argument("service", choices=names)
+    steps.add_parser(
+        "setup-database",
+        help="as the master user (libpq's PG* variables), the servers' roles and databases on "
+        "an external PostgreSQL; their logins in OPENBAO_STORAGE_LOGIN and MLFLOW_STORE_LOGIN",
+    )
     serve = steps.add_parser("serve", help="SageMaker's inference contract: /ping, /invocations")
     serve.add_argument("--model-dir", type=Path, help="the unpacked package (/opt/ml/model)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         logs.configure(settings.log_level, fmt=settings.log_format)
+        if args.step == "setup-database":
+            write_database_ca()
+            created = external.set_up({}, database_logins())
+            log.info("database set up", extra={"created": len(created)})
+            return 0
         if args.step == "serve":
             # Imported here: every other step of every container starts without MLflow.
             from services.serving import sagemaker

@@ -75,3 +75,15 @@ def test_zone_keys_are_named_by_the_aliases_terraform_gives_them() -> None:
     assert objectstore.kms_alias("cardio", "models", "us-east-1").endswith("/models-cardio")
     for zone in ("deidentified", "synthetic", "artifacts"):
         assert objectstore.kms_alias("cardio", zone, "us-east-1").endswith("/proj-cardio")
+
+
+def test_database_logins_come_as_json_and_a_garbled_one_is_refused_without_echo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENBAO_STORAGE_LOGIN", '{"username": "openbao", "password": "p"}')
+    monkeypatch.setenv("MLFLOW_STORE_LOGIN", '{"username": "mlflow", "password": "q"}')
+    assert container.database_logins()["mlflow"] == {"username": "mlflow", "password": "q"}
+    monkeypatch.setenv("MLFLOW_STORE_LOGIN", "hunter2hunter2")
+    with pytest.raises(ConfigError, match="MLFLOW_STORE_LOGIN") as refused:
+        container.database_logins()
+    assert "hunter2" not in str(refused.value)
