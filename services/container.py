@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from safeguards import logs, openbao
@@ -97,7 +98,23 @@ def run(settings: Settings, server: Service, timeout: float = 120.0) -> int:
         server.on_start(settings)
     ready_mark(server).touch()
     log.info("service ready", extra={"service": server.name})
-    return child.wait()
+    if server.on_start is None or server.repeat_on_start_hours is None:
+        return child.wait()
+    on_start = server.on_start
+    return supervise(child, lambda: on_start(settings), server.repeat_on_start_hours * 3600)
+
+
+def supervise(child: subprocess.Popen[bytes], again: Callable[[], None], every: float) -> int:
+    """Wait for `child`, running `again` every `every` seconds meanwhile; a failure of
+    `again` is logged and tried at the next turn, never the end of the server."""
+    while True:
+        try:
+            return child.wait(timeout=every)
+        except subprocess.TimeoutExpired:
+            try:
+                again()
+            except SafeguardError as exc:
+                log.warning("start-up step failed again", extra={"error": str(exc)})
 
 
 def main(argv: list[str] | None = None) -> int:

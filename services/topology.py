@@ -57,6 +57,9 @@ class Service:
     provision: Callable[[Settings, hvac.Client], None] | None = None
     prepare: Callable[[Settings], Launch]
     on_start: Callable[[Settings], None] | None = None
+    # In a long-running container, `on_start` again this often (OpenBao's renews the
+    # secret ids past half their life; the native stack renews them at `stack up`).
+    repeat_on_start_hours: float | None = None
     after_start: Callable[[Settings, hvac.Client], None] | None = None
     # Sent to the process group by `down`; it must stop the server cleanly within seconds.
     stop_signal: signal.Signals = signal.SIGTERM
@@ -88,6 +91,7 @@ SERVICES: tuple[Service, ...] = (
         alive_statuses=frozenset({200, 429, 501, 503}),
         prepare=openbao.prepare,
         on_start=openbao.on_start,
+        repeat_on_start_hours=6.0,
         needs=(),
     ),
     Service(

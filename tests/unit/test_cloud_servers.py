@@ -5,14 +5,16 @@ test_lake_s3)."""
 from __future__ import annotations
 
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from safeguards import objectstore
-from safeguards.errors import ConfigError
+from safeguards.errors import ConfigError, Unavailable
 from safeguards.settings import Settings
-from services import container
+from services import container, topology
 from services.openbao import launcher as openbao
 
 
@@ -87,3 +89,22 @@ def test_database_logins_come_as_json_and_a_garbled_one_is_refused_without_echo(
     with pytest.raises(ConfigError, match="MLFLOW_STORE_LOGIN") as refused:
         container.database_logins()
     assert "hunter2" not in str(refused.value)
+
+
+def test_a_long_running_server_repeats_its_start_up_step_and_survives_its_failure() -> None:
+    calls: list[float] = []
+
+    def again() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 2:
+            raise Unavailable("OpenBao did not answer")
+
+    child = subprocess.Popen(["sleep", "1.3"])
+    assert container.supervise(child, again, every=0.25) == 0
+    assert len(calls) >= 3  # the failed second turn did not stop the third
+    assert child.returncode == 0
+
+
+def test_only_openbao_repeats_its_start_up_step() -> None:
+    repeating = {s.name for s in topology.SERVICES if s.repeat_on_start_hours is not None}
+    assert repeating == {"openbao"}
