@@ -13,6 +13,7 @@ unreadable.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-from safeguards import audit, openbao, residency
+from safeguards import audit, files, openbao, residency
 from safeguards.errors import ConfigError, IntegrityError, KeyUnavailable
 from safeguards.openbao import (
     create_approle,
@@ -289,12 +290,23 @@ _HMAC_BATCH = 400
 
 
 def provide_job_dir(operator: hvac.Client, settings: Settings, project: str) -> None:
-    """What `project`'s jobs need and may hold: the CA bundle, and their workload identity's
-    credentials (kept while live, renewed past half their life). The operator's and the
-    servers' files stay where the jobs cannot reach them."""
-    job = openbao.job_settings(settings, project)
-    job.ca_bundle.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    job.ca_bundle.write_bytes(settings.ca_bundle.read_bytes())
-    job.ca_bundle.chmod(0o644)
-    openbao.ensure_credentials(operator, job, identity(project))
-    openbao.renew_secret_ids(operator, job)
+    """What `project`'s jobs need and may hold, in their directory (`openbao.job_settings`):
+    the CA bundle, and their workload identity's credentials (kept while live, renewed past
+    half their life). The jobs write in that directory, so nothing there is trusted: no
+    other identity is looked at, and no read or write follows a link they planted."""
+    root, who = openbao.job_settings(settings, project).data_dir, identity(project)
+    name = f"credentials/{who}.json"
+    try:
+        files.write_beneath(root, "tls/ca.pem", settings.ca_bundle.read_bytes(), 0o644)
+        raw = files.read_beneath(root, name)
+        try:
+            current = dict(json.loads(raw)) if raw else None
+        except (ValueError, TypeError):
+            current = None
+        fresh = openbao.kept_or_fresh(operator, who, current)
+        if fresh is not None:
+            files.write_beneath(root, name, json.dumps(fresh).encode())
+    except OSError as exc:
+        raise IntegrityError(
+            f"the job directory of '{project}' holds a link or an odd file; nothing written"
+        ) from exc

@@ -199,6 +199,28 @@ def job_settings(settings: Settings, project: str) -> Settings:
     return settings.model_copy(update={"data_dir": settings.data_dir / "jobs" / project})
 
 
+def kept_or_fresh(
+    operator: hvac.Client, identity: str, current: dict[str, str] | None
+) -> dict[str, str] | None:
+    """None while `current` (credentials kept outside the control plane's directory, so
+    untrusted) still logs in as `identity` and is not past half its life; else fresh ones,
+    the old secret id destroyed if it was one of `identity`'s."""
+    with openbao_errors(f"issuing the credentials of '{identity}'"):
+        role_id = str(operator.auth.approle.read_role_id(identity)["data"]["role_id"])
+        info = None
+        if current and current.get("role_id") == role_id and current.get("secret_id"):
+            try:
+                info = _secret_id(operator, identity, current["secret_id"])
+            except hvac.exceptions.InvalidRequest:
+                info = None  # not a secret id at all
+            if info and not _past_half_life(info["data"]):
+                return None
+        secret_id = str(operator.auth.approle.generate_secret_id(identity)["data"]["secret_id"])
+        if info and current:
+            operator.auth.approle.destroy_secret_id(identity, current["secret_id"])
+    return {"role_id": role_id, "secret_id": secret_id}
+
+
 def renew_secret_ids(
     operator: hvac.Client, settings: Settings, skip: frozenset[str] = frozenset()
 ) -> list[str]:
