@@ -33,6 +33,9 @@ locals {
   control_plane      = var.control_plane_image_tag == null ? 0 : 1
   control_plane_name = "hipaa-mlops-${var.environment}"
   jobs               = { for name, p in local.primary : name => p if local.control_plane == 1 && contains(keys(p.serving), var.primary_region) }
+  # The platform's regions as the app names them (HIPAA_MLOPS_REGIONS): in AWS, after the
+  # AWS regions, home (the control plane's) first.
+  platform_regions = [var.primary_region, var.secondary_region]
 }
 
 # The platform's own key in each region: the registry's layers and the flow logs.
@@ -213,7 +216,8 @@ module "compliance_secondary" {
 }
 
 # The control plane in the primary region (OpenBao, MLflow and its PostgreSQL, the data
-# directory), under a key of its own, with a second key for OpenBao's auto-unseal alone.
+# directory), under a key of its own, with a second key for the secret that holds
+# OpenBao's static seal key alone.
 data "aws_ecr_image" "control_plane" {
   provider = aws.primary
   count    = local.control_plane
@@ -233,6 +237,7 @@ module "control_plane_key" {
   kind               = "control-plane"
   administrators     = var.key_administrators
   users              = module.control_plane[0].key_users
+  secret_writers     = var.control_plane_secret_writers
   service_principals = ["elasticfilesystem", "rds", "secretsmanager", "logs"]
   cloudwatch_logs    = true
   fargate_cluster    = local.control_plane_name
@@ -249,6 +254,7 @@ module "unseal_key" {
   kind               = "unseal"
   administrators     = var.key_administrators
   users              = module.control_plane[0].unseal_key_users
+  secret_writers     = var.control_plane_secret_writers
   service_principals = []
 }
 
@@ -270,6 +276,9 @@ module "control_plane" {
   unseal_key_arn             = module.unseal_key[0].key_arn
   data_clients               = [for name in keys(local.jobs) : module.project_primary[name].role_arns["workload"]]
   rotation_lambda_arn        = var.rotation_lambda_arns[var.primary_region]
+  database_ca_bundle         = var.database_ca_bundle
+  client_cidrs               = module.network_primary.private_subnet_cidrs
+  platform_regions           = local.platform_regions
 }
 
 # Each served project's retrain and monitoring jobs, beside the control plane, as its
@@ -291,12 +300,16 @@ module "jobs" {
   subnet_ids                 = module.network_primary.private_subnet_ids
   endpoint_security_group_id = module.network_primary.endpoint_security_group_id
   s3_prefix_list_id          = module.network_primary.s3_prefix_list_id
+  client_cidrs               = module.network_primary.private_subnet_cidrs
+  platform_regions           = local.platform_regions
+  bucket_prefix              = var.bucket_prefix
   control_plane = {
     cluster_arn                     = module.control_plane[0].cluster_arn
     openbao_address                 = module.control_plane[0].openbao_address
+    mlflow_address                  = module.control_plane[0].mlflow_address
     ports                           = module.control_plane[0].ports
     file_system_id                  = module.control_plane[0].file_system_id
-    access_point_id                 = module.control_plane[0].access_point_id
+    file_system_arn                 = module.control_plane[0].file_system_arn
     client_security_group_id        = module.control_plane[0].client_security_group_id
     load_balancer_security_group_id = module.control_plane[0].load_balancer_security_group_id
     efs_security_group_id           = module.control_plane[0].efs_security_group_id

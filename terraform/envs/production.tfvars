@@ -1,5 +1,7 @@
 # terraform init -backend-config=production.s3.tfbackend
 # terraform plan -var-file=production.tfvars -var-file=projects.production.tfvars.json
+# With a control plane, the RDS CA bundle of the primary region, from AWS's trust store:
+# export TF_VAR_database_ca_bundle="$(curl -fsS https://truststore.pki.rds.amazonaws.com/us-east-1/us-east-1-bundle.pem)"
 environment        = "production"
 primary_region     = "us-east-1"
 secondary_region   = "eu-central-1"

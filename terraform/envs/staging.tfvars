@@ -1,5 +1,7 @@
 # terraform init -backend-config=staging.s3.tfbackend
 # terraform plan -var-file=staging.tfvars -var-file=projects.staging.tfvars.json
+# With a control plane, the RDS CA bundle of the primary region, from AWS's trust store:
+# export TF_VAR_database_ca_bundle="$(curl -fsS https://truststore.pki.rds.amazonaws.com/us-east-1/us-east-1-bundle.pem)"
 environment        = "staging"
 primary_region     = "us-east-1"
 secondary_region   = "eu-central-1"

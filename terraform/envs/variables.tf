@@ -21,8 +21,15 @@ variable "secondary_region" {
 }
 
 variable "bucket_prefix" {
-  description = "Prefix of every bucket name (bucket names are global)."
+  description = "Prefix of every bucket name (bucket names are global): the lake's are <prefix>-<project>-<AWS region>-<zone>, and the jobs find them by it (HIPAA_MLOPS_S3_BUCKET_PREFIX)."
   type        = string
+
+  # As module data_lake takes it, within what the app takes (safeguards.settings:
+  # s3_bucket_prefix, ^[a-z0-9][a-z0-9-]{1,30}$): a prefix either would refuse fails here.
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{2,20}$", var.bucket_prefix))
+    error_message = "bucket_prefix is 3-21 lowercase letters, digits and dashes, starting with a letter or digit."
+  }
 }
 
 variable "key_administrators" {
@@ -79,6 +86,28 @@ variable "control_plane_image_tag" {
   validation {
     condition     = var.control_plane_image_tag == null || can(regex("^sha256-[0-9a-f]{64}$", var.control_plane_image_tag))
     error_message = "control_plane_image_tag is the image's ID as a tag: sha256-<64 hex digits>."
+  }
+}
+
+variable "database_ca_bundle" {
+  description = "With a control plane: the PEM text of the RDS CA bundle of the primary region, public data from AWS's trust store, e.g. TF_VAR_database_ca_bundle=\"$(curl -fsS https://truststore.pki.rds.amazonaws.com/us-east-1/us-east-1-bundle.pem)\". The servers verify the database with it. null: no control plane yet."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.database_ca_bundle == null || can(regex("-----BEGIN CERTIFICATE-----", var.database_ca_bundle))
+    error_message = "database_ca_bundle is PEM text holding at least one certificate."
+  }
+}
+
+variable "control_plane_secret_writers" {
+  description = "IAM role ARNs of the operators who put the first values of the control plane's secrets (OpenBao's seal key, the servers' database roles): through Secrets Manager only, never able to decrypt them (module kms's secret_writers of the control plane's and the unseal key). Empty: nobody can put them."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.control_plane_secret_writers : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "control_plane_secret_writers lists IAM role ARNs."
   }
 }
 

@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import hypothesis
 import pytest
 import yaml
+from hypothesis import strategies as st
 
 from safeguards import objectstore
-from safeguards.settings import Settings
-from services import topology
+from safeguards.openbao import job_settings
+from safeguards.settings import Settings, load_settings
+from services import container, topology
+from services.openbao import launcher
 
 TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
@@ -316,16 +320,36 @@ def test_images_are_immutable_scanned_and_encrypted_under_a_customer_key() -> No
 
 
 def test_secrets_are_under_the_projects_key_rotated_and_never_in_terraform_state() -> None:
-    """164.312(a)(2)(iv) and (d): credentials encrypted under the project's key, rotated."""
-    ((_, _, secret),) = _resources("aws_secretsmanager_secret")
-    assert secret["kms_key_id"] == "${var.kms_key_arn}"
+    """164.312(a)(2)(iv) and (d): credentials encrypted under the project's key, rotated;
+    the one exception, OpenBao's seal key, under the unseal key and not rotated (its
+    checkov skip says why)."""
+    secrets = {(m, n): body for m, n, body in _resources("aws_secretsmanager_secret")}
+    assert set(secrets) == {("secrets", "this"), ("control_plane", "unseal")}
+    assert secrets["secrets", "this"]["kms_key_id"] == "${var.kms_key_arn}"
+    assert secrets["control_plane", "unseal"]["kms_key_id"] == "${var.unseal_key_arn}"
     assert not _resources("aws_secretsmanager_secret_version")
-    ((_, _, rotation),) = _resources("aws_secretsmanager_secret_rotation")
+    ((module, _, rotation),) = _resources("aws_secretsmanager_secret_rotation")
+    assert module == "secrets"
     assert rotation["rotation_rules"][0]["automatically_after_days"] == "${var.rotation_days}"
     declared = _module(TERRAFORM / "modules" / "secrets")["variable"]["rotation_days"]
     assert "var.rotation_days <= 90" in declared["validation"][0]["condition"]
-    ((_, _, policy),) = _resources("aws_secretsmanager_secret_policy")
-    assert policy["block_public_policy"] is True
+    policies = {(m, n): body for m, n, body in _resources("aws_secretsmanager_secret_policy")}
+    assert set(policies) == {("secrets", "this"), ("control_plane", "unseal")}
+    for policy in policies.values():
+        assert policy["block_public_policy"] is True
+    unseal = policies["control_plane", "unseal"]
+    assert unseal["secret_arn"] == "${aws_secretsmanager_secret.unseal.arn}"
+    assert unseal["policy"] == "${data.aws_iam_policy_document.unseal.json}"
+    deny = [
+        s
+        for s in _statements("control_plane", "aws_iam_policy_document.unseal")
+        if s["effect"] == "Deny"
+    ]
+    assert any(
+        c["variable"] == "aws:SecureTransport" and c["values"] == ["false"]
+        for s in deny
+        for c in s["condition"]
+    )
 
 
 def test_every_sagemaker_model_is_isolated_in_the_vpc_and_runs_an_image_by_digest() -> None:
@@ -429,12 +453,23 @@ def test_only_this_accounts_log_groups_trails_and_config_may_use_a_key_as_a_serv
         statement = dynamic["statement"]
         statements.setdefault(statement["for_each"], []).extend(statement["content"])
     fargate_cluster = "${var.fargate_cluster == null ? [] : [var.fargate_cluster]}"
+    writers = "${length(var.secret_writers) > 0 ? [1] : []}"
     assert set(statements) == {
         "${length(var.service_principals) > 0 ? [1] : []}",
         "${var.cloudwatch_logs ? [1] : []}",
         "${var.evidence ? [1] : []}",
         fargate_cluster,
+        writers,
     }
+    # A secret's writer puts a value through Secrets Manager and can never decrypt it.
+    (write,) = statements[writers]
+    assert write["actions"] == ["kms:GenerateDataKey"]
+    assert write["principals"][0]["identifiers"] == "${var.secret_writers}"
+    (via,) = write["condition"]
+    assert (via["variable"], via["values"]) == (
+        "kms:ViaService",
+        ["secretsmanager.${var.region}.amazonaws.com"],
+    )
     (grants,) = statements["${length(var.service_principals) > 0 ? [1] : []}"]
     assert grants["principals"][0]["identifiers"] == "${var.users}"
     assert {c["variable"] for c in grants["condition"]} == {
@@ -634,7 +669,7 @@ def _rules(module: str, kind: str, group: str) -> list[dict[str, Any]]:
 
 def test_the_data_directory_is_under_a_customer_key_and_mounted_over_tls_by_named_roles() -> None:
     """164.312(a)(2)(iv) encryption at rest and (e)(1) transmission security; (a)(1): the
-    data directory is mounted only by the named task roles, through its access point."""
+    data directory is mounted only by the named task roles, each through its access point."""
     systems = _resources("aws_efs_file_system")
     assert systems
     for module, name, system in systems:
@@ -642,7 +677,8 @@ def test_the_data_directory_is_under_a_customer_key_and_mounted_over_tls_by_name
         assert system["kms_key_id"] == "${var.kms_key_arn}", (module, name)
         (backup,) = [b for m, _, b in _resources("aws_efs_backup_policy") if m == module]
         assert backup["backup_policy"][0]["status"] == "ENABLED"
-    deny, allow = _statements("control_plane", "aws_iam_policy_document.data")
+    statements = _statements("control_plane", "aws_iam_policy_document.data")
+    deny = statements[0]
     assert (deny["effect"], deny["actions"], deny["principals"][0]["identifiers"]) == (
         "Deny",
         ["*"],
@@ -650,19 +686,30 @@ def test_the_data_directory_is_under_a_customer_key_and_mounted_over_tls_by_name
     )
     (condition,) = deny["condition"]
     assert (condition["variable"], condition["values"]) == ("aws:SecureTransport", ["false"])
-    assert allow["effect"] == "Allow"
+    (allow,) = [s for s in statements if s.get("effect", "Allow") == "Allow"]
     assert allow["actions"] == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
     assert allow["principals"][0]["type"] == "AWS"
-    assert "var.data_clients" in allow["principals"][0]["identifiers"]
+    assert allow["principals"][0]["identifiers"] == "${local.task_role_arns}"
     conditions = {c["variable"]: c["values"] for c in allow["condition"]}
     assert conditions["elasticfilesystem:AccessedViaMountTarget"] == ["true"]
     assert conditions["elasticfilesystem:AccessPointArn"] == ["${aws_efs_access_point.data.arn}"]
     ((_, _, policy),) = _resources("aws_efs_file_system_policy")
     assert policy["bypass_policy_lockout_safety_check"] is False
-    ((_, _, point),) = _resources("aws_efs_access_point")
-    assert point["posix_user"][0] == {"uid": 10001, "gid": 10001}
-    assert point["root_directory"][0]["creation_info"][0]["permissions"] == "0700"
-    # Every ECS volume of it: TLS to the mount target, IAM authorization, the access point.
+    assert policy["policy"] == "${data.aws_iam_policy_document.data.json}"
+    # Every access point (the control plane's, each project's jobs'): the image's user, its
+    # root created closed to everyone else.
+    points = _resources("aws_efs_access_point")
+    assert {m for m, _, _ in points} == {"control_plane", "jobs"}
+    for module, name, point in points:
+        assert point["posix_user"][0] == {"uid": 10001, "gid": 10001}, (module, name)
+        (root,) = point["root_directory"]
+        assert root["creation_info"][0] == {
+            "owner_uid": 10001,
+            "owner_gid": 10001,
+            "permissions": "0700",
+        }, (module, name)
+    # Every ECS volume of it: TLS to the mount target, IAM authorization, its module's own
+    # access point.
     definitions = _resources("aws_ecs_task_definition")
     assert {m for m, _, _ in definitions} == {"control_plane", "jobs"}
     for module, name, definition in definitions:
@@ -672,10 +719,7 @@ def test_the_data_directory_is_under_a_customer_key_and_mounted_over_tls_by_name
             assert volume["transit_encryption"] == "ENABLED", (module, name)
             authorization = volume["authorization_config"][0]
             assert authorization["iam"] == "ENABLED", (module, name)
-            assert authorization["access_point_id"] in (
-                "${aws_efs_access_point.data.id}",
-                "${var.control_plane.access_point_id}",
-            ), (module, name)
+            assert authorization["access_point_id"] == "${aws_efs_access_point.data.id}"
     # NFS reaches the mount targets from the control plane's tasks and clients alone.
     ((_, _, target),) = _resources("aws_efs_mount_target")
     assert target["security_groups"] == ["${aws_security_group.efs.id}"]
@@ -685,6 +729,225 @@ def test_the_data_directory_is_under_a_customer_key_and_mounted_over_tls_by_name
         "tasks": "${aws_security_group.tasks.id}",
         "clients": "${aws_security_group.clients.id}",
     }
+
+
+EFS_CLIENT_ACTIONS = {
+    "elasticfilesystem:ClientMount",
+    "elasticfilesystem:ClientWrite",
+    "elasticfilesystem:ClientRootAccess",
+}
+ACCESS_POINT_ARN = "elasticfilesystem:AccessPointArn"
+
+
+def _local(module: Path, value: Any) -> Any:
+    """`value`, or the local it names whole ("${local.name}")."""
+    if isinstance(value, str):
+        found = re.fullmatch(r"\$\{local\.(\w+)\}", value)
+        if found:
+            return _module(module)["locals"][found[1]]
+    return value
+
+
+def _policy_statements(module: Path, document: str) -> list[dict[str, Any]]:
+    """Every statement of a policy document, static or made by a dynamic block; each with
+    its actions and principals' identifiers resolved when a local names them whole."""
+    body = _module(module)["data"][document]
+    statements = list(body.get("statement", []))
+    for dynamic in body.get("dynamic", []):
+        if "statement" in dynamic:
+            statements += [
+                {**c, "__for_each__": dynamic["statement"]["for_each"]}
+                for c in dynamic["statement"]["content"]
+            ]
+    resolved = []
+    for statement in statements:
+        statement = {**statement, "actions": _local(module, statement.get("actions"))}
+        statement["principals"] = [
+            {**p, "identifiers": _local(module, p["identifiers"])}
+            for p in statement.get("principals", [])
+        ]
+        resolved.append(statement)
+    return resolved
+
+
+def _conditions(statement: dict[str, Any]) -> set[tuple[str, str, tuple[str, ...]]]:
+    return {(c["test"], c["variable"], tuple(c["values"])) for c in statement.get("condition", [])}
+
+
+def _jobs_access_point() -> dict[str, Any]:
+    ((_, _, point),) = [(m, n, b) for m, n, b in _resources("aws_efs_access_point") if m == "jobs"]
+    return point
+
+
+def test_no_job_mounts_the_control_planes_data_directory_only_its_projects_own() -> None:
+    """164.312(a)(1) access control and 164.308(a)(4) minimum necessary: a project's jobs
+    mount jobs/<project> of the control plane's data directory (where OpenBao keeps their
+    CA bundle and credentials, safeguards.openbao.job_settings) as their whole /data; never
+    the control plane's access point, which holds the operator's credentials, OpenBao's
+    recovery key and every other project's."""
+    jobs = _module(JOBS)
+    point = _jobs_access_point()
+    assert point["file_system_id"] == "${var.control_plane.file_system_id}"
+    (root,) = point["root_directory"]
+    assert root["path"] == "/hipaa-mlops/jobs/${var.project}"
+    # Inside the control plane's access point, where the app puts a project's job dir.
+    (control_root,) = _module(CONTROL_PLANE)["resource"]["aws_efs_access_point.data"][
+        "root_directory"
+    ]
+    settings = load_settings(data_dir="/data")
+    job_dir = job_settings(settings, "${var.project}").data_dir
+    assert root["path"] == f"{control_root['path']}/{job_dir.relative_to(settings.data_dir)}"
+    definitions = jobs["resource"]["aws_ecs_task_definition.job"]
+    (volume,) = [v for v in definitions["volume"] if "efs_volume_configuration" in v]
+    assert volume["name"] == "data"
+    (efs,) = volume["efs_volume_configuration"]
+    assert efs["file_system_id"] == "${var.control_plane.file_system_id}"
+    assert efs["transit_encryption"] == "ENABLED"
+    (authorization,) = efs["authorization_config"]
+    assert authorization == {"access_point_id": "${aws_efs_access_point.data.id}", "iam": "ENABLED"}
+    mounts = jobs["locals"]["container"]["mountPoints"]
+    assert {"sourceVolume": "data", "containerPath": "/data", "readOnly": False} in mounts
+    # The control plane's access point cannot even reach the module.
+    assert "access_point_id" not in jobs["variable"]["control_plane"]["type"]
+    for tf in sorted(JOBS.glob("*.tf")):
+        assert "control_plane.access_point" not in tf.read_text(), tf.name
+    instance = _module(TERRAFORM / "envs")["module"]["jobs"]
+    assert "access_point_id" not in instance["control_plane"]
+    assert instance["control_plane"]["file_system_id"] == (
+        "${module.control_plane[0].file_system_id}"
+    )
+
+
+def test_the_jobs_role_mounts_its_own_access_point_and_no_other() -> None:
+    """164.312(a)(1): the jobs' task role (the project's workload role) may mount and write
+    the control plane's file system through its project's access point alone, and is denied
+    every other way in, whatever else it is ever granted."""
+    jobs = _module(JOBS)
+    own = ["${aws_efs_access_point.data.arn}"]
+    statements = _policy_statements(JOBS, "aws_iam_policy_document.data")
+    efs = [s for s in statements if any("elasticfilesystem" in a for a in s["actions"])]
+    assert efs == statements
+    allows = [s for s in efs if s.get("effect", "Allow") == "Allow"]
+    assert allows
+    for allow in allows:
+        assert set(allow["actions"]) <= EFS_CLIENT_ACTIONS - {"elasticfilesystem:ClientRootAccess"}
+        assert allow["resources"] == ["${var.control_plane.file_system_arn}"]
+        assert ("StringEquals", ACCESS_POINT_ARN, tuple(own)) in _conditions(allow)
+    (deny,) = [s for s in efs if s.get("effect") == "Deny"]
+    assert set(deny["actions"]) == EFS_CLIENT_ACTIONS
+    assert deny["resources"] == ["${var.control_plane.file_system_arn}"]
+    assert _conditions(deny) == {("StringNotEquals", ACCESS_POINT_ARN, tuple(own))}
+    # Attached to the jobs' task role, and nothing else of the module grants EFS access.
+    attached = jobs["resource"]["aws_iam_role_policy.data"]
+    assert attached["policy"] == "${data.aws_iam_policy_document.data.json}"
+    assert attached["role"] == "${local.workload_role_name}"
+    derived = jobs["locals"]["workload_role_name"]
+    assert derived == '${regex("[^/]+$", var.workload_role_arn)}'
+    name = re.search("[^/]+$", "arn:aws:iam::111122223333:role/pima-production-workload")
+    assert name is not None and name[0] == "pima-production-workload"
+    definition = jobs["resource"]["aws_ecs_task_definition.job"]
+    assert definition["task_role_arn"] == "${var.workload_role_arn}"
+    others = [d for d in jobs["data"] if d != "aws_iam_policy_document.data"]
+    for document in others:
+        assert "elasticfilesystem" not in json.dumps(jobs["data"][document]), document
+    # Nothing else in the Terraform grants an identity EFS client access: the control
+    # plane's task roles their access point, the jobs' role its own.
+    for path in MODULES:
+        for document in _module(path).get("data", {}):
+            if not document.startswith("aws_iam_policy_document."):
+                continue
+            for statement in _policy_statements(path, document):
+                actions = statement["actions"]
+                if not isinstance(actions, list):
+                    actions = [str(actions)]
+                granted = (
+                    statement.get("effect", "Allow") == "Allow"
+                    and not statement["principals"]
+                    and any("elasticfilesystem" in a or a == "*" for a in actions)
+                )
+                if granted:
+                    assert (path.name, document) in {
+                        ("control_plane", "aws_iam_policy_document.task"),
+                        ("jobs", "aws_iam_policy_document.data"),
+                    }, (path.name, document)
+                    assert ("StringEquals", ACCESS_POINT_ARN, tuple(own)) in _conditions(
+                        statement
+                    ), (path.name, document)
+
+
+def test_only_the_control_planes_task_roles_may_use_its_access_point() -> None:
+    """164.312(a)(1): the file system policy lets the control plane's access point (the
+    whole data directory) be used by the control plane's task roles alone: no other
+    principal is allowed anything, the jobs' roles are denied it, nobody mounts the file
+    system around the access points, and the control plane's roles use no other."""
+    statements = _policy_statements(CONTROL_PLANE, "aws_iam_policy_document.data")
+    control = ["${aws_efs_access_point.data.arn}"]
+    task_roles = "${[for role in aws_iam_role.task : role.arn]}"
+    for statement in statements:
+        # No statement widens by negation.
+        assert not {"not_principals", "not_actions", "not_resources"} & set(statement)
+        assert statement["resources"] == ["${aws_efs_file_system.data.arn}"]
+    # The one allow: the control plane's task roles, through a mount target and their
+    # access point, to read and write (not as root).
+    (allow,) = [s for s in statements if s.get("effect", "Allow") == "Allow"]
+    assert allow["principals"] == [{"type": "AWS", "identifiers": task_roles}]
+    assert set(allow["actions"]) <= EFS_CLIENT_ACTIONS - {"elasticfilesystem:ClientRootAccess"}
+    assert _conditions(allow) == {
+        ("Bool", "elasticfilesystem:AccessedViaMountTarget", ("true",)),
+        ("StringEquals", ACCESS_POINT_ARN, tuple(control)),
+    }
+    denies = [s for s in statements if s.get("effect") == "Deny"]
+
+    def denied(principals: list[dict[str, Any]]) -> set[tuple[str, str, tuple[str, ...]]]:
+        """The conditions under which `principals` are denied every client action, each
+        the one condition of its statement (more would narrow it)."""
+        found = set()
+        for s in denies:
+            if s["principals"] == principals and set(s["actions"]) >= EFS_CLIENT_ACTIONS:
+                (condition,) = _conditions(s)
+                found.add(condition)
+        return found
+
+    everyone = [{"type": "*", "identifiers": ["*"]}]
+    assert ("Null", ACCESS_POINT_ARN, ("true",)) in denied(everyone)
+    # The control plane's roles: their access point alone.
+    roles = [{"type": "AWS", "identifiers": task_roles}]
+    assert ("StringNotEquals", ACCESS_POINT_ARN, tuple(control)) in denied(roles)
+    # The jobs' roles (data_clients): never the control plane's access point, whenever
+    # there is one to name.
+    (jobs,) = [s for s in denies if s.get("__for_each__")]
+    assert jobs["__for_each__"] == "${length(var.data_clients) > 0 ? [var.data_clients] : []}"
+    assert denied([{"type": "AWS", "identifiers": "${statement.value}"}]) == {
+        ("StringEquals", ACCESS_POINT_ARN, tuple(control))
+    }
+    # data_clients are exactly the jobs' task roles.
+    envs = _module(TERRAFORM / "envs")
+    instance = envs["module"]["jobs"]
+    assert instance["for_each"] == "${local.jobs}"
+    assert instance["workload_role_arn"] == (
+        '${module.project_primary[each.key].role_arns["workload"]}'
+    )
+    assert envs["module"]["control_plane"]["data_clients"] == (
+        '${[for name in keys(local.jobs) : module.project_primary[name].role_arns["workload"]]}'
+    )
+    # The control plane's task roles' own policy: their access point alone too.
+    (task,) = _statements("control_plane", "aws_iam_policy_document.task")
+    assert ("StringEquals", ACCESS_POINT_ARN, tuple(control)) in _conditions(task)
+
+
+def test_the_control_plane_keeps_each_projects_job_directory() -> None:
+    """164.312(a)(1): the control plane runs with HIPAA_MLOPS_JOB_DIRS, so OpenBao's active
+    node writes each project's job directory (the CA bundle and the project's workload
+    credentials), which is all the jobs mount."""
+    module = _module(CONTROL_PLANE)
+    assert module["locals"]["environment"]["HIPAA_MLOPS_JOB_DIRS"] == "true"
+    assert load_settings(job_dirs="true").job_dirs is True
+    # The servers' common environment: OpenBao's task is given it, and nothing sets it
+    # otherwise.
+    given = _container_environment("control_plane")
+    assert given["HIPAA_MLOPS_JOB_DIRS"] == ["true"]
+    containers = module["resource"]["aws_ecs_task_definition.server"]["container_definitions"]
+    assert "environment = [for name, value in merge(local.environment," in containers
 
 
 def test_every_database_is_encrypted_private_tls_only_and_kept_35_days() -> None:
@@ -754,8 +1017,10 @@ def test_every_ecs_task_runs_the_image_by_digest_read_only_unprivileged_logging_
     servers = _module(CONTROL_PLANE)["locals"]["servers"]
     for server in servers.values():
         for secret in server["secrets"]:
-            assert secret["valueFrom"].startswith("${module.secrets.secret_arns["), secret
-        assert not any("PASSWORD" in k or "TOKEN" in k for k in server["environment"])
+            assert secret["valueFrom"].startswith(
+                ("${module.secrets.secret_arns[", "${aws_secretsmanager_secret.unseal.arn}")
+            ), secret
+        assert not any("PASSWORD" in k or "TOKEN" in k or "KEY" in k for k in server["environment"])
     secrets = _module(CONTROL_PLANE)["module"]["secrets"]
     assert (secrets["source"], secrets["kms_key_arn"]) == ("../secrets", "${var.kms_key_arn}")
 
@@ -819,27 +1084,284 @@ def test_every_load_balancer_is_internal_and_passes_tls_through_to_its_server() 
         assert group["health_check"][0]["matcher"] == "200", (module, name)
 
 
-def test_openbao_unseals_with_a_key_of_its_own_that_its_task_role_alone_uses() -> None:
-    """164.312(a)(2)(iv) and (a)(1): OpenBao's root key is wrapped by a KMS key that only
-    OpenBao's task role may use, and only to encrypt, decrypt and describe."""
+def _container_environment(module: str) -> dict[str, list[str]]:
+    """Every variable `module`'s task definitions put in `environment`, with its values as
+    python-hcl2 gives them (an expression as "${...}"): from their locals, and set inline
+    in the container definitions."""
+    blocks = _module(TERRAFORM / "modules" / module)
+    found: dict[str, list[str]] = {}
+    given = [blocks["locals"]["environment"]]
+    given += [server["environment"] for server in blocks["locals"].get("servers", {}).values()]
+    for m, name, definition in _resources("aws_ecs_task_definition"):
+        if m != module:
+            continue
+        containers = definition["container_definitions"]
+        assert "environment = [for name, value in " in containers, (module, name)
+        inline = re.findall(r'\b([A-Z][A-Z0-9_]+) = ("(?:[^"\\]|\\.)*"|[^,}]+)', containers)
+        given.append({k: v[1:-1] if v.startswith('"') else f"${{{v}}}" for k, v in inline})
+    for environment in given:
+        for name, value in environment.items():
+            if name != "__comments__":
+                found.setdefault(name, []).append(str(value))
+    return found
+
+
+def test_openbao_unseals_itself_with_a_static_key_that_only_its_execution_role_reads() -> None:
+    """164.312(a)(2)(iv) and (a)(1): OpenBao's root key is wrapped by the static seal's key,
+    injected from a secret under a KMS key of its own that only OpenBao's execution role
+    may decrypt; never a value in the task's environment, never one in Terraform."""
+    module = _module(CONTROL_PLANE)
+    openbao = module["locals"]["servers"]["openbao"]
+    environment = openbao["environment"]
+    assert not [name for name in environment if name.startswith("VAULT_")]
+    assert environment["HIPAA_MLOPS_OPENBAO_SEAL"] == "static"
+    assert environment["HIPAA_MLOPS_OPENBAO_STORAGE"] == "postgresql"
+    assert environment["PGSSLMODE"] == "verify-full"
+    # The key only from `secrets`, from the secret under the unseal key.
+    key = launcher.UNSEAL_KEY_ENV
+    for name in ("control_plane", "jobs"):
+        assert key not in _container_environment(name), name
+    (given,) = [s for s in openbao["secrets"] if s["name"] == key]
+    assert given["valueFrom"] == "${aws_secretsmanager_secret.unseal.arn}"
+    secret = module["resource"]["aws_secretsmanager_secret.unseal"]
+    assert secret["kms_key_id"] == "${var.unseal_key_arn}"
+    assert not [
+        s
+        for server in module["locals"]["servers"].values()
+        for s in server["secrets"]
+        if s is not given and "unseal" in s["valueFrom"]
+    ]
+    # Only OpenBao's execution role injects it: the secret's policy, its IAM policy, and
+    # the unseal key's users; OpenBao's task role (the server) uses no KMS key at all.
+    injected = module["locals"]["injected"]
+    assert "${aws_secretsmanager_secret.unseal.arn}" in injected["openbao"]
+    assert not [arn for arn in injected["mlflow"] if "unseal" in arn]
+    statements = _statements("control_plane", "aws_iam_policy_document.unseal")
+    (read,) = (s for s in statements if s["effect"] == "Allow")
+    assert read["principals"][0]["identifiers"] == ['${aws_iam_role.execution["openbao"].arn}']
+    (nobody_else,) = (s for s in statements if s["sid"] == "ReadByNobodyElse")
+    assert nobody_else["effect"] == "Deny"
+    assert nobody_else["actions"] == ["secretsmanager:GetSecretValue"]
+    (condition,) = nobody_else["condition"]
+    assert (condition["test"], condition["variable"], condition["values"]) == (
+        "StringNotEquals",
+        "aws:PrincipalArn",
+        ['${aws_iam_role.execution["openbao"].arn}'],
+    )
+    execution = module["data"]["aws_iam_policy_document.execution"]
+    (dynamic,) = execution["dynamic"]
+    assert dynamic["statement"]["for_each"] == (
+        '${each.key == "openbao" ? [var.unseal_key_arn] : []}'
+    )
+    (decrypt,) = dynamic["statement"]["content"]
+    assert decrypt["actions"] == ["kms:Decrypt"]
+    (via,) = decrypt["condition"]
+    assert via["values"] == ["secretsmanager.${var.region}.amazonaws.com"]
+    task = module["data"]["aws_iam_policy_document.task"]
+    assert "kms:" not in json.dumps(task) and "dynamic" not in task
+    users = module["output"]["unseal_key_users"]["value"]
+    assert users == ['${aws_iam_role.execution["openbao"].arn}']
     envs = _module(TERRAFORM / "envs")["module"]
     unseal = envs["unseal_key"]
     assert (unseal["source"], unseal["kind"]) == ("../modules/kms", "unseal")
     assert unseal["users"] == "${module.control_plane[0].unseal_key_users}"
     assert unseal["service_principals"] == []
+    # The operator who puts the key once may only write it (module kms's secret_writers).
+    assert unseal["secret_writers"] == "${var.control_plane_secret_writers}"
     assert envs["control_plane"]["unseal_key_arn"] == "${module.unseal_key[0].key_arn}"
+
+
+def test_the_servers_database_passwords_come_only_from_secrets_each_its_own() -> None:
+    """164.312(d) and (a)(1): each server's PostgreSQL role is injected from a secret of its
+    own, never in the environment, and each execution role reads its own secret alone."""
     module = _module(CONTROL_PLANE)
-    assert module["output"]["unseal_key_users"]["value"] == ['${aws_iam_role.task["openbao"].arn}']
-    (dynamic,) = module["data"]["aws_iam_policy_document.task"]["dynamic"]
-    statement = dynamic["statement"]
-    assert statement["for_each"] == '${each.key == "openbao" ? [var.unseal_key_arn] : []}'
-    (content,) = statement["content"]
-    assert content["actions"] == ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"]
-    assert content["resources"] == ["${statement.value}"]
-    openbao = module["locals"]["servers"]["openbao"]["environment"]
-    assert openbao["VAULT_SEAL_TYPE"] == "awskms"
-    assert openbao["VAULT_AWSKMS_SEAL_KEY_ID"] == "${var.unseal_key_arn}"
-    assert openbao["PGSSLMODE"] == "verify-full"
+    servers = module["locals"]["servers"]
+    owned = {"openbao": "openbao-storage", "mlflow": "mlflow-store"}
+    assert set(servers) == set(owned)
+    for name in ("control_plane", "jobs"):
+        given = _container_environment(name)
+        assert not {"PGUSER", "PGPASSWORD"} & set(given), name
+    for server, secret in owned.items():
+        arn = f'${{module.secrets.secret_arns["{secret}"]}}'
+        given = {s["name"]: s["valueFrom"] for s in servers[server]["secrets"]}
+        assert given["PGUSER"] == f"{arn}:username::", server
+        assert given["PGPASSWORD"] == f"{arn}:password::", server
+        # The execution role reads exactly the secrets its task is given.
+        referenced = {v.split("}", 1)[0] + "}" for v in given.values()}
+        assert set(module["locals"]["injected"][server]) == referenced, server
+    (read,) = (
+        s
+        for s in _statements("control_plane", "aws_iam_policy_document.execution")
+        if s["sid"] == "TheSecretsItsTaskIsGiven"
+    )
+    assert read["resources"] == "${local.injected[each.key]}"
+    secrets = module["module"]["secrets"]
+    assert set(secrets["secrets"]) == set(owned.values())
+    assert secrets["readers"] == ['${aws_iam_role.execution["openbao"].arn}']
+    assert secrets["secret_readers"] == {
+        "mlflow-store": ['${aws_iam_role.execution["mlflow"].arn}']
+    }
+    (reading,) = (
+        s for s in _statements("secrets", "aws_iam_policy_document.read") if s["effect"] == "Allow"
+    )
+    assert reading["principals"][0]["identifiers"] == (
+        "${lookup(var.secret_readers, each.key, var.readers)}"
+    )
+    assert module["output"]["key_users"]["value"] == (
+        "${[for role in aws_iam_role.execution : role.arn]}"
+    )
+
+
+def test_the_servers_verify_the_database_with_the_regions_rds_ca_bundle() -> None:
+    """164.312(e)(1): the servers reach RDS over TLS, verified (verify-full) against the RDS
+    CA bundle of the region, at the path where the image's entry point writes it."""
+    module = _module(CONTROL_PLANE)
+    servers = module["locals"]["servers"]
+    path = str(container.DATABASE_CA)
+    openbao, mlflow = servers["openbao"]["environment"], servers["mlflow"]["environment"]
+    assert (openbao["PGSSLMODE"], openbao["PGSSLROOTCERT"]) == ("verify-full", path)
+    assert set(launcher._PG_ENV) <= {*openbao, "PGUSER", "PGPASSWORD"}
+    assert mlflow["HIPAA_MLOPS_POSTGRES_CA"] == path
+    assert mlflow["HIPAA_MLOPS_POSTGRES_ADDR"] == (
+        "${aws_db_instance.this.address}:${aws_db_instance.this.port}"
+    )
+    for server in (openbao, mlflow):
+        assert server["DATABASE_CA_PEM"] == "${var.database_ca_bundle}"
+    variable = module["variable"]["database_ca_bundle"]
+    assert "default" not in variable
+    assert "-----BEGIN CERTIFICATE-----" in variable["validation"][0]["condition"]
+    envs = _module(TERRAFORM / "envs")
+    assert envs["module"]["control_plane"]["database_ca_bundle"] == "${var.database_ca_bundle}"
+    assert (
+        "-----BEGIN CERTIFICATE-----"
+        in (envs["variable"]["database_ca_bundle"]["validation"][0]["condition"])
+    )
+
+
+# Variables the task definitions set that are no setting: the image's health check reads
+# the first two (services.healthcheck, without loading settings), the last names the
+# server; the compose stack sets each of them too.
+OUTSIDE_SETTINGS = {"HIPAA_MLOPS_HEALTH_URL", "HIPAA_MLOPS_HEALTH_STATUSES", "HIPAA_MLOPS_SERVICE"}
+
+
+def _literal(value: str) -> str | None:
+    """A value as python-hcl2 gives it, if it is a plain literal string; None for an
+    interpolation or any other expression."""
+    return None if "${" in value or "%{" in value else value
+
+
+def test_every_variable_the_terraform_gives_the_app_is_a_setting_it_accepts() -> None:
+    """164.312(c)(1): what the cloud's tasks are given is what the app reads: every
+    HIPAA_MLOPS_* variable is a field of safeguards.settings.Settings, and each plain value
+    is one the app accepts (the app refuses to start on any other)."""
+    compose = yaml.safe_load((TERRAFORM.parent / "compose" / "compose.yaml").read_text())
+    composed = {k for s in compose["services"].values() for k in s.get("environment") or {}}
+    assert composed >= OUTSIDE_SETTINGS
+    seen: dict[str, list[str]] = {}
+    for module in ("control_plane", "jobs"):
+        for name, values in _container_environment(module).items():
+            if name.startswith("HIPAA_MLOPS_"):
+                seen.setdefault(name, []).extend(values)
+    assert {"HIPAA_MLOPS_OPENBAO_SEAL", "HIPAA_MLOPS_LAKE", "HIPAA_MLOPS_REGIONS"} <= set(seen)
+    checked = 0
+    for name, values in seen.items():
+        if name in OUTSIDE_SETTINGS:
+            continue
+        field = name.removeprefix("HIPAA_MLOPS_").lower()
+        assert field in Settings.model_fields, f"{name} is no setting of the app"
+        for value in values:
+            literal = _literal(value)
+            if literal is not None:
+                load_settings(**{field: literal})  # raises ConfigError on a refused value
+                checked += 1
+    assert checked >= 8
+    # The interpolated ones that follow the environment: the same expressions for the
+    # servers and the jobs, and what they give for each environment, accepted.
+    servers = _module(CONTROL_PLANE)["locals"]["environment"]
+    jobs = _module(JOBS)["locals"]["environment"]
+    common = ("REGIONS", "AWS_REGIONS", "OPENBAO_BOUND_CIDRS", "OPENBAO_ADDR", "MLFLOW_ADDR")
+    for name in common:
+        assert f"HIPAA_MLOPS_{name}" in servers and f"HIPAA_MLOPS_{name}" in jobs, name
+    for name in common[:3]:
+        assert servers[f"HIPAA_MLOPS_{name}"] == jobs[f"HIPAA_MLOPS_{name}"], name
+    assert servers["HIPAA_MLOPS_REGIONS"] == '${join(",", var.platform_regions)}'
+    assert servers["HIPAA_MLOPS_AWS_REGIONS"] == (
+        '${join(",", [for region in var.platform_regions : "${region}=${region}"])}'
+    )
+    envs = _module(TERRAFORM / "envs")
+    regions = envs["locals"]["platform_regions"]
+    assert regions == ["${var.primary_region}", "${var.secondary_region}"]
+    for instance in (envs["module"]["control_plane"], envs["module"]["jobs"]):
+        assert instance["platform_regions"] == "${local.platform_regions}"
+        assert instance["client_cidrs"] == "${module.network_primary.private_subnet_cidrs}"
+    for tfvars in sorted((TERRAFORM / "envs").glob("*.tfvars")):
+        values = _clean(hcl2.loads(tfvars.read_text()))
+        regions = [values["primary_region"], values["secondary_region"]]
+        settings = load_settings(
+            regions=",".join(regions),
+            aws_regions=",".join(f"{r}={r}" for r in regions),
+            s3_bucket_prefix=values["bucket_prefix"],
+            lake="s3",
+        )
+        assert settings.aws_region == regions[0], tfvars.name
+    # The jobs' lake: S3 under the environment's bucket prefix, the data lake's.
+    assert jobs["HIPAA_MLOPS_S3_BUCKET_PREFIX"] == "${var.bucket_prefix}"
+    assert envs["module"]["jobs"]["bucket_prefix"] == "${var.bucket_prefix}"
+
+
+_BUCKET_PREFIX = "^[a-z0-9][a-z0-9-]{2,20}$"
+
+
+def test_terraform_takes_only_a_bucket_prefix_the_app_takes() -> None:
+    conditions = {
+        name: _module(path)["variable"]["bucket_prefix"]["validation"][0]["condition"]
+        for name, path in (
+            ("envs", TERRAFORM / "envs"),
+            ("data_lake", TERRAFORM / "modules" / "data_lake"),
+            ("jobs", JOBS),
+        )
+    }
+    for name, condition in conditions.items():
+        assert condition == f'${{can(regex("{_BUCKET_PREFIX}", var.bucket_prefix))}}', name
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(st.from_regex(_BUCKET_PREFIX, fullmatch=True))
+def test_every_bucket_prefix_terraform_takes_the_app_takes(prefix: str) -> None:
+    assert load_settings(s3_bucket_prefix=prefix).s3_bucket_prefix == prefix
+
+
+def test_the_lakes_zone_keys_and_aliases_are_the_ones_the_app_looks_up() -> None:
+    """164.312(a)(2)(iv): under HIPAA_MLOPS_LAKE=s3 the app writes each zone under the key
+    it finds by alias; that must be the key the zone's bucket is made under."""
+    zones = _module(TERRAFORM / "modules" / "data_lake")["locals"]["zones"]
+    for zone in objectstore.ZONES:
+        assert zones[zone] == objectstore.KMS_KINDS.get(zone, "proj"), zone
+    assert set(objectstore.KMS_KINDS) <= set(objectstore.ZONES)
+    alias = _module(TERRAFORM / "modules" / "kms")["resource"]["aws_kms_alias.this"]["name"]
+    assert alias == "alias/hipaa-mlops/${var.region}/${var.kind}-${var.project}"
+    for zone in objectstore.ZONES:
+        for project, region in (("pima", "us-east-1"), ("a-b9", "eu-central-1")):
+            made = (
+                alias.replace("${var.region}", region)
+                .replace("${var.kind}", zones[zone])
+                .replace("${var.project}", project)
+            )
+            assert objectstore.kms_alias(project, zone, region) == made, (zone, region)
+    # Each project's keys: the kms module per kind, in the project's (AWS) region, and
+    # its roles may describe them, which the look-up by alias is.
+    key = _module(TERRAFORM / "modules" / "project")["module"]["key"]
+    assert (key["kind"], key["project"], key["region"]) == (
+        "${each.key}",
+        "${var.project}",
+        "${var.region}",
+    )
+    (use,) = (
+        s
+        for s in _statements("project", "aws_iam_policy_document.role")
+        if s["sid"] == "UseItsKeys"
+    )
+    assert use["actions"] == ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
 
 
 def test_the_servers_container_health_checks_accept_what_they_should() -> None:

@@ -1,7 +1,8 @@
 # Two roles per server, each with what it needs and nothing more. The execution role (the
 # ECS agent's) pulls the one image repository, writes the server's log group and reads the
-# secrets its task is given; the task role (the server's own) mounts the data directory
-# and, for OpenBao, seals and unseals with the unseal key alone.
+# secrets its task is given (OpenBao's: also decrypts its seal key's secret with the
+# unseal key, through Secrets Manager); the task role (the server's own) mounts the data
+# directory, and nothing else: the static seal needs no KMS call from the server.
 
 data "aws_iam_policy_document" "ecs_tasks_trust" {
   statement {
@@ -59,13 +60,26 @@ data "aws_iam_policy_document" "execution" {
     resources = ["${aws_cloudwatch_log_group.server[each.key].arn}:*"]
   }
 
+  statement {
+    sid       = "TheSecretsItsTaskIsGiven"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.injected[each.key]
+  }
+
+  # The seal key's secret is under the unseal key: decrypted for Secrets Manager alone.
   dynamic "statement" {
-    for_each = each.key == "openbao" ? [module.secrets.secret_arns["openbao-storage"]] : []
+    for_each = each.key == "openbao" ? [var.unseal_key_arn] : []
 
     content {
-      sid       = "TheSecretItsTaskIsGiven"
-      actions   = ["secretsmanager:GetSecretValue"]
+      sid       = "DecryptTheSealKeysSecret"
+      actions   = ["kms:Decrypt"]
       resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${var.region}.amazonaws.com"]
+      }
     }
   }
 }
@@ -90,16 +104,6 @@ data "aws_iam_policy_document" "task" {
       test     = "StringEquals"
       variable = "elasticfilesystem:AccessPointArn"
       values   = [aws_efs_access_point.data.arn]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "openbao" ? [var.unseal_key_arn] : []
-
-    content {
-      sid       = "AutoUnseal"
-      actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"]
-      resources = [statement.value]
     }
   }
 }

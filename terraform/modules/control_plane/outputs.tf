@@ -4,17 +4,22 @@ output "openbao_address" {
 }
 
 output "mlflow_address" {
-  description = "MLflow's address (its internal load balancer)."
+  description = "MLflow's address (its internal load balancer): HIPAA_MLOPS_MLFLOW_ADDR of the jobs."
   value       = local.addresses["mlflow"]
 }
 
 output "file_system_id" {
-  description = "The data directory's EFS file system."
+  description = "The data directory's EFS file system: module jobs makes each project's access point on it."
   value       = aws_efs_file_system.data.id
 }
 
+output "file_system_arn" {
+  description = "The data directory's EFS file system's ARN: module jobs' identity policy names it."
+  value       = aws_efs_file_system.data.arn
+}
+
 output "access_point_id" {
-  description = "The data directory's one access point: the jobs mount through it."
+  description = "The control plane's access point (/hipaa-mlops, the whole data directory): its servers' alone, never the jobs' (each project's jobs have their own, module jobs)."
   value       = aws_efs_access_point.data.id
 }
 
@@ -44,13 +49,32 @@ output "cluster_arn" {
 }
 
 output "key_users" {
-  description = "The roles that use the control plane's key: the execution role that reads OpenBao's storage secret (module kms's users)."
-  value       = [aws_iam_role.execution["openbao"].arn]
+  description = "The roles that use the control plane's key: the servers' execution roles, which read their database secrets (module kms's users)."
+  value       = [for role in aws_iam_role.execution : role.arn]
 }
 
 output "unseal_key_users" {
-  description = "The role that uses the unseal key: OpenBao's task role (module kms's users)."
-  value       = [aws_iam_role.task["openbao"].arn]
+  description = "The role that uses the unseal key: OpenBao's execution role, which decrypts the seal key's secret to inject it (module kms's users)."
+  value       = [aws_iam_role.execution["openbao"].arn]
+}
+
+output "unseal_secret_arn" {
+  description = "The secret holding OpenBao's static seal key, which an operator puts once (README)."
+  value       = aws_secretsmanager_secret.unseal.arn
+}
+
+output "database_secret_arns" {
+  description = "Server => the secret holding its PostgreSQL role (JSON: username, password), which an operator puts once (README)."
+  value       = { openbao = module.secrets.secret_arns["openbao-storage"], mlflow = module.secrets.secret_arns["mlflow-store"] }
+}
+
+output "database" {
+  description = "The control plane's PostgreSQL: its address (host:port) and its master user's secret (kept by RDS), with which the operator creates the servers' roles and databases once (README)."
+  value = {
+    address            = "${aws_db_instance.this.address}:${aws_db_instance.this.port}"
+    master_user        = aws_db_instance.this.username
+    master_user_secret = aws_db_instance.this.master_user_secret[0].secret_arn
+  }
 }
 
 output "execution_role_arns" {

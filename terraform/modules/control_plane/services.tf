@@ -73,40 +73,80 @@ locals {
     ]
   }
   addresses = { for server, port in local.ports : server => "https://${aws_lb.this[server].dns_name}:${port}" }
+  # What the app image reads (safeguards.settings, HIPAA_MLOPS_*), as the servers and the
+  # jobs (module jobs) are given it: both servers' addresses; the environment's regions,
+  # primary first, each named after its AWS region (so each maps to itself); and the
+  # private subnets the tasks run in, the only addresses AppRole secret ids and tokens
+  # work from.
   environment = {
-    HIPAA_MLOPS_PROFILE      = "stack"
-    HIPAA_MLOPS_RUNTIME      = "compose"
-    HIPAA_MLOPS_NETWORK      = "compose"
-    HIPAA_MLOPS_PORT_BASE    = tostring(var.port_base)
-    HIPAA_MLOPS_IMAGE_DIGEST = split("@", var.image)[1]
-    HIPAA_MLOPS_OPENBAO_ADDR = local.addresses["openbao"]
+    HIPAA_MLOPS_PROFILE             = "stack"
+    HIPAA_MLOPS_RUNTIME             = "compose"
+    HIPAA_MLOPS_NETWORK             = "compose"
+    HIPAA_MLOPS_PORT_BASE           = tostring(var.port_base)
+    HIPAA_MLOPS_IMAGE_DIGEST        = split("@", var.image)[1]
+    HIPAA_MLOPS_OPENBAO_ADDR        = local.addresses["openbao"]
+    HIPAA_MLOPS_MLFLOW_ADDR         = local.addresses["mlflow"]
+    HIPAA_MLOPS_REGIONS             = join(",", var.platform_regions)
+    HIPAA_MLOPS_AWS_REGIONS         = join(",", [for region in var.platform_regions : "${region}=${region}"])
+    HIPAA_MLOPS_OPENBAO_BOUND_CIDRS = join(",", var.client_cidrs)
+    # Both load balancers' names, in each server's certificate and the names it answers
+    # to (MLflow's allowed hosts): clients reach the servers by them.
+    HIPAA_MLOPS_SERVER_NAMES = join(",", [for server in keys(local.ports) : aws_lb.this[server].dns_name])
+    # Each project's jobs mount a data directory of their own, jobs/<project> of this one
+    # (module jobs' access point), never this one: OpenBao's active node (and `projects
+    # create`/`resume`) keeps there the CA bundle and the project's workload credentials
+    # alone. MLflow ignores it.
+    HIPAA_MLOPS_JOB_DIRS = "true"
   }
+  # Each server's database settings. DATABASE_CA_PEM is the RDS CA bundle, which each
+  # server's entry point writes to /tmp/database-ca.pem (services.container.DATABASE_CA,
+  # on the task's own storage) before it starts the server: libpq (OpenBao's storage) and
+  # MLflow verify the database with that file, sslmode verify-full.
   servers = {
     openbao = {
       # A standby answers its health check with 429: healthy as a task, but its load
       # balancer sends requests to the active node only (its target group wants 200).
       health_path     = "/v1/sys/health"
       health_statuses = "200 429"
+      # PostgreSQL storage with high availability (one active node, the others standbys)
+      # and the static seal: the image's OpenBao has no built-in awskms seal any more.
+      # The database's role and the seal's key come from `secrets` alone.
       environment = {
-        VAULT_SEAL_TYPE          = "awskms"
-        VAULT_AWSKMS_SEAL_KEY_ID = var.unseal_key_arn
-        AWS_REGION               = var.region
-        PGHOST                   = aws_db_instance.this.address
-        PGPORT                   = tostring(aws_db_instance.this.port)
-        PGDATABASE               = "openbao"
-        PGSSLMODE                = "verify-full"
+        HIPAA_MLOPS_OPENBAO_STORAGE = "postgresql"
+        HIPAA_MLOPS_OPENBAO_SEAL    = "static"
+        PGHOST                      = aws_db_instance.this.address
+        PGPORT                      = tostring(aws_db_instance.this.port)
+        PGDATABASE                  = "openbao"
+        PGSSLMODE                   = "verify-full"
+        PGSSLROOTCERT               = "/tmp/database-ca.pem"
+        DATABASE_CA_PEM             = var.database_ca_bundle
       }
       secrets = [
         { name = "PGUSER", valueFrom = "${module.secrets.secret_arns["openbao-storage"]}:username::" },
         { name = "PGPASSWORD", valueFrom = "${module.secrets.secret_arns["openbao-storage"]}:password::" },
+        { name = "OPENBAO_UNSEAL_KEY", valueFrom = aws_secretsmanager_secret.unseal.arn },
       ]
     }
+    # Its backend store on RDS (databases mlflow and mlflow_auth, the operator makes them
+    # once: README), as the role the mlflow-store secret holds.
     mlflow = {
       health_path     = "/health"
       health_statuses = "200"
-      environment     = {}
-      secrets         = []
+      environment = {
+        HIPAA_MLOPS_POSTGRES_ADDR = "${aws_db_instance.this.address}:${aws_db_instance.this.port}"
+        HIPAA_MLOPS_POSTGRES_CA   = "/tmp/database-ca.pem"
+        DATABASE_CA_PEM           = var.database_ca_bundle
+      }
+      secrets = [
+        { name = "PGUSER", valueFrom = "${module.secrets.secret_arns["mlflow-store"]}:username::" },
+        { name = "PGPASSWORD", valueFrom = "${module.secrets.secret_arns["mlflow-store"]}:password::" },
+      ]
     }
+  }
+  # The secrets each server's execution role reads to inject them, and nothing else.
+  injected = {
+    openbao = [module.secrets.secret_arns["openbao-storage"], aws_secretsmanager_secret.unseal.arn]
+    mlflow  = [module.secrets.secret_arns["mlflow-store"]]
   }
 }
 

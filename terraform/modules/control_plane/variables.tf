@@ -74,7 +74,7 @@ variable "kms_key_arn" {
 }
 
 variable "unseal_key_arn" {
-  description = "OpenBao's unseal key (module kms, kind unseal): its task role alone uses it, to seal and unseal (seal \"awskms\")."
+  description = "The unseal key (module kms, kind unseal): the key the secret holding OpenBao's static seal key is encrypted under; OpenBao's execution role alone decrypts it, to inject that secret."
   type        = string
 
   validation {
@@ -83,8 +83,38 @@ variable "unseal_key_arn" {
   }
 }
 
+variable "database_ca_bundle" {
+  description = "The PEM text of the RDS CA bundle of var.region (public: the operator downloads it from AWS's trust store, https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem). Each server's entry point writes it to /tmp/database-ca.pem, with which libpq (OpenBao's storage) and MLflow verify the database (sslmode verify-full)."
+  type        = string
+
+  validation {
+    condition     = can(regex("-----BEGIN CERTIFICATE-----", var.database_ca_bundle))
+    error_message = "database_ca_bundle is PEM text holding at least one certificate (-----BEGIN CERTIFICATE-----)."
+  }
+}
+
+variable "client_cidrs" {
+  description = "The CIDR blocks of the private subnets the tasks run in, the servers' and the jobs' (module network's private_subnet_cidrs): HIPAA_MLOPS_OPENBAO_BOUND_CIDRS, where AppRole secret ids and tokens work from."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.client_cidrs) > 0 && alltrue([for cidr in var.client_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "client_cidrs lists at least one CIDR block."
+  }
+}
+
+variable "platform_regions" {
+  description = "The environment's regions, primary (var.region) first: HIPAA_MLOPS_REGIONS. In AWS the platform names its regions after the AWS regions, so each maps to itself in HIPAA_MLOPS_AWS_REGIONS."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.platform_regions) >= 1 && length(var.platform_regions) <= 4 && length(distinct(var.platform_regions)) == length(var.platform_regions) && alltrue([for region in var.platform_regions : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", region))])
+    error_message = "platform_regions lists 1 to 4 distinct AWS regions (safeguards.settings.MAX_REGIONS, AWS_REGION)."
+  }
+}
+
 variable "data_clients" {
-  description = "IAM role ARNs besides the servers' task roles that may mount and write the data directory: the task roles of the jobs (each project's workload role, module jobs)."
+  description = "The jobs' task roles (each project's workload role, module jobs): the file system policy denies them the control plane's access point; each mounts only its project's own access point, which module jobs makes and grants by identity policy."
   type        = list(string)
   default     = []
 

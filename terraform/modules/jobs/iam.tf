@@ -2,7 +2,7 @@
 # jobs' log group; no secret is injected) and the role EventBridge starts them with (run
 # these two task definitions in the control plane's cluster, pass these two roles to ECS).
 # The task role is the project's workload role (module project), which ECS tasks of this
-# account may assume.
+# account may assume; this module gives it its data directory alone.
 
 data "aws_iam_policy_document" "ecs_tasks_trust" {
   statement {
@@ -109,4 +109,48 @@ resource "aws_iam_role_policy" "events" {
   name   = "hipaa-mlops-run-jobs"
   role   = aws_iam_role.events.id
   policy = data.aws_iam_policy_document.events.json
+}
+
+# The workload role's way into the control plane's file system: mount and write through a
+# mount target and the project's own access point, and no other way, whatever else the
+# role is ever granted (the explicit deny). The control plane's file system policy allows
+# the jobs nothing and denies them its own access point: it cannot name this one, which is
+# made on its file system (main.tf there says why).
+data "aws_iam_policy_document" "data" {
+  statement {
+    sid       = "MountItsOwnAccessPoint"
+    actions   = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    resources = [var.control_plane.file_system_arn]
+
+    condition {
+      test     = "Bool"
+      variable = "elasticfilesystem:AccessedViaMountTarget"
+      values   = ["true"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "elasticfilesystem:AccessPointArn"
+      values   = [aws_efs_access_point.data.arn]
+    }
+  }
+
+  statement {
+    sid       = "NoOtherAccessPoint"
+    effect    = "Deny"
+    actions   = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"]
+    resources = [var.control_plane.file_system_arn]
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "elasticfilesystem:AccessPointArn"
+      values   = [aws_efs_access_point.data.arn]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "data" {
+  name   = "hipaa-mlops-jobs-data-directory"
+  role   = local.workload_role_name
+  policy = data.aws_iam_policy_document.data.json
 }

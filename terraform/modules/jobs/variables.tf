@@ -33,6 +33,36 @@ variable "allowed_regions" {
   }
 }
 
+variable "platform_regions" {
+  description = "The environment's regions, primary (var.region) first: HIPAA_MLOPS_REGIONS. In AWS the platform names its regions after the AWS regions, so each maps to itself in HIPAA_MLOPS_AWS_REGIONS."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.platform_regions) >= 1 && length(var.platform_regions) <= 4 && length(distinct(var.platform_regions)) == length(var.platform_regions) && alltrue([for region in var.platform_regions : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", region))])
+    error_message = "platform_regions lists 1 to 4 distinct AWS regions (safeguards.settings.MAX_REGIONS, AWS_REGION)."
+  }
+}
+
+variable "bucket_prefix" {
+  description = "The environment's bucket prefix (module data_lake's): HIPAA_MLOPS_S3_BUCKET_PREFIX, the lake's buckets being <prefix>-<project>-<AWS region>-<zone>."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{2,20}$", var.bucket_prefix))
+    error_message = "bucket_prefix is 3-21 lowercase letters, digits and dashes, as module data_lake takes it."
+  }
+}
+
+variable "client_cidrs" {
+  description = "The CIDR blocks of the private subnets the jobs run in (module network's private_subnet_cidrs): HIPAA_MLOPS_OPENBAO_BOUND_CIDRS."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.client_cidrs) > 0 && alltrue([for cidr in var.client_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "client_cidrs lists at least one CIDR block."
+  }
+}
+
 variable "image" {
   description = "The app image by digest (<repository URL>@sha256:...), the one the project's endpoint runs (module project's serving_image)."
   type        = string
@@ -69,21 +99,27 @@ variable "kms_key_arn" {
 }
 
 variable "control_plane" {
-  description = "The region's control plane (module control_plane's outputs): the cluster the jobs run in, OpenBao's address, the servers' ports, the data directory's file system and access point, and the security groups that admit the jobs and that they send to."
+  description = "The region's control plane (module control_plane's outputs): the cluster the jobs run in, OpenBao's and MLflow's addresses, the servers' ports, the data directory's file system (the jobs' own access point is made on it; never the control plane's access point), and the security groups that admit the jobs and that they send to."
   type = object({
     cluster_arn                     = string
     openbao_address                 = string
+    mlflow_address                  = string
     ports                           = map(number)
     file_system_id                  = string
-    access_point_id                 = string
+    file_system_arn                 = string
     client_security_group_id        = string
     load_balancer_security_group_id = string
     efs_security_group_id           = string
   })
 
   validation {
-    condition     = startswith(var.control_plane.openbao_address, "https://")
+    condition     = startswith(var.control_plane.openbao_address, "https://") && startswith(var.control_plane.mlflow_address, "https://")
     error_message = "The control plane is reached over TLS only."
+  }
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:elasticfilesystem:[a-z0-9-]+:[0-9]{12}:file-system/fs-[0-9a-f]+$", var.control_plane.file_system_arn))
+    error_message = "control_plane.file_system_arn is an EFS file system ARN."
   }
 }
 

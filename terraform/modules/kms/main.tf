@@ -64,6 +64,31 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
+  # Write-only, for a secret's first value (OpenBao's seal key, the database roles): a
+  # data key for Secrets Manager to encrypt with, never a decrypt, so a writer cannot read
+  # back what it put.
+  dynamic "statement" {
+    for_each = length(var.secret_writers) > 0 ? [1] : []
+
+    content {
+      sid       = "PutSecretValuesOnly"
+      effect    = "Allow"
+      actions   = ["kms:GenerateDataKey"]
+      resources = ["*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = var.secret_writers
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${var.region}.amazonaws.com"]
+      }
+    }
+  }
+
   # CloudWatch Logs encrypts log groups as itself, bound to this account's log groups.
   dynamic "statement" {
     for_each = var.cloudwatch_logs ? [1] : []

@@ -24,7 +24,7 @@ variable "allowed_regions" {
 }
 
 variable "kind" {
-  description = "Which of the project's keys: proj (de-identified and synthetic data, artifacts), phi (raw PHI), models (MLflow artifacts), audit (audit logs); for the platform itself also evidence (CloudTrail and AWS Config, module compliance), control-plane (the control plane's file system, database, secrets, task storage and logs, module control_plane) and unseal (OpenBao's auto-unseal)."
+  description = "Which of the project's keys: proj (de-identified and synthetic data, artifacts), phi (raw PHI), models (MLflow artifacts), audit (audit logs); for the platform itself also evidence (CloudTrail and AWS Config, module compliance), control-plane (the control plane's file system, database, secrets, task storage and logs, module control_plane) and unseal (the secret holding OpenBao's static seal key, module control_plane)."
   type        = string
   default     = "proj"
 
@@ -51,6 +51,17 @@ variable "users" {
   validation {
     condition     = length(var.users) > 0 && alltrue([for arn in var.users : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
     error_message = "users lists at least one IAM role ARN."
+  }
+}
+
+variable "secret_writers" {
+  description = "IAM role ARNs that may only put values into Secrets Manager secrets under the key (kms:GenerateDataKey, through Secrets Manager in this region) and never decrypt them: the operator who puts the first value of a secret Terraform never sets."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.secret_writers : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])
+    error_message = "secret_writers lists IAM role ARNs."
   }
 }
 

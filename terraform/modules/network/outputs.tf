@@ -8,6 +8,11 @@ output "private_subnet_ids" {
   value       = [for subnet in aws_subnet.private : subnet.id]
 }
 
+output "private_subnet_cidrs" {
+  description = "The private subnets' CIDR blocks, in the order of private_subnet_ids: where the tasks' addresses come from (the control plane's HIPAA_MLOPS_OPENBAO_BOUND_CIDRS)."
+  value       = [for subnet in aws_subnet.private : subnet.cidr_block]
+}
+
 output "workload_security_group_id" {
   description = "The security group of workloads: HTTPS out to the VPC endpoints only."
   value       = aws_security_group.workloads.id

@@ -45,9 +45,11 @@ data "aws_iam_policy_document" "role" {
     }
   }
 
+  # DescribeKey: the app finds each zone's key by its alias (alias/hipaa-mlops/<AWS
+  # region>/<kind>-<project>, safeguards.objectstore.kms_alias) and asks for that ARN.
   statement {
     sid       = "UseItsKeys"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"]
     resources = [for kind in local.role_keys[each.key] : module.key[kind].key_arn]
   }
 

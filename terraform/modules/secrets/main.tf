@@ -1,6 +1,6 @@
 # A project's secrets in Secrets Manager: under the project's own key, readable by its
-# workloads only, rotated by a function that writes their values (never Terraform, so no
-# value is in its state).
+# workloads only (or, per secret, by the roles `secret_readers` names instead), rotated by
+# a function that writes their values (never Terraform, so no value is in its state).
 
 resource "aws_secretsmanager_secret" "this" {
   for_each = var.secrets
@@ -23,7 +23,7 @@ data "aws_iam_policy_document" "read" {
 
     principals {
       type        = "AWS"
-      identifiers = var.readers
+      identifiers = lookup(var.secret_readers, each.key, var.readers)
     }
   }
 

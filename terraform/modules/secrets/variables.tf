@@ -38,6 +38,17 @@ variable "readers" {
   }
 }
 
+variable "secret_readers" {
+  description = "Secret name => the IAM role ARNs that read that secret instead of `readers`: a secret that one role alone may read."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for roles in values(var.secret_readers) : length(roles) > 0 && alltrue([for arn in roles : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/", arn))])])
+    error_message = "secret_readers maps a secret to at least one IAM role ARN."
+  }
+}
+
 variable "rotation_lambda_arn" {
   description = "The Lambda function that rotates the secrets (it generates and writes each value)."
   type        = string
