@@ -19,16 +19,17 @@ output "endpoints" {
 }
 
 output "control_plane" {
-  description = "The control plane in the primary region (OpenBao's and MLflow's addresses, the data directory, the cluster, and what the operator sets up once: the seal key's secret, the database and the servers' database secrets), or null."
+  description = "The control plane in the primary region (OpenBao's and MLflow's addresses, the data directory, the cluster, and what the operator sets up once: the seal key's secret, the servers' database secrets, and the task that makes their roles and databases with `aws ecs run-task`), or null."
   value = one([for c in module.control_plane : {
-    openbao_address      = c.openbao_address
-    mlflow_address       = c.mlflow_address
-    file_system_id       = c.file_system_id
-    access_point_id      = c.access_point_id
-    cluster_arn          = c.cluster_arn
-    unseal_secret_arn    = c.unseal_secret_arn
-    database             = c.database
-    database_secret_arns = c.database_secret_arns
+    openbao_address                = c.openbao_address
+    mlflow_address                 = c.mlflow_address
+    file_system_id                 = c.file_system_id
+    access_point_id                = c.access_point_id
+    cluster_arn                    = c.cluster_arn
+    unseal_secret_arn              = c.unseal_secret_arn
+    database                       = c.database
+    database_secret_arns           = c.database_secret_arns
+    database_setup_task_definition = c.database_setup_task_definition
   }])
 }
 

@@ -25,6 +25,7 @@ from safeguards.openbao import job_settings
 from safeguards.settings import Settings, load_settings
 from services import container, topology
 from services.openbao import launcher
+from services.postgres import external
 
 TERRAFORM = Path(__file__).resolve().parents[2] / "terraform"
 MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
@@ -34,6 +35,8 @@ MODULES = sorted(p for p in (TERRAFORM / "modules").iterdir() if p.is_dir())
 SSE_S3_ONLY = {("data_lake", "access_logs")}
 CONTROL_PLANE = TERRAFORM / "modules" / "control_plane"
 JOBS = TERRAFORM / "modules" / "jobs"
+# Task definitions that mount no data directory: the database setup needs none.
+NO_DATA_DIRECTORY = {("control_plane", "database_setup")}
 
 
 def _clean(value: Any) -> Any:
@@ -709,12 +712,12 @@ def test_the_data_directory_is_under_a_customer_key_and_mounted_over_tls_by_name
             "permissions": "0700",
         }, (module, name)
     # Every ECS volume of it: TLS to the mount target, IAM authorization, its module's own
-    # access point.
+    # access point. Every task definition but the database setup's mounts it.
     definitions = _resources("aws_ecs_task_definition")
     assert {m for m, _, _ in definitions} == {"control_plane", "jobs"}
     for module, name, definition in definitions:
         efs = [v["efs_volume_configuration"][0] for v in definition["volume"] if "efs" in str(v)]
-        assert efs, (module, name)
+        assert bool(efs) != ((module, name) in NO_DATA_DIRECTORY), (module, name)
         for volume in efs:
             assert volume["transit_encryption"] == "ENABLED", (module, name)
             authorization = volume["authorization_config"][0]
@@ -990,11 +993,28 @@ def test_every_database_is_encrypted_private_tls_only_and_kept_35_days() -> None
     assert ingress["referenced_security_group_id"] == "${aws_security_group.tasks.id}"
 
 
+# What local.container hardens every container of a module with; no task definition's
+# merge may set any of them again.
+HARDENED = ("image", "user", "readonlyRootFilesystem", "privileged", "linuxParameters")
+# The secrets each task definition is given, by reference; the jobs are given none.
+GIVEN_SECRETS = {
+    ("control_plane", "server"): "secrets = local.servers[each.key].secrets",
+    ("control_plane", "database_setup"): "secrets = local.database_setup.secrets",
+    ("jobs", "job"): None,
+}
+# Task definitions without a task role: their container calls no AWS API, so it gets no
+# AWS credentials at all (a role without permissions would still hand it some).
+NO_TASK_ROLE = {("control_plane", "database_setup")}
+
+
 def test_every_ecs_task_runs_the_image_by_digest_read_only_unprivileged_logging_encrypted() -> None:
     """164.312(c)(1): the image that passed the tests is the image that runs; (a)(1) least
     privilege in the container; (b) its logs under a customer key; (d) secrets only by
-    reference to Secrets Manager, never a value in Terraform."""
-    for module, name, definition in _resources("aws_ecs_task_definition"):
+    reference to Secrets Manager, never a value in Terraform. The servers, the jobs and
+    the one-off database setup alike."""
+    definitions = _resources("aws_ecs_task_definition")
+    assert {(m, n) for m, n, _ in definitions} == set(GIVEN_SECRETS)
+    for module, name, definition in definitions:
         blocks = _module(TERRAFORM / "modules" / module)
         container = blocks["locals"]["container"]
         assert container["image"] == "${var.image}", (module, name)
@@ -1004,23 +1024,45 @@ def test_every_ecs_task_runs_the_image_by_digest_read_only_unprivileged_logging_
         assert container["privileged"] is False, (module, name)
         assert container["user"] == "10001:10001", (module, name)
         assert container["linuxParameters"] == {"capabilities": {"drop": ["ALL"]}}
+        # A scratch /tmp on the task's (encrypted) ephemeral storage: a volume without a
+        # host path or a file system.
+        tmp = {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}
+        assert tmp in container["mountPoints"], (module, name)
+        assert {"name": "tmp"} in definition["volume"], (module, name)
         assert definition["requires_compatibilities"] == ["FARGATE"], (module, name)
         assert definition["network_mode"] == "awsvpc", (module, name)
-        assert definition["execution_role_arn"] != definition["task_role_arn"], (module, name)
+        if (module, name) in NO_TASK_ROLE:
+            assert "task_role_arn" not in definition, (module, name)
+        else:
+            assert definition["execution_role_arn"] != definition["task_role_arn"], (module, name)
         containers = definition["container_definitions"]
         assert containers.startswith("${jsonencode([merge(local.container, {"), (module, name)
+        # Nothing the merge adds undoes the hardening; mounts only add to /tmp.
+        for key in HARDENED:
+            assert not re.search(rf"[{{,] *{key} =", containers), (module, name, key)
+        if "mountPoints =" in containers:
+            assert "local.container.mountPoints)" in containers, (module, name)
         assert 'logDriver = "awslogs"' in containers, (module, name)
-        assert re.search(r"awslogs-group = aws_cloudwatch_log_group\.\w+", containers)
-        # The servers' secrets by reference (below); the jobs are given none.
-        given = {"control_plane": "secrets = local.servers[each.key].secrets", "jobs": None}
-        assert (given[module] in containers) if given[module] else "secrets" not in containers
-    servers = _module(CONTROL_PLANE)["locals"]["servers"]
-    for server in servers.values():
-        for secret in server["secrets"]:
+        group = re.search(r"awslogs-group = aws_cloudwatch_log_group\.(\w+)", containers)
+        assert group, (module, name)
+        log_group = blocks["resource"][f"aws_cloudwatch_log_group.{group[1]}"]
+        assert log_group["kms_key_id"] == "${var.kms_key_arn}", (module, name)
+        assert log_group["retention_in_days"] == "${var.log_retention_days}", (module, name)
+        given = GIVEN_SECRETS[module, name]
+        assert (given in containers) if given else "secrets" not in containers, (module, name)
+    locals_ = _module(CONTROL_PLANE)["locals"]
+    for task in [*locals_["servers"].values(), locals_["database_setup"]]:
+        for secret in task["secrets"]:
             assert secret["valueFrom"].startswith(
-                ("${module.secrets.secret_arns[", "${aws_secretsmanager_secret.unseal.arn}")
+                (
+                    "${module.secrets.secret_arns[",
+                    "${aws_secretsmanager_secret.unseal.arn}",
+                    "${aws_db_instance.this.master_user_secret[0].secret_arn}:",
+                )
             ), secret
-        assert not any("PASSWORD" in k or "TOKEN" in k or "KEY" in k for k in server["environment"])
+        assert not any(
+            word in k for k in task["environment"] for word in ("PASSWORD", "TOKEN", "KEY", "LOGIN")
+        )
     secrets = _module(CONTROL_PLANE)["module"]["secrets"]
     assert (secrets["source"], secrets["kms_key_arn"]) == ("../secrets", "${var.kms_key_arn}")
 
@@ -1092,6 +1134,8 @@ def _container_environment(module: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     given = [blocks["locals"]["environment"]]
     given += [server["environment"] for server in blocks["locals"].get("servers", {}).values()]
+    if "database_setup" in blocks["locals"]:
+        given.append(blocks["locals"]["database_setup"]["environment"])
     for m, name, definition in _resources("aws_ecs_task_definition"):
         if m != module:
             continue
@@ -1195,11 +1239,14 @@ def test_the_servers_database_passwords_come_only_from_secrets_each_its_own() ->
         if s["sid"] == "TheSecretsItsTaskIsGiven"
     )
     assert read["resources"] == "${local.injected[each.key]}"
+    # Each secret's policy names its server's execution role, and the database setup's,
+    # which gives each role its password (test_the_database_setup_*).
+    setup = "${aws_iam_role.database_setup_execution.arn}"
     secrets = module["module"]["secrets"]
     assert set(secrets["secrets"]) == set(owned.values())
-    assert secrets["readers"] == ['${aws_iam_role.execution["openbao"].arn}']
+    assert secrets["readers"] == ['${aws_iam_role.execution["openbao"].arn}', setup]
     assert secrets["secret_readers"] == {
-        "mlflow-store": ['${aws_iam_role.execution["mlflow"].arn}']
+        "mlflow-store": ['${aws_iam_role.execution["mlflow"].arn}', setup]
     }
     (reading,) = (
         s for s in _statements("secrets", "aws_iam_policy_document.read") if s["effect"] == "Allow"
@@ -1207,9 +1254,186 @@ def test_the_servers_database_passwords_come_only_from_secrets_each_its_own() ->
     assert reading["principals"][0]["identifiers"] == (
         "${lookup(var.secret_readers, each.key, var.readers)}"
     )
+    servers_roles = "[for role in aws_iam_role.execution : role.arn]"
     assert module["output"]["key_users"]["value"] == (
-        "${[for role in aws_iam_role.execution : role.arn]}"
+        f"${{concat({servers_roles}, [aws_iam_role.database_setup_execution.arn])}}"
     )
+
+
+MASTER_SECRET = "${aws_db_instance.this.master_user_secret[0].secret_arn}"
+# Each server's login secret, by the variable the setup step reads it from.
+SETUP_LOGINS = {
+    container.DATABASE_LOGINS["openbao"]: '${module.secrets.secret_arns["openbao-storage"]}',
+    container.DATABASE_LOGINS["mlflow"]: '${module.secrets.secret_arns["mlflow-store"]}',
+}
+
+
+def _database_setup() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The database setup's locals and its task definition."""
+    module = _module(CONTROL_PLANE)
+    return module["locals"]["database_setup"], module["resource"][
+        "aws_ecs_task_definition.database_setup"
+    ]
+
+
+def test_the_database_setup_gets_the_master_password_and_both_logins_only_as_secrets() -> None:
+    """164.312(d) and (a)(1): the one-off task that makes the servers' roles and databases
+    (services.postgres.external, as RDS's master user) is given the master user and both
+    servers' logins by reference to Secrets Manager alone, never in its environment; its
+    environment is what libpq needs to reach the database, verified."""
+    setup, definition = _database_setup()
+    assert set(external.OWNED) == set(container.DATABASE_LOGINS)
+    secret_names = {"PGUSER", "PGPASSWORD", *SETUP_LOGINS}
+    given = {s["name"]: s["valueFrom"] for s in setup["secrets"]}
+    assert len(given) == len(setup["secrets"])
+    assert given == {
+        "PGUSER": f"{MASTER_SECRET}:username::",
+        "PGPASSWORD": f"{MASTER_SECRET}:password::",
+        # The whole JSON (username, password): no key selected.
+        **SETUP_LOGINS,
+    }
+    assert not secret_names & set(setup["environment"])
+    for name in ("control_plane", "jobs"):
+        assert not secret_names & set(_container_environment(name)), name
+    assert setup["environment"] == {
+        "PGHOST": "${aws_db_instance.this.address}",
+        "PGPORT": "${tostring(aws_db_instance.this.port)}",
+        "PGSSLMODE": "verify-full",
+        "PGSSLROOTCERT": str(container.DATABASE_CA),
+        "DATABASE_CA_PEM": "${var.database_ca_bundle}",
+    }
+    containers = definition["container_definitions"]
+    assert 'command = ["setup-database"]' in containers
+    assert "environment = [for name, value in local.database_setup.environment :" in containers
+    assert "secrets = local.database_setup.secrets" in containers
+    # No server is given the master user.
+    for server in _module(CONTROL_PLANE)["locals"]["servers"].values():
+        assert not [s for s in server["secrets"] if "master_user_secret" in s["valueFrom"]]
+
+
+def test_the_database_setup_reads_exactly_its_three_secrets_and_nothing_else() -> None:
+    """164.312(a)(1) and 164.308(a)(4): the setup's execution role reads the master user's
+    secret and the two servers' and nothing else of Secrets Manager, decrypts only those,
+    through Secrets Manager only; the key policy names it; it has no other policy."""
+    module = _module(CONTROL_PLANE)
+    setup, definition = _database_setup()
+    role = "aws_iam_role.database_setup_execution"
+    assert definition["execution_role_arn"] == f"${{{role}.arn}}"
+    injected = _local(CONTROL_PLANE, "${local.database_setup_injected}")
+    assert injected == [MASTER_SECRET, *SETUP_LOGINS.values()]
+    assert set(injected) == {
+        v.split("}", 1)[0] + "}" for v in (s["valueFrom"] for s in setup["secrets"])
+    }
+    statements = _policy_statements(
+        CONTROL_PLANE, "aws_iam_policy_document.database_setup_execution"
+    )
+    for statement in statements:
+        assert statement.get("effect", "Allow") == "Allow"
+        assert not {"not_actions", "not_resources", "principals"} & {
+            k for k, v in statement.items() if v
+        }
+        for action in statement["actions"]:
+            assert action != "*" and not action.startswith(("secretsmanager:*", "kms:*"))
+    (read,) = [s for s in statements if any(a.startswith("secretsmanager") for a in s["actions"])]
+    assert read["actions"] == ["secretsmanager:GetSecretValue"]
+    assert _local(CONTROL_PLANE, read["resources"]) == injected
+    assert "condition" not in read
+    # The only secrets' policies that name it: the two servers' logins (module secrets).
+    assert set(module["module"]["secrets"]["secrets"]) == {"openbao-storage", "mlflow-store"}
+    # All three are under the control plane's key; decrypted for those secrets, through
+    # Secrets Manager, and nothing else.
+    (database,) = [b for m, _, b in _resources("aws_db_instance") if m == "control_plane"]
+    assert database["master_user_secret_kms_key_id"] == "${var.kms_key_arn}"
+    assert module["module"]["secrets"]["kms_key_arn"] == "${var.kms_key_arn}"
+    (decrypt,) = [s for s in statements if any(a.startswith("kms") for a in s["actions"])]
+    assert decrypt["actions"] == ["kms:Decrypt"]
+    assert decrypt["resources"] == ["${var.kms_key_arn}"]
+    conditions = {
+        c["variable"]: (c["test"], _local(CONTROL_PLANE, c["values"])) for c in decrypt["condition"]
+    }
+    assert conditions == {
+        "kms:ViaService": ("StringEquals", ["secretsmanager.${var.region}.amazonaws.com"]),
+        "kms:EncryptionContext:SecretARN": ("StringEquals", injected),
+    }
+    others = {s["sid"] for s in statements} - {read["sid"], decrypt["sid"]}
+    assert others == {"PullTheImage", "EcrLogin", "ItsLogGroup"}
+    # Its one policy; no other policy names the role, no managed policy is attached.
+    attached = [
+        (address, body)
+        for address, body in module["resource"].items()
+        if address.startswith("aws_iam_role_policy") and role in json.dumps(body)
+    ]
+    assert [a for a, _ in attached] == ["aws_iam_role_policy.database_setup_execution"]
+    assert (
+        attached[0][1]["policy"] == "${data.aws_iam_policy_document.database_setup_execution.json}"
+    )
+    # The control plane's key lets it decrypt (module kms's users); the unseal key and
+    # the seal key's secret do not.
+    assert f", [{role}.arn])}}" in module["output"]["key_users"]["value"]
+    assert "database_setup" not in json.dumps(module["output"]["unseal_key_users"])
+    assert "database_setup" not in json.dumps(module["data"]["aws_iam_policy_document.unseal"])
+    envs = _module(TERRAFORM / "envs")["module"]
+    assert envs["control_plane_key"]["users"] == "${module.control_plane[0].key_users}"
+
+
+def test_the_database_setup_mounts_no_data_directory_and_holds_no_aws_credentials() -> None:
+    """164.312(a)(1) and 164.308(a)(4): the setup needs no data directory (the operator's
+    credentials, OpenBao's recovery key) and is given none: no volume of it, no mount, no
+    task role that EFS could let in; /tmp alone, on the task's ephemeral storage."""
+    module = _module(CONTROL_PLANE)
+    _, definition = _database_setup()
+    assert definition["volume"] == [{"name": "tmp"}]
+    containers = definition["container_definitions"]
+    assert "mountPoints" not in containers and "data_mount" not in containers
+    assert module["locals"]["container"]["mountPoints"] == [
+        {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}
+    ]
+    assert "task_role_arn" not in definition
+    policy = module["data"]["aws_iam_policy_document.database_setup_execution"]
+    assert "elasticfilesystem" not in json.dumps(policy)
+    # The servers still mount it, at /data, through their access point.
+    assert module["locals"]["data_mount"] == {
+        "sourceVolume": "data",
+        "containerPath": "/data",
+        "readOnly": False,
+    }
+    servers = module["resource"]["aws_ecs_task_definition.server"]["container_definitions"]
+    assert "mountPoints = concat([local.data_mount], local.container.mountPoints)" in servers
+
+
+def test_the_database_setup_is_a_one_off_task_the_database_admits() -> None:
+    """164.312(a)(1) and (e)(1): no service runs the setup; the operator runs it with
+    `aws ecs run-task` in the private subnets, without a public IP, with the servers'
+    security group, the only one the database admits."""
+    module = _module(CONTROL_PLANE)
+    _, definition = _database_setup()
+    assert definition["family"] == "${var.name}-database-setup"
+    for _, _, service in _resources("aws_ecs_service"):
+        assert "database_setup" not in service["task_definition"]
+    (ingress,) = _rules("control_plane", "aws_vpc_security_group_ingress_rule", "database")
+    assert ingress["referenced_security_group_id"] == "${aws_security_group.tasks.id}"
+    output = module["output"]["database_setup_task_definition"]["value"]
+    assert output == {
+        "family": "${aws_ecs_task_definition.database_setup.family}",
+        "arn": "${aws_ecs_task_definition.database_setup.arn}",
+        "cluster": "${aws_ecs_cluster.this.name}",
+        "subnet_ids": "${var.subnet_ids}",
+        "security_group_id": "${aws_security_group.tasks.id}",
+    }
+    envs = _module(TERRAFORM / "envs")["output"]["control_plane"]["value"]
+    assert "database_setup_task_definition = c.database_setup_task_definition" in envs
+    readme = (CONTROL_PLANE / "README.md").read_text()
+    command = readme[readme.index('task="$(aws ecs run-task') :].split("```", 1)[0]
+    for part in (
+        '--cluster "$cluster"',
+        "--task-definition",
+        "--launch-type FARGATE",
+        "subnets=[$(jq -r '.subnet_ids",
+        "securityGroups=[$(jq -r .security_group_id",
+        "assignPublicIp=DISABLED",
+    ):
+        assert part in command, part
+    assert "psql" not in readme and "CREATE ROLE" not in readme
 
 
 def test_the_servers_verify_the_database_with_the_regions_rds_ca_bundle() -> None:

@@ -229,8 +229,9 @@ resource "aws_efs_file_system_policy" "data" {
 
 # The secrets the tasks read at start, never set here: each server's PostgreSQL role
 # (JSON: username, password), which OpenBao needs before it can unseal and so cannot keep
-# itself, and which MLflow is given the same way. Each execution role may read its own
-# server's secret only.
+# itself, and which MLflow is given the same way. Each server's execution role may read
+# its own server's secret only; the database setup's (database_setup.tf) reads both, to
+# give each role its password.
 module "secrets" {
   source = "../secrets"
 
@@ -240,8 +241,8 @@ module "secrets" {
     "mlflow-store"    = "PostgreSQL role of MLflow's backend store (JSON: username, password)"
   }
   kms_key_arn         = var.kms_key_arn
-  readers             = [aws_iam_role.execution["openbao"].arn]
-  secret_readers      = { "mlflow-store" = [aws_iam_role.execution["mlflow"].arn] }
+  readers             = [aws_iam_role.execution["openbao"].arn, aws_iam_role.database_setup_execution.arn]
+  secret_readers      = { "mlflow-store" = [aws_iam_role.execution["mlflow"].arn, aws_iam_role.database_setup_execution.arn] }
   rotation_lambda_arn = var.rotation_lambda_arn
   tags                = local.tags
 }

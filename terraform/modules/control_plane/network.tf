@@ -1,7 +1,8 @@
 # Who reaches what: clients (the jobs, by carrying the `clients` group) reach the load
 # balancers and the data directory; the load balancers reach the servers' tasks; only
-# those tasks reach the database. Nothing admits traffic from anywhere else, and nothing
-# here has a route out of the VPC.
+# the control plane's tasks reach the database: the servers', and the one-off database
+# setup (database_setup.tf), which runs with their group. Nothing admits traffic from
+# anywhere else, and nothing here has a route out of the VPC.
 
 # A badge, no rule of its own: a task that carries it is admitted by the load balancers
 # and the file system; where it may send is its own security group's business.

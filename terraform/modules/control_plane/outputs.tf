@@ -49,8 +49,8 @@ output "cluster_arn" {
 }
 
 output "key_users" {
-  description = "The roles that use the control plane's key: the servers' execution roles, which read their database secrets (module kms's users)."
-  value       = [for role in aws_iam_role.execution : role.arn]
+  description = "The roles that use the control plane's key: the servers' execution roles, which read their database secrets, and the database setup's, which reads the master user's and both servers' (module kms's users)."
+  value       = concat([for role in aws_iam_role.execution : role.arn], [aws_iam_role.database_setup_execution.arn])
 }
 
 output "unseal_key_users" {
@@ -69,7 +69,7 @@ output "database_secret_arns" {
 }
 
 output "database" {
-  description = "The control plane's PostgreSQL: its address (host:port) and its master user's secret (kept by RDS), with which the operator creates the servers' roles and databases once (README)."
+  description = "The control plane's PostgreSQL: its address (host:port) and its master user's secret (kept by RDS), with which the database setup task creates the servers' roles and databases (README)."
   value = {
     address            = "${aws_db_instance.this.address}:${aws_db_instance.this.port}"
     master_user        = aws_db_instance.this.username
@@ -78,6 +78,17 @@ output "database" {
 }
 
 output "execution_role_arns" {
-  description = "The servers' execution roles: they pull the app image (module registry's pullers)."
-  value       = [for role in aws_iam_role.execution : role.arn]
+  description = "The servers' execution roles and the database setup's: they pull the app image (module registry's pullers)."
+  value       = concat([for role in aws_iam_role.execution : role.arn], [aws_iam_role.database_setup_execution.arn])
+}
+
+output "database_setup_task_definition" {
+  description = "The one-off task that creates the servers' database roles and databases (README): its family and ARN (family:revision), and what `aws ecs run-task` runs it with: the cluster, the private subnets and the servers' security group, the one the database admits (no public IP)."
+  value = {
+    family            = aws_ecs_task_definition.database_setup.family
+    arn               = aws_ecs_task_definition.database_setup.arn
+    cluster           = aws_ecs_cluster.this.name
+    subnet_ids        = var.subnet_ids
+    security_group_id = aws_security_group.tasks.id
+  }
 }

@@ -58,8 +58,9 @@ resource "aws_ecs_cluster" "this" {
 
 locals {
   # Every container of the app image runs as the compose stack runs it: its own non-root
-  # user, a read-only root, no privilege, no capability, the data directory at /data, and
-  # a scratch /tmp on the task's ephemeral storage (Fargate has no tmpfs).
+  # user, a read-only root, no privilege, no capability, and a scratch /tmp on the task's
+  # ephemeral storage (Fargate has no tmpfs). The data directory is no part of it: the
+  # servers add it (at /data), the database setup (database_setup.tf) goes without.
   container = {
     image                  = var.image
     essential              = true
@@ -67,12 +68,10 @@ locals {
     readonlyRootFilesystem = true
     privileged             = false
     linuxParameters        = { capabilities = { drop = ["ALL"] } }
-    mountPoints = [
-      { sourceVolume = "data", containerPath = "/data", readOnly = false },
-      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
-    ]
+    mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
   }
-  addresses = { for server, port in local.ports : server => "https://${aws_lb.this[server].dns_name}:${port}" }
+  data_mount = { sourceVolume = "data", containerPath = "/data", readOnly = false }
+  addresses  = { for server, port in local.ports : server => "https://${aws_lb.this[server].dns_name}:${port}" }
   # What the app image reads (safeguards.settings, HIPAA_MLOPS_*), as the servers and the
   # jobs (module jobs) are given it: both servers' addresses; the environment's regions,
   # primary first, each named after its AWS region (so each maps to itself); and the
@@ -127,8 +126,8 @@ locals {
         { name = "OPENBAO_UNSEAL_KEY", valueFrom = aws_secretsmanager_secret.unseal.arn },
       ]
     }
-    # Its backend store on RDS (databases mlflow and mlflow_auth, the operator makes them
-    # once: README), as the role the mlflow-store secret holds.
+    # Its backend store on RDS (databases mlflow and mlflow_auth, which the database setup
+    # makes: database_setup.tf, README), as the role the mlflow-store secret holds.
     mlflow = {
       health_path     = "/health"
       health_statuses = "200"
@@ -188,6 +187,7 @@ resource "aws_ecs_task_definition" "server" {
   container_definitions = jsonencode([merge(local.container, {
     name         = each.key
     command      = ["run", each.key]
+    mountPoints  = concat([local.data_mount], local.container.mountPoints)
     portMappings = [for port in(each.key == "openbao" ? [each.value, local.openbao_cluster_port] : [each.value]) : { containerPort = port, protocol = "tcp" }]
     environment = [for name, value in merge(local.environment, local.servers[each.key].environment, {
       HIPAA_MLOPS_SERVICE         = each.key
