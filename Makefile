@@ -137,6 +137,7 @@ bench: setup seaweedfs ## run the benchmarks (bench.serving needs wrk: apt-get i
 	$(BIN)/python -m bench.serving
 	$(BIN)/python -m bench.monitoring
 	$(BIN)/python -m bench.projects
+	$(BIN)/python -m bench.failover
 
 # `make up` runs the compose stack in its own data directory (`hipaa-mlops` commands reach
 # it with the same three settings); NATIVE=1 starts the same servers as native processes.
