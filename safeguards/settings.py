@@ -411,13 +411,6 @@ class Settings(BaseSettings):
     def mlflow_url(self) -> str:
         return self.mlflow_addr or self.url("mlflow")
 
-    @property
-    def aws_region(self) -> str:
-        """The AWS region of the region this process reaches (HIPAA_MLOPS_AWS_REGIONS)."""
-        if self.lake_region not in self.aws_region_map:
-            raise ConfigError("HIPAA_MLOPS_AWS_REGIONS names no AWS region for this region")
-        return self.aws_region_map[self.lake_region]
-
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with validation errors as one clear ConfigError."""

@@ -1527,7 +1527,7 @@ def test_every_variable_the_terraform_gives_the_app_is_a_setting_it_accepts() ->
             s3_bucket_prefix=values["bucket_prefix"],
             lake="s3",
         )
-        assert settings.aws_region == regions[0], tfvars.name
+        assert settings.aws_region_map[settings.home_region] == regions[0], tfvars.name
     # The jobs' lake: S3 under the environment's bucket prefix, the data lake's.
     assert jobs["HIPAA_MLOPS_S3_BUCKET_PREFIX"] == "${var.bucket_prefix}"
     assert envs["module"]["jobs"]["bucket_prefix"] == "${var.bucket_prefix}"
