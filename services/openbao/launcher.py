@@ -182,7 +182,8 @@ def prepare(settings: Settings) -> Launch:
 
 def on_start(settings: Settings) -> None:
     """Initialise on first start, unseal on every start, finish bootstrap if unfinished.
-    A standby leaves all of that to the active node."""
+    A standby leaves the bootstrap to the active node. This node is asked on its own
+    address; what logs in goes to the platform's address, from where AppRole is bound."""
     paths = OpenBaoPaths.of(settings)
     node = settings.model_copy(
         update={"openbao_addr": f"https://{settings.host}:{settings.port_base}"}
@@ -198,10 +199,10 @@ def on_start(settings: Settings) -> None:
         log.info("openbao is a standby")
         return
     if not paths.bootstrapped.exists():
-        _bootstrap(node, paths)
+        _bootstrap(settings, paths)
     if paths.root_token.exists():
-        _revoke_root(node, paths)
-    _apply_policies(node)
+        _revoke_root(settings, paths)
+    _apply_policies(settings)
 
 
 def _initialise(bao: hvac.Client, settings: Settings, paths: OpenBaoPaths) -> None:
