@@ -114,28 +114,30 @@ def pair(root: Path, rounds: int, how: signal.Signals) -> list[float]:
     subprocess.run(["createdb", database], check=True)  # a pair of its own, a barrier of its own
     os.environ["PGDATABASE"] = database
 
+    started: list[Node] = []
+
     def node() -> Node:
-        return Node(
-            Settings(
-                data_dir=data,
-                port_base=free_port_base(),
-                openbao_storage="postgresql",
-                openbao_seal="static",
+        started.append(
+            Node(
+                Settings(
+                    data_dir=data,
+                    port_base=free_port_base(),
+                    openbao_storage="postgresql",
+                    openbao_seal="static",
+                )
             )
         )
+        launcher.on_start(started[-1].settings)
+        return started[-1]
 
-    active = node()
-    launcher.on_start(active.settings)
-    standby = node()
-    launcher.on_start(standby.settings)
     times = []
     try:
+        active, standby = node(), node()
         for _ in range(rounds):
             times.append(_until_ready(standby.settings, active.stop(how)))
             active, standby = standby, node()
-            launcher.on_start(standby.settings)
     finally:
-        for each in (active, standby):
+        for each in started:
             each.process.kill()
     return times
 
@@ -144,9 +146,9 @@ def single(root: Path, rounds: int) -> list[float]:
     """The stack's single raft node: killed, started again, unsealed with its key file."""
     settings = Settings(data_dir=root / "single", port_base=free_port_base())
     current = Node(settings)
-    launcher.on_start(settings)
     times = []
     try:
+        launcher.on_start(settings)
         for _ in range(rounds):
             since = current.stop(signal.SIGKILL)
             current = Node(settings)
