@@ -228,7 +228,10 @@ def test_dataset_versions_go_to_the_deidentified_bucket_under_its_key(
             "s3_bucket_prefix": PREFIX,
         }
     )
-    repo = DatasetRepo(settings, project, openbao.login(settings, keys.ingest_identity(project)))
+    ingest = openbao.login(settings, keys.ingest_identity(project))
+    # What every stage opens under HIPAA_MLOPS_LAKE=s3: the S3 store, no key from OpenBao.
+    assert isinstance(objectstore.store_with(settings, ingest, project, "ingest"), AwsObjectStore)
+    repo = DatasetRepo(settings, project, ingest)
     frame, _ = synth.synthesize(DIABETES, 200, "baseline", seed=3)
     meta = repo.commit("cohort", frame, "synthetic")
     shutil.rmtree(repo.root / ".dvc" / "cache")
